@@ -1,0 +1,271 @@
+"""Normalization passes on the ONNX graph, each small and testable alone (after qonnx's Transformation).
+
+A pass has `apply(model) -> (model, changed)`; `run_passes` repeats each until it reports no change.
+They turn what exporters write into the one form `to_ir` reads: batch fixed to 1, constants as
+initializers, no Identity/Dropout, BatchNorm folded into the Conv before it, Gemm as MatMul + Add,
+and every name sanitized. The result is still a valid ONNX model that ONNX Runtime runs
+(`model.normalized.onnx` in the build output), so every later stage can be checked against it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from ..errors import FcompError, UnsupportedModelError
+from ..names import NameTable
+
+MAX_TENSOR_ELEMENTS = 1 << 31
+
+
+class Pass:
+    def apply(self, model: onnx.ModelProto) -> tuple[onnx.ModelProto, bool]:
+        raise NotImplementedError
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+
+def run_passes(model, passes, max_rounds: int = 1000):
+    for p in passes:
+        for _ in range(max_rounds):
+            model, changed = p.apply(model)
+            if not changed:
+                break
+    return model
+
+
+def initializers(model) -> dict[str, onnx.TensorProto]:
+    return {t.name: t for t in model.graph.initializer}
+
+
+def consumers(model, tensor: str) -> list[onnx.NodeProto]:
+    return [n for n in model.graph.node if tensor in n.input]
+
+
+def is_graph_output(model, tensor: str) -> bool:
+    return any(o.name == tensor for o in model.graph.output)
+
+
+def _rename_input(model, old: str, new: str) -> None:
+    for n in model.graph.node:
+        for i, name in enumerate(n.input):
+            if name == old:
+                n.input[i] = new
+
+
+class FixBatchDimension(Pass):
+    """Batch 1: a dynamic first dimension becomes 1; any other dynamic dimension is an error."""
+
+    def __init__(self, path="model"):
+        self.path = path
+
+    def apply(self, model):
+        inits = initializers(model)
+        real_inputs = [i for i in model.graph.input if i.name not in inits]
+        # Old exporters list initializers as graph inputs too; they are weights, not inputs.
+        changed = len(real_inputs) != len(model.graph.input)
+        if changed:
+            keep = list(real_inputs)
+            del model.graph.input[:]
+            model.graph.input.extend(keep)
+        if len(real_inputs) != 1:
+            raise FcompError(f"{self.path}: the model has {len(real_inputs)} inputs; fcomp builds models with one input")
+        for vi in list(model.graph.input) + list(model.graph.output):
+            ttype = vi.type.tensor_type
+            if vi.type.WhichOneof("value") != "tensor_type":
+                raise FcompError(f"{self.path}: '{vi.name}' is not a tensor")
+            if ttype.elem_type != onnx.TensorProto.FLOAT:
+                raise FcompError(f"{self.path}: '{vi.name}' has element type "
+                                 f"{onnx.TensorProto.DataType.Name(ttype.elem_type)}; fcomp needs float32 models")
+            if not ttype.HasField("shape"):
+                raise FcompError(f"{self.path}: '{vi.name}' has no shape")
+            for k, d in enumerate(ttype.shape.dim):
+                fixed = d.HasField("dim_value") and d.dim_value > 0
+                if k == 0 and not (fixed and d.dim_value == 1):
+                    if fixed:
+                        raise FcompError(f"{self.path}: '{vi.name}' has batch size {d.dim_value}; export with batch 1")
+                    d.Clear()
+                    d.dim_value = 1
+                    changed = True
+                elif k > 0 and not fixed:
+                    raise FcompError(f"{self.path}: '{vi.name}' dimension {k} is dynamic "
+                                     f"('{d.dim_param}'); fcomp needs fixed shapes except the batch")
+        if changed:
+            del model.graph.value_info[:]  # stale after a batch change; re-inferred below
+            model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+        return model, changed
+
+
+class ConstantsToInitializers(Pass):
+    """Constant nodes become initializers, so every weight is found in one place."""
+
+    def apply(self, model):
+        for n in model.graph.node:
+            if n.op_type == "Constant" and len(n.attribute) == 1 and n.attribute[0].name == "value":
+                t = onnx.TensorProto()
+                t.CopyFrom(n.attribute[0].t)
+                t.name = n.output[0]
+                model.graph.initializer.append(t)
+                model.graph.node.remove(n)
+                return model, True
+        return model, False
+
+
+class RemoveIdentities(Pass):
+    """Identity and inference-mode Dropout do nothing on hardware."""
+
+    def apply(self, model):
+        for n in model.graph.node:
+            if n.op_type in ("Identity", "Dropout"):
+                if len(n.output) > 1 and consumers(model, n.output[1]):
+                    continue
+                src, dst = n.input[0], n.output[0]
+                if is_graph_output(model, dst):
+                    # Keep the graph's output name: rename the producer's output instead.
+                    producer = next((p for p in model.graph.node if src in p.output), None)
+                    if producer is None or len(consumers(model, src)) > 1 or is_graph_output(model, src):
+                        continue
+                    producer.output[list(producer.output).index(src)] = dst
+                    _rename_input(model, src, dst)
+                else:
+                    _rename_input(model, dst, src)
+                model.graph.node.remove(n)
+                return model, True
+        return model, False
+
+
+class FoldBatchNorm(Pass):
+    """BatchNormalization right after a Conv (its only consumer) is folded into the Conv's weights and bias."""
+
+    def apply(self, model):
+        inits = initializers(model)
+        for bn in model.graph.node:
+            if bn.op_type != "BatchNormalization":
+                continue
+            conv = next((p for p in model.graph.node if bn.input[0] in p.output), None)
+            if conv is None or conv.op_type != "Conv" or len(consumers(model, bn.input[0])) != 1 \
+                    or is_graph_output(model, bn.input[0]):
+                continue
+            names = list(bn.input[1:5])
+            if not all(n in inits for n in names) or conv.input[1] not in inits:
+                continue
+            gamma, beta, mean, var = (numpy_helper.to_array(inits[n]).astype(np.float64) for n in names)
+            eps = next((a.f for a in bn.attribute if a.name == "epsilon"), 1e-5)
+            w = numpy_helper.to_array(inits[conv.input[1]]).astype(np.float64)
+            b = (numpy_helper.to_array(inits[conv.input[2]]).astype(np.float64)
+                 if len(conv.input) > 2 and conv.input[2] else np.zeros(w.shape[0]))
+            scale = gamma / np.sqrt(var + eps)
+            w = w * scale.reshape(-1, *([1] * (w.ndim - 1)))
+            b = (b - mean) * scale + beta
+            w_name, b_name = conv.output[0] + "_W_bnfold", conv.output[0] + "_b_bnfold"
+            model.graph.initializer.extend([numpy_helper.from_array(w.astype(np.float32), w_name),
+                                            numpy_helper.from_array(b.astype(np.float32), b_name)])
+            data_in = conv.input[0]
+            del conv.input[:]
+            conv.input.extend([data_in, w_name, b_name])
+            conv.output[0] = bn.output[0]
+            model.graph.node.remove(bn)
+            _drop_unused_initializers(model)
+            return model, True
+        return model, False
+
+
+class GemmToMatMul(Pass):
+    """Gemm(A, B, C) with constant B becomes MatMul(A, B') + Add(C'): one form for dense layers."""
+
+    def apply(self, model):
+        inits = initializers(model)
+        for idx, n in enumerate(model.graph.node):
+            if n.op_type != "Gemm":
+                continue
+            attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+            if attrs.get("transA", 0) or n.input[1] not in inits:
+                continue  # left for to_ir to reject with a clear message
+            b = numpy_helper.to_array(inits[n.input[1]]).astype(np.float32)
+            if attrs.get("transB", 0):
+                b = b.T
+            b = b * np.float32(attrs.get("alpha", 1.0))
+            base = n.output[0]
+            b_name, mm_out = f"{base}_W", f"{base}_mm"
+            model.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(b), b_name))
+            new_nodes = [helper.make_node("MatMul", [n.input[0], b_name], [mm_out], name=f"{n.name}_matmul")]
+            if len(n.input) > 2 and n.input[2]:
+                if n.input[2] not in inits:
+                    continue
+                c = numpy_helper.to_array(inits[n.input[2]]).astype(np.float32) * np.float32(attrs.get("beta", 1.0))
+                c_name = f"{base}_bias"
+                model.graph.initializer.append(numpy_helper.from_array(c.reshape(-1), c_name))
+                new_nodes.append(helper.make_node("Add", [mm_out, c_name], [n.output[0]], name=f"{n.name}_bias"))
+            else:
+                new_nodes[0].output[0] = n.output[0]
+            model.graph.node.remove(n)
+            for k, nn in enumerate(new_nodes):
+                model.graph.node.insert(idx + k, nn)
+            _drop_unused_initializers(model)
+            return model, True
+        return model, False
+
+
+def _drop_unused_initializers(model):
+    used = {i for n in model.graph.node for i in n.input} | {o.name for o in model.graph.output}
+    keep = [t for t in model.graph.initializer if t.name in used]
+    if len(keep) != len(model.graph.initializer):
+        del model.graph.initializer[:]
+        model.graph.initializer.extend(keep)
+
+
+class CheckShapes(Pass):
+    """Every tensor has a known, static, bounded shape after inference (guards against huge declared shapes)."""
+
+    def __init__(self, path="model"):
+        self.path = path
+
+    def apply(self, model):
+        for vi in list(model.graph.value_info) + list(model.graph.output) + list(model.graph.input):
+            dims = vi.type.tensor_type.shape.dim
+            if any(not d.HasField("dim_value") or d.dim_value <= 0 for d in dims):
+                producer = next((n for n in model.graph.node if vi.name in n.output), None)
+                raise UnsupportedModelError(self.path, f"tensor '{vi.name}' has a dynamic or unknown shape",
+                                            node=producer.name if producer else None,
+                                            op=producer.op_type if producer else None)
+            if int(np.prod([d.dim_value for d in dims], dtype=np.float64)) > MAX_TENSOR_ELEMENTS:
+                raise FcompError(f"{self.path}: tensor '{vi.name}' declares more than {MAX_TENSOR_ELEMENTS} elements")
+        return model, False
+
+
+class SanitizeNames(Pass):
+    """Every node, tensor and the graph get safe unique names; `table.original` maps them back for messages."""
+
+    def __init__(self):
+        self.table = NameTable()
+
+    def apply(self, model):
+        table = self.table
+        tensor_map: dict[str, str] = {"": ""}
+        for vi in model.graph.input:
+            tensor_map[vi.name] = table.add(vi.name, "t")
+        for t in model.graph.initializer:
+            tensor_map[t.name] = table.add(t.name, "w")
+        for n in model.graph.node:
+            for o in n.output:
+                if o not in tensor_map:
+                    tensor_map[o] = table.add(o, "t")
+        node_names = NameTable()
+        for n in model.graph.node:
+            raw = n.name or n.output[0]
+            n.name = node_names.add(raw, "node")
+            node_names.original[n.name] = raw
+            for field in (n.input, n.output):
+                for i, name in enumerate(field):
+                    field[i] = tensor_map.get(name, name)
+        for t in model.graph.initializer:
+            t.name = tensor_map[t.name]
+        for vi in list(model.graph.input) + list(model.graph.output) + list(model.graph.value_info):
+            vi.name = tensor_map.get(vi.name, vi.name)
+        self.node_original = node_names.original
+        model.graph.ClearField("doc_string")
+        model.graph.name = table.add(model.graph.name or "model", "model")
+        return model, False

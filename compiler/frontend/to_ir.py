@@ -1,0 +1,208 @@
+"""Build the IR from a normalized ONNX graph; anything outside the supported set is rejected by node and op."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from ..errors import UnsupportedModelError
+from ..ir import Graph, Node
+
+SUPPORTED_OPS = ("Conv", "MatMul", "Add", "Relu", "Clip", "MaxPool", "AveragePool", "GlobalAveragePool",
+                 "Flatten", "Reshape", "BatchNormalization", "Gemm", "Identity", "Dropout", "Constant")
+
+
+class _Builder:
+    def __init__(self, model: onnx.ModelProto, path, original_names: dict[str, str]):
+        self.model, self.path, self.original = model, path, original_names
+        self.inits = {t.name: t for t in model.graph.initializer}
+        self.shapes = {}
+        for vi in list(model.graph.value_info) + list(model.graph.output) + list(model.graph.input):
+            self.shapes[vi.name] = tuple(d.dim_value for d in vi.type.tensor_type.shape.dim)
+        self.nodes: list[Node] = []
+        self.produced: dict[str, Node] = {}   # onnx tensor -> IR node
+        self.fused: set[str] = set()          # onnx node names consumed by a fusion
+
+    def fail(self, onnx_node, message):
+        raise UnsupportedModelError(self.path, message, node=self.original.get(onnx_node.name, onnx_node.name),
+                                    op=onnx_node.op_type)
+
+    def const(self, name):
+        t = self.inits.get(name)
+        return None if t is None else numpy_helper.to_array(t)
+
+    def shape(self, onnx_node, tensor):
+        s = self.shapes.get(tensor)
+        if s is None:
+            self.fail(onnx_node, f"shape of '{tensor}' is unknown after shape inference")
+        if not s or s[0] != 1:
+            self.fail(onnx_node, f"tensor '{tensor}' has shape {list(s)}; expected batch 1 first")
+        return s[1:]
+
+    def data_input(self, onnx_node, k=0):
+        name = onnx_node.input[k]
+        if name in self.inits:
+            self.fail(onnx_node, f"input {k} is a constant where fcomp expects activations")
+        if name not in self.produced:
+            self.fail(onnx_node, f"input '{name}' is not produced by a supported node")
+        return self.produced[name].name
+
+    def emit(self, onnx_node, op, inputs, attrs=None, weights=None, out=None):
+        out = out or onnx_node.output[0]
+        node = Node(name=out, op=op, inputs=inputs, shape=self.shape(onnx_node, out), attrs=attrs or {},
+                    weights=weights or {}, source=self.original.get(onnx_node.name, onnx_node.name))
+        self.nodes.append(node)
+        self.produced[out] = node
+        return node
+
+    def attrs(self, n):
+        return {a.name: helper.get_attribute_value(a) for a in n.attribute}
+
+    # ---- ops ---------------------------------------------------------------------------------------------
+    def window_attrs(self, n, in_shape, kernel=None):
+        a = self.attrs(n)
+        k = list(kernel if kernel is not None else a.get("kernel_shape", []))
+        if len(in_shape) != 3 or len(k) != 2:
+            self.fail(n, f"only 2-D windows on NCHW tensors are supported (input shape {[1, *in_shape]})")
+        if any(d != 1 for d in a.get("dilations", [1, 1])):
+            self.fail(n, "dilations other than 1 are not supported")
+        if a.get("ceil_mode", 0):
+            self.fail(n, "ceil_mode=1 is not supported")
+        if a.get("storage_order", 0):
+            self.fail(n, "storage_order=1 is not supported")
+        strides = list(a.get("strides", [1, 1]))
+        auto_pad = a.get("auto_pad", b"NOTSET")
+        auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+        if auto_pad in ("NOTSET", ""):
+            pads = list(a.get("pads", [0, 0, 0, 0]))
+        elif auto_pad == "VALID":
+            pads = [0, 0, 0, 0]
+        else:  # SAME_UPPER / SAME_LOWER
+            pads = [0, 0, 0, 0]
+            for d in range(2):
+                out = -(-in_shape[1 + d] // strides[d])
+                total = max(0, (out - 1) * strides[d] + k[d] - in_shape[1 + d])
+                small, big = total // 2, total - total // 2
+                pads[d], pads[d + 2] = (small, big) if auto_pad == "SAME_UPPER" else (big, small)
+        return {"kernel": k, "strides": strides, "pads": pads}, a
+
+    def op_Conv(self, n):
+        x = self.data_input(n)
+        w = self.const(n.input[1])
+        if w is None:
+            self.fail(n, "weights must be constant initializers (missing weights)")
+        in_shape = self.shape(n, n.input[0])
+        attrs, a = self.window_attrs(n, in_shape, kernel=w.shape[2:])
+        if a.get("group", 1) != 1:
+            self.fail(n, f"grouped/depthwise convolution (group={a.get('group')}) is not supported")
+        b = self.const(n.input[2]) if len(n.input) > 2 and n.input[2] else np.zeros(w.shape[0], np.float32)
+        if b is None:
+            self.fail(n, "bias must be a constant initializer")
+        self.emit(n, "conv", [x], attrs, {"W": w.astype(np.float32), "b": b.astype(np.float32).reshape(-1)})
+
+    def op_MatMul(self, n):
+        x = self.data_input(n)
+        w = self.const(n.input[1])
+        if w is None or w.ndim != 2:
+            self.fail(n, "the second MatMul input must be a constant 2-D weight matrix")
+        in_shape = self.shape(n, n.input[0])
+        if len(in_shape) != 1:
+            self.fail(n, f"MatMul input must be 2-D (batch, features), got {[1, *in_shape]}")
+        bias, out = np.zeros(w.shape[1], np.float32), n.output[0]
+        users = [c for c in self.model.graph.node if out in c.input]
+        if len(users) == 1 and users[0].op_type == "Add" and not any(o.name == out for o in self.model.graph.output):
+            add = users[0]
+            other = add.input[1] if add.input[0] == out else add.input[0]
+            c = self.const(other)
+            if c is not None and c.size == w.shape[1]:
+                bias, out = c.astype(np.float32).reshape(-1), add.output[0]
+                self.fused.add(add.name)
+        self.emit(n, "dense", [x], {}, {"W": w.astype(np.float32), "b": bias}, out=out)
+
+    def op_Add(self, n):
+        if any(i in self.inits for i in n.input):
+            self.fail(n, "adding a constant is only supported as the bias of a MatMul")
+        a, b = self.data_input(n, 0), self.data_input(n, 1)
+        if self.produced[n.input[0]].shape != self.produced[n.input[1]].shape:
+            self.fail(n, "broadcasting Add is not supported; both inputs must have the same shape")
+        self.emit(n, "add", [a, b])
+
+    def op_Relu(self, n):
+        self.emit(n, "relu", [self.data_input(n)])
+
+    def op_Clip(self, n):
+        a = self.attrs(n)
+        lo, hi = a.get("min"), a.get("max")
+        for k, name in ((1, "min"), (2, "max")):
+            if len(n.input) > k and n.input[k]:
+                v = self.const(n.input[k])
+                if v is None:
+                    self.fail(n, f"Clip {name} must be a constant")
+                if k == 1:
+                    lo = float(v)
+                else:
+                    hi = float(v)
+        if lo is None or hi is None or lo != 0.0 or not hi > 0:
+            self.fail(n, f"only Clip(0, max) (ReLU6-style) is supported, got min={lo} max={hi}")
+        self.emit(n, "clip", [self.data_input(n)], {"min": float(lo), "max": float(hi)})
+
+    def op_MaxPool(self, n):
+        in_shape = self.shape(n, n.input[0])
+        if len(n.output) > 1 and n.output[1]:
+            self.fail(n, "MaxPool indices output is not supported")
+        attrs, _ = self.window_attrs(n, in_shape)
+        self.emit(n, "maxpool", [self.data_input(n)], attrs)
+
+    def op_AveragePool(self, n):
+        in_shape = self.shape(n, n.input[0])
+        attrs, a = self.window_attrs(n, in_shape)
+        attrs["count_include_pad"] = int(a.get("count_include_pad", 0))
+        if any(attrs["pads"]) and not attrs["count_include_pad"]:
+            self.fail(n, "padded AveragePool needs count_include_pad=1 (hls4ml divides by the full window)")
+        self.emit(n, "avgpool", [self.data_input(n)], attrs)
+
+    def op_GlobalAveragePool(self, n):
+        if len(self.shape(n, n.input[0])) != 3:
+            self.fail(n, "GlobalAveragePool needs an NCHW input")
+        self.emit(n, "globalavgpool", [self.data_input(n)])
+
+    def op_Flatten(self, n):
+        if self.attrs(n).get("axis", 1) != 1:
+            self.fail(n, "only Flatten(axis=1) is supported")
+        self.emit(n, "flatten", [self.data_input(n)])
+
+    def op_Reshape(self, n):
+        out = self.shape(n, n.output[0])
+        if len(out) != 1:
+            self.fail(n, f"only Reshape to (1, N) (a flatten) is supported, got {[1, *out]}")
+        self.emit(n, "flatten", [self.data_input(n)])
+
+    def op_BatchNormalization(self, n):
+        self.fail(n, "BatchNormalization is only supported right after a Conv (where it is folded)")
+
+    def op_Gemm(self, n):
+        self.fail(n, "Gemm with transA=1 or non-constant weights is not supported")
+
+
+def build_ir(model: onnx.ModelProto, path, original_names: dict[str, str]) -> Graph:
+    """The normalized ONNX model as an IR Graph (names already sanitized by SanitizeNames)."""
+    b = _Builder(model, path, original_names)
+    inp = model.graph.input[0]
+    node = Node(name=inp.name, op="input", inputs=[], source=original_names.get(inp.name, inp.name),
+                shape=tuple(d.dim_value for d in inp.type.tensor_type.shape.dim)[1:])
+    b.nodes.append(node)
+    b.produced[inp.name] = node
+    for n in model.graph.node:
+        if n.name in b.fused:
+            continue
+        handler = getattr(b, f"op_{n.op_type}", None)
+        if handler is None or n.domain not in ("", "ai.onnx"):
+            b.fail(n, "unsupported op; fcomp builds: " + ", ".join(SUPPORTED_OPS))
+        handler(n)
+    if len(model.graph.output) != 1:
+        raise UnsupportedModelError(path, f"the model has {len(model.graph.output)} outputs; fcomp builds one")
+    out = model.graph.output[0].name
+    if out not in b.produced:
+        raise UnsupportedModelError(path, f"graph output '{out}' is not produced by a supported node")
+    return Graph(name=model.graph.name, nodes=b.nodes, outputs=[b.produced[out].name])
