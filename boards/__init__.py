@@ -1,0 +1,1 @@
+"""Board description files (YAML); installed as the package data `compiler._boards`."""

@@ -1,0 +1,223 @@
+"""`fcomp build`: a list of named steps from an ONNX file to a checked hls4ml project.
+
+Like FINN's dataflow builder, each step records what it did in one report dict, written as `report.json`.
+The build happens in a temporary sibling folder that is renamed into place only at the end, so bad input or a
+crash never leaves a half-written output folder (and never destroys a previous good one).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from . import __version__
+from .backend.hls4ml_emit import hls_config, lower_to_hls4ml
+from .backend.hls4ml_project import HlsProject
+from .backend.precision import assign_precisions
+from .boards import get_board
+from .data import load_samples
+from .errors import CheckFailedError, FcompError
+from .frontend import import_onnx
+from .plan import plan_layers
+from .progress import StageTimer, log, progress_bar
+from .verify.reference import run_onnx, tensor_ranges
+
+
+@dataclass
+class BuildOptions:
+    model: Path
+    board: str = "zcu104"
+    output: Path | None = None
+    force: bool = False
+    data: str | None = None           # None, 'digits' or a .npz path
+    n_calibration: int = 64
+    n_check: int = 20
+    min_agreement: float = 0.9        # top-1 agreement C-sim vs ONNX Runtime needed to pass
+    act_bits: int = 16
+    weight_bits: int = 16
+    extra: dict = field(default_factory=dict)
+
+    def resolved_output(self, model_name: str) -> Path:
+        return Path(self.output) if self.output else Path("build") / f"{model_name}-{self.board}"
+
+
+def _model_stem(path: Path) -> str:
+    from .names import sanitize
+
+    return sanitize(path.stem, "model")
+
+
+def _prepare_output(target: Path, force: bool) -> Path:
+    if target.exists() and not target.is_dir():
+        raise FcompError(f"output {target} exists and is not a folder")
+    if target.exists() and any(target.iterdir()) and not force:
+        raise FcompError(f"output folder {target} is not empty; pass --force to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+
+
+def _finish_output(tmp: Path, target: Path) -> None:
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.replace(target, old / "prev")
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+
+
+def _infer_data(opts: BuildOptions, model: onnx.ModelProto) -> str | None:
+    if opts.data is not None:
+        return opts.data
+    meta = {p.key: p.value for p in model.metadata_props}
+    return "digits" if meta.get("fcomp.dataset") == "digits" else None
+
+
+def _channels_last(x: np.ndarray) -> np.ndarray:
+    return x.transpose(0, 2, 3, 1) if x.ndim == 4 else x
+
+
+def build(opts: BuildOptions) -> dict:
+    """Run the whole build; returns the report. Raises FcompError (exit 2) or CheckFailedError (exit 1)."""
+    board = get_board(opts.board)
+    timer = StageTimer()
+    with timer.stage("frontend", f"Importing {opts.model}"):
+        fe = import_onnx(opts.model)
+    graph = fe.graph
+    target = opts.resolved_output(_model_stem(Path(opts.model)))
+    tmp = _prepare_output(target, opts.force)
+    try:
+        report = _run_steps(opts, board, fe, tmp, timer)
+        report["output"] = str(target)
+        _write_report(tmp, report)
+        _finish_output(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if not report["check"]["passed"]:
+        raise CheckFailedError(report["check"]["message"] + f" (report: {target / 'report.json'})")
+    return report
+
+
+def _write_report(folder: Path, report: dict) -> None:
+    with open(folder / "report.json", "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2, sort_keys=False, default=_json_default)
+        f.write("\n")
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(type(o).__name__)
+
+
+def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> dict:
+    graph = fe.graph
+    onnx.save_model(fe.onnx_model, os.fspath(out / "model.normalized.onnx"))
+    data = _infer_data(opts, fe.onnx_model)
+    samples = load_samples(data, graph.inputs[0].shape, opts.n_calibration, opts.n_check)
+
+    with timer.stage("plan", "Planning the PE mapping"):
+        plan = plan_layers(graph)
+
+    with timer.stage("calibrate", f"Measuring value ranges on {len(samples.calibration)} calibration inputs"):
+        ranges = tensor_ranges(fe.onnx_model, samples.calibration, [n.name for n in graph.nodes])
+        precisions = assign_precisions(graph, ranges, opts.act_bits, opts.weight_bits)
+
+    with timer.stage("hls4ml_convert", "Lowering to hls4ml (Vitis, io_stream)"):
+        layers, hls_names = lower_to_hls4ml(graph, opts.model)
+        cfg = hls_config(graph, layers, hls_names, precisions, plan)
+        project = HlsProject(layers, cfg, out / "hls", board.part, board.clock_mhz,
+                             hls_names[graph.inputs[0].name], hls_names[graph.outputs[0]])
+    with timer.stage("hls4ml_write", "Writing the hls4ml project"):
+        project.write()
+    with timer.stage("csim_compile", "Compiling the C simulation (g++)"):
+        project.compile()
+    with timer.stage("csim_check", f"C simulation vs ONNX Runtime on {len(samples.check)} inputs"):
+        check = _check(project, fe.onnx_model, graph, samples, opts.min_agreement)
+
+    layer_rows = []
+    for row in graph.summary():
+        row["precision"] = {k: v.hls() for k, v in precisions[row["name"]].items()}
+        row["max_abs_calibration"] = ranges[row["name"]]
+        if row["name"] in plan:
+            row["mapping"] = plan[row["name"]].to_dict()
+        row["hls4ml_layer"] = hls_names[row["name"]]
+        layer_rows.append(row)
+    weight_bits = sum(n.weights["W"].size * precisions[n.name]["weight"].width
+                      + n.weights["b"].size * precisions[n.name]["bias"].width for n in graph.weighted())
+    on_chip_bits = board.resources["bram36"] * 36 * 1024 + board.resources["uram"] * 288 * 1024
+    memory = {"weight_bits": int(weight_bits), "on_chip_bits": int(on_chip_bits),
+              "fits_on_chip": bool(weight_bits <= on_chip_bits)}
+    if not memory["fits_on_chip"]:
+        log.warning("weights need %.1f Mbit, %s has %.1f Mbit of BRAM/URAM: this uncompressed model does not fit "
+                    "on-chip", weight_bits / 2**20, board.name, on_chip_bits / 2**20)
+    return {
+        "fcomp_version": __version__,
+        "model": {"file": os.path.basename(str(opts.model)), "graph": graph.name,
+                  "input_shape": [1, *graph.inputs[0].shape], "output_shape": [1, *graph.node(graph.outputs[0]).shape],
+                  "params": int(sum(n.params for n in graph.nodes)), "macs": int(sum(n.macs() for n in graph.nodes)),
+                  "onnx_sha256": _sha256(opts.model)},
+        "board": board.to_dict(),
+        "options": {"act_bits": opts.act_bits, "weight_bits": opts.weight_bits, "data": samples.source,
+                    "n_calibration": len(samples.calibration), "n_check": len(samples.check),
+                    "min_agreement": opts.min_agreement},
+        "layers": layer_rows,
+        "memory": memory,
+        "check": check,
+        "timings_s": timer.timings,
+        "tools": _tool_versions(),
+    }
+
+
+def _check(project: HlsProject, model, graph, samples, min_agreement: float) -> dict:
+    ref = run_onnx(model, samples.check)[graph.outputs[0]].reshape(len(samples.check), -1)
+    sim = np.concatenate([project.predict(_channels_last(samples.check[i:i + 1]))
+                          for i in progress_bar(range(len(samples.check)), "C-sim")])
+    err = np.abs(sim - ref)
+    agreement = float(np.mean(sim.argmax(1) == ref.argmax(1)))
+    result = {"inputs": int(len(ref)), "max_abs_error": float(err.max()), "mean_abs_error": float(err.mean()),
+              "output_max_abs": float(np.abs(ref).max()), "top1_agreement": agreement,
+              "min_agreement": min_agreement, "passed": bool(agreement >= min_agreement)}
+    if samples.labels is not None:
+        result["accuracy_onnx"] = float(np.mean(ref.argmax(1) == samples.labels))
+        result["accuracy_csim"] = float(np.mean(sim.argmax(1) == samples.labels))
+    result["message"] = (f"C-sim vs ONNX Runtime: top-1 agreement {agreement:.1%} on {len(ref)} inputs "
+                         f"(bound {min_agreement:.0%}), max |error| {result['max_abs_error']:.4g}")
+    if not result["passed"]:
+        result["message"] = "check failed: " + result["message"]
+    return result
+
+
+def _sha256(path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _tool_versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("hls4ml", "onnx", "onnxruntime", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out

@@ -1,0 +1,54 @@
+"""Input samples for calibration and checks: the user's data, the digits set, or seeded random tensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import FcompError
+
+
+@dataclass
+class Samples:
+    calibration: np.ndarray     # (N, *input_shape), used to size fixed-point types
+    check: np.ndarray           # (M, *input_shape), used to compare C-sim against ONNX Runtime
+    labels: np.ndarray | None   # labels of `check`, when known
+    source: str                 # what the samples are, for the report
+
+
+def _digits(shape) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    from .datasets import load_digits_split
+
+    if tuple(shape) == (64,):
+        return load_digits_split(seed=0, flat=True)
+    if len(shape) == 3 and shape[0] == 1 and shape[1] == shape[2] and shape[1] % 8 == 0:
+        return load_digits_split(seed=0, image_size=shape[1])
+    raise FcompError(f"--data digits needs a model input of (64,) or (1, 8k, 8k), the model takes {list(shape)}")
+
+
+def load_samples(data: str | None, input_shape, n_calibration: int, n_check: int, seed: int = 0) -> Samples:
+    """`data`: None (random N(0,1)), 'digits', or a .npz file holding `x` (and optionally `y`)."""
+    shape = tuple(input_shape)
+    if data is None:
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((n_calibration + n_check, *shape), dtype=np.float32)
+        return Samples(x[:n_calibration], x[n_calibration:], None, f"random N(0,1), seed {seed}")
+    if data == "digits":
+        xtr, _, xte, yte = _digits(shape)
+        return Samples(xtr[:n_calibration], xte[:n_check], yte[:n_check], "scikit-learn digits (held-out split)")
+    path = Path(data)
+    if path.suffix != ".npz" or not path.is_file():
+        raise FcompError(f"--data {data}: expected 'digits' or an existing .npz file with an array 'x'")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            x = np.asarray(f["x"], dtype=np.float32)
+            y = np.asarray(f["y"]) if "y" in f else None
+    except Exception as exc:
+        raise FcompError(f"--data {data}: cannot read ({type(exc).__name__}: {exc})") from None
+    if x.shape[1:] != shape:
+        raise FcompError(f"--data {data}: samples have shape {list(x.shape[1:])}, the model takes {list(shape)}")
+    n_cal = min(n_calibration, max(1, len(x) - n_check))
+    return Samples(x[:n_cal], x[n_cal:n_cal + n_check], None if y is None else y[n_cal:n_cal + n_check],
+                   f"{path.name} ({len(x)} samples)")
