@@ -76,10 +76,14 @@ class HlsProject:
         patch_firmware(self.out_dir)
 
     def compile(self):
-        """Builds the C-simulation library with g++ (hls4ml's build_lib.sh)."""
+        """Builds the C-simulation library with g++ (hls4ml's build_lib.sh) from what `write` left on disk.
+
+        ModelGraph.compile() would write the project again (undoing `patch_firmware` and costing the write time
+        twice), so the backend's compile step is called directly.
+        """
         with _captured(self.log):
             try:
-                self.model.compile()
+                self.model._compile()
             except Exception as exc:
                 raise FcompError(f"hls4ml C-simulation build failed ({exc}); see {self.log}") from None
 

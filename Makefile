@@ -1,0 +1,43 @@
+# fcomp: the two README commands.
+#   make build   set up .venv if needed, export the zoo models if missing, build resnet18 + the digits models
+#   make test    set up .venv if needed, run the whole pytest suite (what CI runs)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The stamp names a hash of the pins, so a changed requirements.txt/pyproject.toml reinstalls; otherwise reuse.
+PINS   := $(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
+STAMP  := $(VENV)/.fcomp-installed-$(PINS)
+BOARD  ?= zcu104
+ZOO    := resnet18 digits_resnet digits_cnn digits_mlp
+MODELS := $(addprefix models/,$(addsuffix .onnx,$(ZOO)))
+
+.PHONY: build test venv models clean bench
+.DEFAULT_GOAL := build
+
+venv: $(STAMP)
+
+$(STAMP):
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
+	rm -f $(VENV)/.fcomp-installed-*
+	touch $@
+
+models/%.onnx: | $(STAMP)
+	$(BIN)/python -m models.export $*
+
+models: $(MODELS)
+
+build: $(STAMP) $(MODELS)
+	$(BIN)/fcomp build models/resnet18.onnx --board $(BOARD) --force --check-inputs 2 --calibration-inputs 8
+	for m in digits_resnet digits_cnn digits_mlp; do \
+	  $(BIN)/fcomp build models/$$m.onnx --board $(BOARD) --force || exit $$?; done
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP) $(MODELS)
+	$(BIN)/python bench/build_time.py
+
+clean:
+	rm -rf build

@@ -1,0 +1,79 @@
+"""End-to-end builds with a real hls4ml C simulation (g++), checked against ONNX Runtime."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+import compiler
+from compiler.build import BuildOptions, build
+
+import onnx_builders as ob
+
+pytestmark = pytest.mark.sim
+
+
+@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn", "digits_resnet"])
+def test_digits_models_match_onnx_runtime(tmp_path, zoo_onnx, name):
+    report = build(BuildOptions(model=zoo_onnx(name), output=tmp_path / "out", n_check=50))
+    check = report["check"]
+    assert check["passed"] and check["top1_agreement"] == 1.0
+    assert check["max_abs_error"] < 0.05 * check["output_max_abs"]
+    assert check["accuracy_csim"] >= 0.9
+    out = tmp_path / "out"
+    assert (out / "model.normalized.onnx").is_file()
+    assert (out / "hls" / "firmware" / "fcomp_top.cpp").is_file()
+    saved = json.loads((out / "report.json").read_text())
+    assert saved["check"] == check
+    assert [l["op"] for l in saved["layers"]][0] == "input"
+    assert set(saved["timings_s"]) >= {"frontend", "hls4ml_convert", "csim_compile", "csim_check"}
+
+
+class _Stem(torch.nn.Module):
+    """ResNet's stem at small size: 7x7/2 conv, ReLU, 3x3/2 MaxPool with padding 1, then a head."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 7, 2, 3)
+        self.pool = torch.nn.MaxPool2d(3, 2, 1)
+        self.conv2 = torch.nn.Conv2d(8, 8, 3, 1, 1)
+        self.avg = torch.nn.AvgPool2d(2, 2)
+        self.fc = torch.nn.Linear(8 * 4 * 4, 5)
+
+    def forward(self, x):
+        x = self.pool(torch.relu(self.conv(x)))
+        x = self.avg(torch.relu(self.conv2(x)))
+        return self.fc(torch.flatten(x, 1))
+
+
+def test_strided_padded_maxpool_and_flatten_order(tmp_path):
+    """3x3/2 padded MaxPool (hls4ml's io_stream asserts on it unpatched) and a CHW flatten into Dense."""
+    torch.manual_seed(0)
+    path = tmp_path / "stem.onnx"
+    torch.onnx.export(_Stem().eval(), torch.zeros(1, 3, 32, 32), str(path), dynamo=False, opset_version=17,
+                      input_names=["x"], output_names=["y"])
+    report = build(BuildOptions(model=path, output=tmp_path / "out", n_check=10, n_calibration=16))
+    ops = [l["op"] for l in report["layers"]]
+    assert "maxpool" in ops and "avgpool" in ops and "flatten" in ops
+    assert report["check"]["max_abs_error"] < 0.02 * report["check"]["output_max_abs"] + 1e-3
+    assert report["check"]["top1_agreement"] == 1.0
+
+
+def test_hostile_names_build_safely(tmp_path):
+    """Node and tensor names full of C++/shell metacharacters never reach the generated project."""
+    model = ob.evil_names_model()
+    path = ob.save(model, tmp_path / "evil.onnx")
+    report = compiler.build(path, output=tmp_path / "out", n_check=4, n_calibration=8)
+    assert report["check"]["passed"]
+    raw = {n.name for n in model.graph.node} | {v.name for v in model.graph.value_info} | \
+          {i.name for i in model.graph.input} | {o.name for o in model.graph.output}
+    generated = "".join(p.read_text(errors="replace") for p in (tmp_path / "out" / "hls").rglob("*")
+                        if p.is_file() and p.suffix in (".cpp", ".h", ".tcl", ".sh"))
+    for name in raw:
+        if len(name) > 3 and not name.isidentifier():
+            assert name not in generated
+    for p in (tmp_path / "out").rglob("*"):
+        assert p.resolve().is_relative_to((tmp_path / "out").resolve())
+    assert not (tmp_path / "pwned").exists()

@@ -1,0 +1,84 @@
+"""The CLI's contract: exit codes, clear one-line errors, no half-written output folders."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from compiler.cli import main
+
+import onnx_builders as ob
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert "fcomp 0.1.0" in capsys.readouterr().out
+
+
+def test_no_command_is_usage_error():
+    assert main([]) == 2
+
+
+def test_boards_lists_all(capsys):
+    assert main(["boards"]) == 0
+    out = capsys.readouterr().out
+    for b in ("zcu104", "zcu102", "ultra96v2", "kv260", "pynq-z2", "alveo-u250"):
+        assert b in out
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00\x01garbage" * 50])
+def test_bad_file_exit_2_no_output(tmp_path, capsys, content):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(content)
+    out = tmp_path / "out"
+    assert main(["build", str(bad), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.onnx" in err and "Traceback" not in err
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.onnx"]   # no temporary folder left either
+
+
+def test_unsupported_op_names_node_and_op(tmp_path, capsys):
+    path = ob.save(ob.unsupported_op_model("Sigmoid", "my_sigmoid"), tmp_path / "m.onnx")
+    assert main(["build", str(path), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "my_sigmoid" in err and "Sigmoid" in err
+    assert len([l for l in err.splitlines() if "error" in l]) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_board_exit_2(tmp_path, capsys, zoo_onnx):
+    assert main(["build", str(zoo_onnx("digits_mlp")), "--board", "nope", "-o", str(tmp_path / "o")]) == 2
+    assert "zcu104" in capsys.readouterr().err
+
+
+def test_non_empty_output_needs_force(tmp_path, capsys, zoo_onnx):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("previous build")
+    assert main(["build", str(zoo_onnx("digits_mlp")), "-o", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert (out / "keep.txt").read_text() == "previous build"
+
+
+def test_console_script_runs_outside_repo(tmp_path):
+    """The installed entry point works from another folder (boards come from package data)."""
+    exe = os.path.join(os.path.dirname(sys.executable), "fcomp")
+    r = subprocess.run([exe, "boards"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "xczu7ev-ffvc1156-2-e" in r.stdout
+
+
+@pytest.mark.sim
+def test_check_failure_exit_1_keeps_output(tmp_path, capsys, zoo_onnx):
+    out = tmp_path / "out"
+    # an agreement bound above 100% cannot be met: exercises the exit-1 path with a real C-sim run
+    assert main(["build", str(zoo_onnx("digits_mlp")), "-o", str(out), "--min-agreement", "1.01",
+                 "--check-inputs", "5"]) == 1
+    assert "check failed" in capsys.readouterr().err
+    report = json.loads((out / "report.json").read_text())
+    assert report["check"]["passed"] is False and report["check"]["top1_agreement"] == 1.0
