@@ -11,6 +11,6 @@ def build(model, board="zcu104", **options):
     """Python API: `compiler.build("model.onnx", board="zcu104", output="out")` -> report dict."""
     from pathlib import Path
 
-    from .build import BuildOptions, build as _build
+    from .pipeline import BuildOptions, build as _build
 
     return _build(BuildOptions(model=Path(model), board=board, **options))

@@ -81,7 +81,7 @@ def main(argv=None) -> int:
                 print(f"{bd.name:12s} {bd.part:24s} LUT {r['lut']:>9,} FF {r['ff']:>9,} DSP {r['dsp']:>6,} "
                       f"BRAM36 {r['bram36']:>5,} URAM {r['uram']:>5,} {bd.clock_mhz:.0f} MHz")
             return 0
-        from .build import BuildOptions, build
+        from .pipeline import BuildOptions, build
 
         opts = BuildOptions(model=args.model, board=args.board, output=args.output, force=args.force,
                             data=args.data, n_calibration=args.calibration_inputs, n_check=args.check_inputs,

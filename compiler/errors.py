@@ -5,10 +5,18 @@ Anything else escaping the library is a bug in fcomp, not in the user's model.
 """
 
 
+def one_line(text: str) -> str:
+    """Messages quote untrusted names; control characters are shown escaped so a message stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 class FcompError(Exception):
     """Bad input or usage: the model, a flag or the board cannot be built. Exit code 2."""
 
     exit_code = 2
+
+    def __init__(self, message):
+        super().__init__(one_line(message))
 
 
 class UnsupportedModelError(FcompError):
@@ -28,3 +36,6 @@ class CheckFailedError(Exception):
     """A verification check (C simulation vs ONNX Runtime, RTL vs C-sim) did not meet its bound. Exit code 1."""
 
     exit_code = 1
+
+    def __init__(self, message):
+        super().__init__(one_line(message))

@@ -43,7 +43,8 @@ class NameTable:
         base = sanitize(raw, prefix)
         name, i = base, 1
         while name in self.used:
-            name = f"{base}_{i}"
+            suffix = f"_{i}"
+            name = base[:MAX_LEN - len(suffix)] + suffix
             i += 1
         self.used.add(name)
         self.original[name] = raw

@@ -277,12 +277,15 @@ def initializers_as_inputs_model(seed: int = 0) -> onnx.ModelProto:
     return checked(m)
 
 
-def pools_model(seed: int = 0) -> onnx.ModelProto:
-    """Conv SAME_UPPER stride 2 -> Relu -> AveragePool(pads, count_include_pad=1) -> MaxPool(pads) -> Clip(0,6)
-    -> Flatten -> MatMul -> Add: exercises window attributes and the remaining ops."""
+def pools_model(seed: int = 0, conv_auto_pad: str = "SAME_UPPER", size: int = 7) -> onnx.ModelProto:
+    """Conv(auto_pad) stride 2 -> Relu -> AveragePool(pads, count_include_pad=1) -> MaxPool(pads) -> Clip(0,6)
+    -> Flatten -> MatMul -> Add: exercises window attributes and the remaining ops. An even `size` makes SAME
+    padding asymmetric (SAME_UPPER and SAME_LOWER differ)."""
     r = rng(seed)
+    conv_out = -(-size // 2) if conv_auto_pad.startswith("SAME") else (size - 3) // 2 + 1
+    pool_out = (conv_out + 1 - 2) // 2 + 1
     nodes = [helper.make_node("Conv", ["x", "W", "B"], ["c"], name="conv", kernel_shape=[3, 3], strides=[2, 2],
-                              auto_pad="SAME_UPPER"),
+                              auto_pad=conv_auto_pad),
              helper.make_node("Relu", ["c"], ["r"], name="relu"),
              helper.make_node("AveragePool", ["r"], ["a"], name="avg", kernel_shape=[3, 3], pads=[1, 1, 1, 1],
                               count_include_pad=1),
@@ -293,8 +296,9 @@ def pools_model(seed: int = 0) -> onnx.ModelProto:
              helper.make_node("MatMul", ["f", "Wm"], ["m"], name="matmul"),
              helper.make_node("Add", ["Bm", "m"], ["y"], name="bias")]
     inits = [init("W", _w(r, 3, 2, 3, 3)), init("B", _w(r, 3)), init("zero", np.array(0.0, np.float32)),
-             init("six", np.array(6.0, np.float32)), init("Wm", _w(r, 12, 4)), init("Bm", _w(r, 4))]
-    return checked(make_model(nodes, [vi("x", [1, 2, 7, 7])], [vi("y", [1, 4])], inits))
+             init("six", np.array(6.0, np.float32)), init("Wm", _w(r, 3 * pool_out * pool_out, 4)),
+             init("Bm", _w(r, 4))]
+    return checked(make_model(nodes, [vi("x", [1, 2, size, size])], [vi("y", [1, 4])], inits))
 
 
 # ---- a numpy interpreter of the IR (ONNX semantics) -------------------------------------------------------

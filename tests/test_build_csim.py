@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import compiler
-from compiler.build import BuildOptions, build
+from compiler.pipeline import BuildOptions, build
 
 import onnx_builders as ob
 
@@ -77,3 +77,18 @@ def test_hostile_names_build_safely(tmp_path):
     for p in (tmp_path / "out").rglob("*"):
         assert p.resolve().is_relative_to((tmp_path / "out").resolve())
     assert not (tmp_path / "pwned").exists()
+
+
+class _PoolOut(torch.nn.Module):
+    def forward(self, x):
+        return torch.flatten(torch.nn.functional.max_pool2d(torch.relu(x), 3, 2, 1), 1)
+
+
+def test_spatial_output_is_compared_in_onnx_order(tmp_path):
+    """A model whose output is a flatten of C x H x W: C-sim streams HWC, the check must reorder to CHW.
+
+    Before the fix the check compared HWC against CHW and failed with max |error| ~2.9."""
+    path = tmp_path / "poolout.onnx"
+    torch.onnx.export(_PoolOut(), torch.zeros(1, 2, 12, 12), str(path), dynamo=False, opset_version=17)
+    report = build(BuildOptions(model=path, output=tmp_path / "out", n_check=5, n_calibration=8))
+    assert report["check"]["max_abs_error"] < 2e-3

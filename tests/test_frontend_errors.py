@@ -94,15 +94,11 @@ def test_unsupported_op_keeps_original_metachar_name(tmp_path):
     assert_names_node(err, name, "Sigmoid")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: UnsupportedModelError puts the raw (untrusted) node name into the "
-                   "message, so a name with a newline makes a multi-line message (errors.py promises one line)")
 def test_unsupported_op_newline_in_name_still_one_line(tmp_path):
     err = import_error(B.save(B.unsupported_op_model("Sigmoid", node_name=B.EVIL), tmp_path / "evil.onnx"))
     assert "rm -rf" in str(err) and "(op Sigmoid)" in str(err)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: FixBatchDimension puts the raw dim_param into the message; a newline "
-                   "in it makes a multi-line message")
 def test_dynamic_dim_param_with_newline_still_one_line(tmp_path):
     model = B.dynamic_nonbatch_model()
     model.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "H\nERROR: fake second line"
@@ -175,9 +171,6 @@ def test_missing_weights_is_rejected(tmp_path):
     import_error(B.save(B.conv_weight_as_input_model(), tmp_path / "missing_w.onnx"))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a Conv whose weight is a graph input is rejected by FixBatchDimension "
-                   "as 'the model has 2 inputs' without naming the Conv; to_ir's '(missing weights)' message for the "
-                   "node is unreachable")
 def test_missing_weights_names_the_conv(tmp_path):
     err = import_error(B.save(B.conv_weight_as_input_model(), tmp_path / "missing_w.onnx"))
     assert_names_node(err, "conv_missing_w", "Conv")
@@ -197,8 +190,6 @@ def test_clip_that_is_not_relu6(tmp_path):
     assert_names_node(err, "clip", "Clip")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: GemmToMatMul copies a broadcast Gemm bias C of shape (1,) as is; "
-                   "to_ir then rejects the synthesized Add 'fc1_bias', a node that is not in the user's file")
 def test_gemm_with_scalar_bias_is_built_or_blamed_on_the_gemm(tmp_path):
     model = B.gemm_model()
     for t in model.graph.initializer:
@@ -214,9 +205,6 @@ def test_gemm_with_scalar_bias_is_built_or_blamed_on_the_gemm(tmp_path):
         np.testing.assert_allclose(B.run_ir(result.graph, x), B.run_ort(model, x), atol=1e-5)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: ConstantsToInitializers only converts Constant(value=tensor); a valid "
-                   "Constant(value_ints=...) / (value_float=...) stays and to_ir rejects it as an 'unsupported op' "
-                   "while listing Constant among the ops it builds")
 @pytest.mark.parametrize("kind", ["value_ints", "value_float"])
 def test_constant_with_value_ints_or_float(tmp_path, kind):
     if kind == "value_ints":
@@ -285,6 +273,21 @@ def test_hand_built_models_import_and_match_ort(tmp_path, builder):
         np.testing.assert_allclose(B.run_ir(result.graph, x), want, atol=1e-5)
 
 
+@pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER", "VALID"])
+@pytest.mark.parametrize("size", [7, 8])
+def test_conv_auto_pad_matches_ort(tmp_path, auto_pad, size):
+    model = B.pools_model(conv_auto_pad=auto_pad, size=size)
+    result = import_onnx(B.save(model, tmp_path / "pad.onnx"))
+    conv = result.graph.nodes[1]
+    assert conv.op == "conv" and len(conv.attrs["pads"]) == 4
+    if auto_pad == "SAME_UPPER" and size == 8:
+        assert conv.attrs["pads"] == [0, 0, 1, 1]
+    if auto_pad == "SAME_LOWER" and size == 8:
+        assert conv.attrs["pads"] == [1, 1, 0, 0]
+    x = B.random_input(model, 3)
+    np.testing.assert_allclose(B.run_ir(result.graph, x), B.run_ort(model, x), atol=1e-5)
+
+
 def test_evil_names_never_reach_the_ir(tmp_path):
     result = import_onnx(B.save(B.evil_names_model(), tmp_path / "evil.onnx"))
     for n in result.graph.nodes:
@@ -296,9 +299,6 @@ def test_evil_names_never_reach_the_ir(tmp_path):
     assert result.original_names[conv.name] == f"{B.EVIL} bn"  # the tensor: BN folded into the conv
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: FrontendResult.original_names merges the node-name and tensor-name "
-                   "maps; when a node and a tensor sanitize to the same name, the tensor's original is overwritten "
-                   "(here the input IR node's source becomes the Relu node's name)")
 def test_original_names_keeps_tensor_and_node_names_apart(tmp_path):
     model = B.gemm_model()
     model.graph.input[0].name = "x "       # tensor: sanitizes to "x"

@@ -113,8 +113,6 @@ def test_ir_sources_are_original_node_names(zoo):
             assert n.source in nodes, (n.name, n.source)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: GemmToMatMul names its MatMul '<gemm>_matmul', and that synthesized "
-                   "name becomes the IR dense node's `source` (shown in messages/reports as the ONNX node name)")
 def test_dense_source_is_the_original_gemm(zoo_onnx):
     original, result = _load(str(zoo_onnx("digits_mlp")))
     gemms = [n.name for n in original.graph.node if n.op_type == "Gemm"]

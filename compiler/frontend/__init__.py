@@ -17,11 +17,17 @@ from .to_ir import SUPPORTED_OPS, build_ir
 class FrontendResult:
     onnx_model: onnx.ModelProto     # normalized, sanitized, shape-inferred; runs in ONNX Runtime
     graph: Graph
-    original_names: dict[str, str]  # sanitized -> name in the user's file
+    original_names: dict[str, str]  # sanitized tensor (and, where no tensor has it, node) name -> user's name
+    original_node_names: dict[str, str]
 
 
 def normalize(model: onnx.ModelProto, path="model") -> tuple[onnx.ModelProto, dict[str, str]]:
     """Run the normalization passes; returns the model and the sanitized->original name map."""
+    model, sanitizer = _normalize(model, path)
+    return model, {**sanitizer.node_original, **sanitizer.table.original}
+
+
+def _normalize(model: onnx.ModelProto, path) -> tuple[onnx.ModelProto, SanitizeNames]:
     sanitizer = SanitizeNames()
     model = run_passes(model, [FixBatchDimension(path), ConstantsToInitializers(), RemoveIdentities(),
                                FoldBatchNorm(), GemmToMatMul()])
@@ -29,15 +35,14 @@ def normalize(model: onnx.ModelProto, path="model") -> tuple[onnx.ModelProto, di
     del model.graph.value_info[:]
     model = check_and_infer(model, path)
     run_passes(model, [CheckShapes(path)])
-    original = dict(sanitizer.table.original)
-    original.update(sanitizer.node_original)
-    return model, original
+    return model, sanitizer
 
 
 def import_onnx(path) -> FrontendResult:
     model = load_onnx(path)
-    model, original = normalize(model, path)
-    return FrontendResult(model, build_ir(model, path, original), original)
+    model, sanitizer = _normalize(model, path)
+    tensors, nodes = dict(sanitizer.table.original), dict(sanitizer.node_original)
+    return FrontendResult(model, build_ir(model, path, tensors, nodes), {**nodes, **tensors}, nodes)
 
 
 __all__ = ["FrontendResult", "import_onnx", "normalize", "load_onnx", "build_ir", "SUPPORTED_OPS"]

@@ -71,6 +71,11 @@ class FixBatchDimension(Pass):
             keep = list(real_inputs)
             del model.graph.input[:]
             model.graph.input.extend(keep)
+        for extra in real_inputs[1:]:
+            for c in consumers(model, extra.name):
+                if c.op_type in ("Conv", "Gemm", "MatMul") and list(c.input).index(extra.name) > 0:
+                    raise UnsupportedModelError(self.path, f"weights '{extra.name}' are a graph input, not a "
+                                                "constant initializer (missing weights)", node=c.name, op=c.op_type)
         if len(real_inputs) != 1:
             raise FcompError(f"{self.path}: the model has {len(real_inputs)} inputs; fcomp builds models with one input")
         for vi in list(model.graph.input) + list(model.graph.output):
@@ -102,15 +107,25 @@ class FixBatchDimension(Pass):
 class ConstantsToInitializers(Pass):
     """Constant nodes become initializers, so every weight is found in one place."""
 
+    FORMS = {"value_float": np.float32, "value_floats": np.float32, "value_int": np.int64, "value_ints": np.int64}
+
     def apply(self, model):
         for n in model.graph.node:
-            if n.op_type == "Constant" and len(n.attribute) == 1 and n.attribute[0].name == "value":
+            if n.op_type != "Constant" or len(n.attribute) != 1:
+                continue
+            attr = n.attribute[0]
+            if attr.name == "value":
                 t = onnx.TensorProto()
-                t.CopyFrom(n.attribute[0].t)
+                t.CopyFrom(attr.t)
                 t.name = n.output[0]
-                model.graph.initializer.append(t)
-                model.graph.node.remove(n)
-                return model, True
+            elif attr.name in self.FORMS:
+                value = np.asarray(helper.get_attribute_value(attr), dtype=self.FORMS[attr.name])
+                t = numpy_helper.from_array(value, n.output[0])
+            else:
+                continue  # sparse/string constants: left for to_ir to reject by node
+            model.graph.initializer.append(t)
+            model.graph.node.remove(n)
+            return model, True
         return model, False
 
 
@@ -188,16 +203,23 @@ class GemmToMatMul(Pass):
             if attrs.get("transB", 0):
                 b = b.T
             b = b * np.float32(attrs.get("alpha", 1.0))
-            base = n.output[0]
-            b_name, mm_out = f"{base}_W", f"{base}_mm"
-            model.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(b), b_name))
-            new_nodes = [helper.make_node("MatMul", [n.input[0], b_name], [mm_out], name=f"{n.name}_matmul")]
+            c = None
             if len(n.input) > 2 and n.input[2]:
                 if n.input[2] not in inits:
                     continue
                 c = numpy_helper.to_array(inits[n.input[2]]).astype(np.float32) * np.float32(attrs.get("beta", 1.0))
+                try:  # ONNX lets C broadcast to (M, N); batch 1 makes that a per-output bias
+                    c = np.ascontiguousarray(np.broadcast_to(c, (1, b.shape[1])).reshape(-1))
+                except ValueError:
+                    continue
+            base = n.output[0]
+            b_name, mm_out = f"{base}_W", f"{base}_mm"
+            model.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(b), b_name))
+            # The MatMul keeps the Gemm's node name, so messages and reports name the user's node.
+            new_nodes = [helper.make_node("MatMul", [n.input[0], b_name], [mm_out], name=n.name)]
+            if c is not None:
                 c_name = f"{base}_bias"
-                model.graph.initializer.append(numpy_helper.from_array(c.reshape(-1), c_name))
+                model.graph.initializer.append(numpy_helper.from_array(c, c_name))
                 new_nodes.append(helper.make_node("Add", [mm_out, c_name], [n.output[0]], name=f"{n.name}_bias"))
             else:
                 new_nodes[0].output[0] = n.output[0]

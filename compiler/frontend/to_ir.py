@@ -181,13 +181,27 @@ class _Builder:
     def op_BatchNormalization(self, n):
         self.fail(n, "BatchNormalization is only supported right after a Conv (where it is folded)")
 
+    def op_Identity(self, n):
+        self.fail(n, "this Identity could not be removed (it renames a graph output that is also used inside)")
+
+    def op_Dropout(self, n):
+        self.fail(n, "Dropout whose mask output is used is not supported")
+
+    def op_Constant(self, n):
+        self.fail(n, "only dense numeric Constant values are supported (not sparse or string)")
+
     def op_Gemm(self, n):
-        self.fail(n, "Gemm with transA=1 or non-constant weights is not supported")
+        self.fail(n, "this Gemm is not supported (transA=1, non-constant weights or bias, or a bias that is not "
+                     "per output)")
 
 
-def build_ir(model: onnx.ModelProto, path, original_names: dict[str, str]) -> Graph:
-    """The normalized ONNX model as an IR Graph (names already sanitized by SanitizeNames)."""
-    b = _Builder(model, path, original_names)
+def build_ir(model: onnx.ModelProto, path, original_names: dict[str, str],
+             node_names: dict[str, str] | None = None) -> Graph:
+    """The normalized ONNX model as an IR Graph (names already sanitized by SanitizeNames).
+
+    `original_names` maps sanitized tensor names back to the user's; `node_names` does so for node names
+    (kept apart: a node and a tensor may sanitize to the same text)."""
+    b = _Builder(model, path, original_names if node_names is None else node_names)
     inp = model.graph.input[0]
     node = Node(name=inp.name, op="input", inputs=[], source=original_names.get(inp.name, inp.name),
                 shape=tuple(d.dim_value for d in inp.type.tensor_type.shape.dim)[1:])

@@ -85,6 +85,17 @@ def _channels_last(x: np.ndarray) -> np.ndarray:
     return x.transpose(0, 2, 3, 1) if x.ndim == 4 else x
 
 
+def _output_to_onnx_order(y: np.ndarray, graph) -> np.ndarray:
+    """C-sim streams the output channels-last; a C x H x W output (or its flatten) is reordered to ONNX's CHW."""
+    out = graph.node(graph.outputs[0])
+    chw = out.shape if len(out.shape) == 3 else (
+        graph.node(out.inputs[0]).shape if out.op == "flatten" else None)
+    if chw is None or len(chw) != 3 or chw[1] * chw[2] == 1:
+        return y
+    c, h, w = chw
+    return y.reshape(len(y), h, w, c).transpose(0, 3, 1, 2).reshape(len(y), -1)
+
+
 def build(opts: BuildOptions) -> dict:
     """Run the whole build; returns the report. Raises FcompError (exit 2) or CheckFailedError (exit 1)."""
     board = get_board(opts.board)
@@ -186,6 +197,7 @@ def _check(project: HlsProject, model, graph, samples, min_agreement: float) -> 
     ref = run_onnx(model, samples.check)[graph.outputs[0]].reshape(len(samples.check), -1)
     sim = np.concatenate([project.predict(_channels_last(samples.check[i:i + 1]))
                           for i in progress_bar(range(len(samples.check)), "C-sim")])
+    sim = _output_to_onnx_order(sim, graph)
     err = np.abs(sim - ref)
     agreement = float(np.mean(sim.argmax(1) == ref.argmax(1)))
     result = {"inputs": int(len(ref)), "max_abs_error": float(err.max()), "mean_abs_error": float(err.mean()),
