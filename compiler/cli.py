@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--min-agreement", type=float, default=0.9, metavar="F",
                    help="fail (exit 1) when C-sim and ONNX Runtime agree on top-1 for less than this share "
                         "of check inputs (default 0.9)")
+    b.add_argument("--tie-margin", type=float, default=0.01, metavar="F",
+                   help="an input whose two best ONNX Runtime scores differ by less than F of its score range is a "
+                        "near-tie and does not count against --min-agreement (default 0.01; 0 counts every input)")
     b.add_argument("--act-bits", type=int, default=16, help="activation width in bits (default 16)")
     b.add_argument("--weight-bits", type=int, default=16, help="weight width in bits (default 16)")
     b.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
@@ -85,7 +88,8 @@ def main(argv=None) -> int:
 
         opts = BuildOptions(model=args.model, board=args.board, output=args.output, force=args.force,
                             data=args.data, n_calibration=args.calibration_inputs, n_check=args.check_inputs,
-                            min_agreement=args.min_agreement, act_bits=args.act_bits, weight_bits=args.weight_bits)
+                            min_agreement=args.min_agreement, tie_margin=args.tie_margin,
+                            act_bits=args.act_bits, weight_bits=args.weight_bits)
         report = build(opts)
         print(json.dumps(report, indent=2, default=str) if args.json else _summary(report))
         return 0

@@ -335,3 +335,17 @@ def test_name_table_deterministic():
     raws = ["conv", "conv", "conv!", "relu", "input"] * 3
     a, b = NameTable(), NameTable()
     assert [a.add(r, "t") for r in raws] == [b.add(r, "t") for r in raws]
+
+
+def test_lower_ir_version_lets_onnx_runtime_load_new_files():
+    """onnx 1.23 stamps IR version 14 that ONNX Runtime 1.31 refuses; the pass lowers it to the opset's minimum."""
+    from compiler.frontend.passes import LowerIrVersion
+
+    model = B.gemm_model()
+    model.ir_version = 14
+    after, changed = LowerIrVersion().apply(B.copy(model))
+    assert changed and after.ir_version == 8          # opset 17 came with IR version 8
+    x = B.random_input(after)
+    assert B.run_ort(after, x).shape[0] == 1
+    again, changed = LowerIrVersion().apply(after)
+    assert not changed

@@ -26,7 +26,8 @@ def test_for_range_keeps_fraction_bits_when_range_is_huge():
 
 def test_hls_strings():
     assert Fixed(16, 6).hls() == "fixed<16,6,RND,SAT>"
-    assert Fixed(32, 8, saturate=False).hls() == "fixed<32,8>"
+    assert Fixed(32, 8, saturate=False, rounding=False).hls() == "fixed<32,8>"
+    assert Fixed(16, 2, saturate=False).hls() == "fixed<16,2,RND,WRAP>"
     assert Fixed(8, 3, signed=False).hls() == "ufixed<8,3,RND,SAT>"
 
 
@@ -34,7 +35,8 @@ def test_weights_fit_exactly_at_their_largest_magnitude():
     w = np.array([0.7, -0.2, 0.05])
     f = for_weights(w, 8)
     assert f.max_value() >= 0.7 and f.max_value() < 2 * 0.7 + 1   # one integer bit beyond, not more
-    assert not f.saturate
+    assert not f.saturate and f.rounding
+    assert f.hls().endswith(",RND,WRAP>")
     assert for_weights(np.zeros(3), 8).width == 8
 
 
@@ -43,4 +45,4 @@ def test_accumulator_keeps_all_product_fraction_bits():
     acc = accumulator(res, x, w)
     assert acc.fraction == x.fraction + w.fraction
     assert acc.integer == res.integer + 2
-    assert not acc.saturate
+    assert not acc.saturate and not acc.rounding

@@ -9,7 +9,7 @@ import onnx
 from ..ir import Graph
 from .load import check_and_infer, load_onnx
 from .passes import (CheckShapes, ConstantsToInitializers, FixBatchDimension, FoldBatchNorm, GemmToMatMul,
-                     RemoveIdentities, SanitizeNames, run_passes)
+                     LowerIrVersion, RemoveIdentities, SanitizeNames, run_passes)
 from .to_ir import SUPPORTED_OPS, build_ir
 
 
@@ -29,8 +29,8 @@ def normalize(model: onnx.ModelProto, path="model") -> tuple[onnx.ModelProto, di
 
 def _normalize(model: onnx.ModelProto, path) -> tuple[onnx.ModelProto, SanitizeNames]:
     sanitizer = SanitizeNames()
-    model = run_passes(model, [FixBatchDimension(path), ConstantsToInitializers(), RemoveIdentities(),
-                               FoldBatchNorm(), GemmToMatMul()])
+    model = run_passes(model, [LowerIrVersion(), FixBatchDimension(path), ConstantsToInitializers(),
+                               RemoveIdentities(), FoldBatchNorm(), GemmToMatMul()])
     model = run_passes(model, [sanitizer])
     del model.graph.value_info[:]
     model = check_and_infer(model, path)

@@ -104,6 +104,22 @@ class FixBatchDimension(Pass):
         return model, changed
 
 
+class LowerIrVersion(Pass):
+    """Set the IR version to the lowest one that carries the model's opset.
+
+    onnx's make_model stamps the newest IR version (14 with onnx 1.23) while ONNX Runtime 1.31 reads up to 13;
+    the ops fcomp builds exist since early opsets, so the older IR version loses nothing and ORT can run the model.
+    """
+
+    def apply(self, model):
+        opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+        needed = min((row[1] for row in helper.VERSION_TABLE if row[2] >= opset), default=model.ir_version)
+        if model.ir_version > needed:
+            model.ir_version = needed
+            return model, True
+        return model, False
+
+
 class ConstantsToInitializers(Pass):
     """Constant nodes become initializers, so every weight is found in one place."""
 
