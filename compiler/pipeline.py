@@ -139,7 +139,8 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
     graph = fe.graph
     onnx.save_model(fe.onnx_model, os.fspath(out / "model.normalized.onnx"))
     data = _infer_data(opts, fe.onnx_model)
-    samples = load_samples(data, graph.inputs[0].shape, opts.n_calibration, opts.n_check)
+    with timer.stage("data", "Loading calibration and check inputs"):
+        samples = load_samples(data, graph.inputs[0].shape, opts.n_calibration, opts.n_check)
 
     with timer.stage("plan", "Planning the PE mapping"):
         plan = plan_layers(graph)
