@@ -47,8 +47,77 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("-v", "--verbose", action="store_true")
     b.add_argument("-q", "--quiet", action="store_true")
 
+    _compression_args(b)
+
+    c = sub.add_parser("compress", help="ONNX model -> model.compressed.onnx + compression.json (no hardware)",
+                       description="Only the compression step: PE-wise pruning + ternarization. Fine-tunes with "
+                                   "--data, data-free otherwise. Example: fcomp compress models/digits_resnet.onnx "
+                                   "--data digits --target-compression 21 --epochs 30",
+                       epilog=EPILOG)
+    c.add_argument("model", type=Path, help="the ONNX file")
+    c.add_argument("--board", default="zcu104", help="board whose PE mapping shapes the pruning groups")
+    c.add_argument("-o", "--output", type=Path, help="output folder, default build/<model>-compressed/")
+    c.add_argument("--force", action="store_true", help="replace a non-empty output folder")
+    c.add_argument("--data", help="'digits' or an .npz with arrays x and y: fine-tune on it (else data-free)")
+    c.add_argument("--json", action="store_true", help="print compression.json's summary on stdout")
+    c.add_argument("-v", "--verbose", action="store_true")
+    c.add_argument("-q", "--quiet", action="store_true")
+    _compression_args(c, allow_none=False)
+
     sub.add_parser("boards", help="list the known boards and their resources")
     return p
+
+
+def _compression_args(p, allow_none: bool = True) -> None:
+    from .compress.engine import STRATEGIES
+
+    g = p.add_argument_group("compression")
+    names = list(STRATEGIES) + (["none"] if allow_none else [])
+    g.add_argument("--strategy", default="pe-wise+wpc", choices=names,
+                   help="pe-wise+wpc (default): PE-wise balanced group pruning + ternary with Weight Penalty "
+                        "Clipping; pe-wise: without WPC; ternary-only; magnitude (unstructured); lottery (IMP "
+                        "with rewinding); synflow (data-free); random / inverse tickets (controls)"
+                        + ("; none: no compression" if allow_none else ""))
+    g.add_argument("--target-compression", type=float, default=21.0, metavar="X",
+                   help="total compression ratio to reach: fp32 weight bits / stored bits (default 21)")
+    g.add_argument("--epochs", type=int, default=30, help="fine-tuning epochs when --data is given (default 30)")
+    g.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate for fine-tuning (default 2e-3)")
+    g.add_argument("--penalty", type=float, default=2e-4, help="group-lasso / WPC weight lambda (default 2e-4)")
+    g.add_argument("--seed", type=int, default=0, help="seed of training order and random masks (default 0)")
+    g.add_argument("--first-last-bits", type=int, choices=(2, 8), default=2,
+                   help="2: first and last layers ternary like the rest (default); 8: kept at 8 bits, unpruned")
+    g.add_argument("--device", default="cpu", help="torch device for fine-tuning: cpu (default) or cuda")
+    g.add_argument("--checkpoint-dir", type=Path, help="save a checkpoint after every epoch here")
+    g.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
+
+
+def _compression_config(args):
+    from .compress.engine import CompressionConfig
+
+    if args.strategy == "none":
+        return None
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise FcompError("--device cuda: no CUDA device is available here")
+    if args.resume and args.checkpoint_dir is None:
+        raise FcompError("--resume needs --checkpoint-dir")
+    if args.target_compression <= 1 or args.epochs < 0:
+        raise FcompError("--target-compression must be > 1 and --epochs >= 0")
+    return CompressionConfig(strategy=args.strategy, target=args.target_compression, epochs=args.epochs, lr=args.lr,
+                             penalty=args.penalty, seed=args.seed, first_last_bits=args.first_last_bits,
+                             device=args.device, checkpoint_dir=args.checkpoint_dir, resume=args.resume)
+
+
+def _compress_summary(s: dict) -> str:
+    lines = [f"compression ({s['strategy']}{', DATA-FREE' if s['data_free'] else ''}): {s['ratio']:.2f}x "
+             f"(target {s['target_ratio']:g}x)"]
+    if s["accuracy_before"] is not None:
+        lines.append(f"  test accuracy {s['accuracy_before']:.2%} -> {s['accuracy_after']:.2%} "
+                     f"({s['accuracy_drop_points']:+.2f} points drop)")
+    lines.append(f"  output: {s['output']}")
+    return "\n".join(lines)
 
 
 def _summary(report: dict) -> str:
@@ -58,8 +127,12 @@ def _summary(report: dict) -> str:
         f"  layers {len(report['layers'])}, params {m['params']:,}, MACs {m['macs']:,}",
         f"  weights {mem['weight_bits'] / 2**20:.2f} Mbit vs {mem['on_chip_bits'] / 2**20:.2f} Mbit on-chip"
         + ("" if mem["fits_on_chip"] else "  (does NOT fit on-chip uncompressed)"),
-        f"  {c['message']}",
     ]
+    if report.get("compression"):
+        lines.append("  " + _compress_summary({**report["compression"], "output": ""}).splitlines()[0]
+                     + "".join(f"; {l.strip()}" for l in _compress_summary({**report["compression"], "output": ""})
+                               .splitlines()[1:-1]))
+    lines.append(f"  {c['message']}")
     if "accuracy_csim" in c:
         lines.append(f"  accuracy on labelled check inputs: ONNX {c['accuracy_onnx']:.1%}, C-sim {c['accuracy_csim']:.1%}")
     t = report["timings_s"]
@@ -84,12 +157,19 @@ def main(argv=None) -> int:
                 print(f"{bd.name:12s} {bd.part:24s} LUT {r['lut']:>9,} FF {r['ff']:>9,} DSP {r['dsp']:>6,} "
                       f"BRAM36 {r['bram36']:>5,} URAM {r['uram']:>5,} {bd.clock_mhz:.0f} MHz")
             return 0
-        from .pipeline import BuildOptions, build
+        from .pipeline import BuildOptions, build, compress_only
 
+        if args.command == "compress":
+            summary = compress_only(BuildOptions(model=args.model, board=args.board, output=args.output,
+                                                 force=args.force, data=args.data,
+                                                 compression=_compression_config(args)))
+            print(json.dumps(summary, indent=2, default=str) if args.json else _compress_summary(summary))
+            return 0
         opts = BuildOptions(model=args.model, board=args.board, output=args.output, force=args.force,
                             data=args.data, n_calibration=args.calibration_inputs, n_check=args.check_inputs,
                             min_agreement=args.min_agreement, tie_margin=args.tie_margin,
-                            act_bits=args.act_bits, weight_bits=args.weight_bits)
+                            act_bits=args.act_bits, weight_bits=args.weight_bits,
+                            compression=_compression_config(args))
         report = build(opts)
         print(json.dumps(report, indent=2, default=str) if args.json else _summary(report))
         return 0

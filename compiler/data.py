@@ -52,3 +52,31 @@ def load_samples(data: str | None, input_shape, n_calibration: int, n_check: int
     n_cal = min(n_calibration, max(1, len(x) - n_check))
     return Samples(x[:n_cal], x[n_cal:n_cal + n_check], None if y is None else y[n_cal:n_cal + n_check],
                    f"{path.name} ({len(x)} samples)")
+
+
+def load_training_data(data: str, input_shape, seed: int = 0):
+    """Labelled train/test arrays for fine-tuning: 'digits' (its fixed split) or an .npz with `x` and `y`
+    (the last 20% of the samples, after a seeded shuffle, are held out for testing)."""
+    from .compress.engine import TrainData
+
+    shape = tuple(input_shape)
+    if data == "digits":
+        xtr, ytr, xte, yte = _digits(shape)
+        return TrainData(xtr, ytr.astype(np.int64), xte, yte.astype(np.int64))
+    path = Path(data)
+    if path.suffix != ".npz" or not path.is_file():
+        raise FcompError(f"--data {data}: expected 'digits' or an existing .npz file with arrays x and y")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            x = np.asarray(f["x"], dtype=np.float32)
+            y = np.asarray(f["y"]).astype(np.int64)
+    except KeyError:
+        raise FcompError(f"--data {data}: fine-tuning needs labels: arrays 'x' and 'y'") from None
+    except Exception as exc:
+        raise FcompError(f"--data {data}: cannot read ({type(exc).__name__}: {exc})") from None
+    if x.shape[1:] != shape or len(x) != len(y) or len(x) < 10:
+        raise FcompError(f"--data {data}: need x of shape (N>=10, {', '.join(map(str, shape))}) and y of length N")
+    order = np.random.default_rng(seed).permutation(len(x))
+    cut = int(round(0.8 * len(x)))
+    tr, te = order[:cut], order[cut:]
+    return TrainData(x[tr], y[tr], x[te], y[te])

@@ -43,7 +43,8 @@ class Node:
 
     @property
     def params(self) -> int:
-        return int(sum(w.size for w in self.weights.values()))
+        """Parameters of the layer (W and b; `codes`/`scale` of a compressed layer are another view of W)."""
+        return int(sum(self.weights[k].size for k in ("W", "b") if k in self.weights))
 
     def macs(self) -> int:
         """Multiply-accumulates per inference (batch 1)."""

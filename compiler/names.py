@@ -28,7 +28,7 @@ def sanitize(name: str, prefix: str = "n") -> str:
     if len(safe) > MAX_LEN:
         # Long names are cut; a short hash of the raw name keeps cut names apart.
         digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-        safe = f"{safe[:MAX_LEN - 9]}_{digest}"
+        safe = f"{safe[:MAX_LEN - 9].rstrip('_')}_{digest}"  # no '__': sanitizing again changes nothing
     return safe
 
 

@@ -23,6 +23,7 @@ from .backend.hls4ml_emit import hls_config, lower_to_hls4ml
 from .backend.hls4ml_project import HlsProject
 from .backend.precision import assign_precisions
 from .boards import get_board
+from .compress.engine import CompressionConfig
 from .data import load_samples
 from .errors import CheckFailedError, FcompError
 from .frontend import import_onnx
@@ -44,6 +45,7 @@ class BuildOptions:
     tie_margin: float = 0.01          # reference top-2 gap (share of its score range) under which inputs are ties
     act_bits: int = 16
     weight_bits: int = 16
+    compression: CompressionConfig | None = field(default_factory=CompressionConfig)  # None: no compression
     extra: dict = field(default_factory=dict)
 
     def resolved_output(self, model_name: str) -> Path:
@@ -119,6 +121,31 @@ def build(opts: BuildOptions) -> dict:
     return report
 
 
+def compress_only(opts: BuildOptions) -> dict:
+    """`fcomp compress`: frontend, plan and compression only; writes model.compressed.onnx + compression.json."""
+    timer = StageTimer()
+    cfg = opts.compression or CompressionConfig()
+    with timer.stage("frontend", f"Importing {opts.model}"):
+        fe = import_onnx(opts.model)
+    get_board(opts.board)
+    target = Path(opts.output) if opts.output else Path("build") / f"{_model_stem(Path(opts.model))}-compressed"
+    tmp = _prepare_output(target, opts.force)
+    try:
+        onnx.save_model(fe.onnx_model, os.fspath(tmp / "model.normalized.onnx"))
+        plan = plan_layers(fe.graph)
+        result = run_compression(fe.graph, plan, cfg, opts.data, tmp, timer)
+        from .compress.export_onnx import export_compressed_onnx
+
+        export_compressed_onnx(result.graph, tmp / "model.compressed.onnx")
+        _finish_output(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    summary = _compression_summary(result)
+    summary.update(output=str(target), timings_s=timer.timings)
+    return summary
+
+
 def _write_report(folder: Path, report: dict) -> None:
     with open(folder / "report.json", "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2, sort_keys=False, default=_json_default)
@@ -145,8 +172,17 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
     with timer.stage("plan", "Planning the PE mapping"):
         plan = plan_layers(graph)
 
+    reference = fe.onnx_model
+    compression = None
+    if opts.compression is not None:
+        compression = run_compression(graph, plan, opts.compression, opts.data, out, timer)
+        graph = compression.graph
+        from .compress.export_onnx import export_compressed_onnx
+
+        reference = export_compressed_onnx(graph, out / "model.compressed.onnx")
+
     with timer.stage("calibrate", f"Measuring value ranges on {len(samples.calibration)} calibration inputs"):
-        ranges = tensor_ranges(fe.onnx_model, samples.calibration, [n.name for n in graph.nodes])
+        ranges = tensor_ranges(reference, samples.calibration, [n.name for n in graph.nodes])
         precisions = assign_precisions(graph, ranges, opts.act_bits, opts.weight_bits)
 
     with timer.stage("hls4ml_convert", "Lowering to hls4ml (Vitis, io_stream)"):
@@ -159,7 +195,7 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
     with timer.stage("csim_compile", "Compiling the C simulation (g++)"):
         project.compile()
     with timer.stage("csim_check", f"C simulation vs ONNX Runtime on {len(samples.check)} inputs"):
-        check = _check(project, fe.onnx_model, graph, samples, opts.min_agreement, opts.tie_margin)
+        check = _check(project, reference, graph, samples, opts.min_agreement, opts.tie_margin)
 
     layer_rows = []
     for row in graph.summary():
@@ -169,8 +205,11 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
             row["mapping"] = plan[row["name"]].to_dict()
         row["hls4ml_layer"] = hls_names[row["name"]]
         layer_rows.append(row)
-    weight_bits = sum(n.weights["W"].size * precisions[n.name]["weight"].width
-                      + n.weights["b"].size * precisions[n.name]["bias"].width for n in graph.weighted())
+    if compression is not None:  # what the compressed layers store (codes, index, scales, biases)
+        weight_bits = sum(row["cost"]["stored_bits"] for row in compression.layers)
+    else:
+        weight_bits = sum(n.weights["W"].size * precisions[n.name]["weight"].width
+                          + n.weights["b"].size * precisions[n.name]["bias"].width for n in graph.weighted())
     on_chip_bits = board.resources["bram36"] * 36 * 1024 + board.resources["uram"] * 288 * 1024
     memory = {"weight_bits": int(weight_bits), "on_chip_bits": int(on_chip_bits),
               "fits_on_chip": bool(weight_bits <= on_chip_bits)}
@@ -189,10 +228,42 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
                     "min_agreement": opts.min_agreement, "tie_margin": opts.tie_margin},
         "layers": layer_rows,
         "memory": memory,
+        "compression": None if compression is None else _compression_summary(compression),
         "check": check,
         "timings_s": timer.timings,
         "tools": _tool_versions(),
     }
+
+
+def run_compression(graph, plan, cfg: CompressionConfig, data: str | None, out: Path, timer: StageTimer):
+    """Compress (fine-tuning when labelled data is given, data-free otherwise) and write compression.json."""
+    from .compress.engine import compress
+    from .data import load_training_data
+
+    train = None if data is None else load_training_data(data, graph.inputs[0].shape, cfg.seed)
+    if train is None:
+        log.warning("NO TRAINING DATA: compressing DATA-FREE (ternarize + prune by group norm, no fine-tuning); "
+                    "expect an accuracy loss. Pass --data digits|FILE.npz to fine-tune.")
+    what = f"Compressing ({cfg.strategy}, target {cfg.target:g}x, " + (
+        f"{cfg.epochs} epochs on {len(train.x_train)} samples)" if train is not None else "data-free)")
+    with timer.stage("compress", what):
+        result = compress(graph, plan, cfg, train)
+    doc = result.to_dict()
+    doc["config"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(cfg).items()}
+    with open(out / "compression.json", "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=2, default=_json_default)
+        f.write("\n")
+    log.info("compression %.1fx (target %.1fx)%s", result.ratio, cfg.target,
+             "" if result.accuracy_before is None else
+             f", test accuracy {result.accuracy_before:.2%} -> {result.accuracy_after:.2%}")
+    return result
+
+
+def _compression_summary(result) -> dict:
+    d = result.to_dict()
+    d.pop("history")
+    d["layers"] = [{k: v for k, v in row.items() if k != "kept_groups_per_pe"} for row in d["layers"]]
+    return d
 
 
 def _check(project: HlsProject, model, graph, samples, min_agreement: float, tie_margin: float) -> dict:

@@ -82,3 +82,21 @@ def test_check_failure_exit_1_keeps_output(tmp_path, capsys, zoo_onnx):
     assert "check failed" in capsys.readouterr().err
     report = json.loads((out / "report.json").read_text())
     assert report["check"]["passed"] is False and report["check"]["top1_agreement"] == 1.0
+
+
+def test_non_editable_install_carries_board_files(tmp_path):
+    """`pip install .` (a wheel, not the editable checkout) gives a working fcomp with its board files."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run(pip + ["wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "wheel"), root],
+                   check=True, capture_output=True, timeout=300)
+    wheel = next((tmp_path / "wheel").glob("fcomp-*.whl"))
+    subprocess.run(pip + ["install", "--no-deps", "--target", str(tmp_path / "site"), str(wheel)],
+                   check=True, capture_output=True, timeout=300)
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "site"))
+    code = "import compiler, compiler.cli as c; print(compiler.__file__); c.main(['boards'])"
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].startswith(str(tmp_path / "site"))
+    assert "xczu7ev-ffvc1156-2-e" in r.stdout and "alveo-u250" in r.stdout

@@ -349,3 +349,10 @@ def test_lower_ir_version_lets_onnx_runtime_load_new_files():
     assert B.run_ort(after, x).shape[0] == 1
     again, changed = LowerIrVersion().apply(after)
     assert not changed
+
+
+@pytest.mark.parametrize("raw", ["layer2/downsample/downsample.0/Conv_output_0_and_more_text", "x" * 39 + "/y" * 5])
+def test_sanitize_is_idempotent_for_cut_names(raw):
+    """A cut name re-imported (e.g. from model.compressed.onnx) keeps its name: no '__' before the hash."""
+    once = sanitize(raw)
+    assert sanitize(once) == once and "__" not in once

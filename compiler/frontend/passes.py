@@ -2,16 +2,17 @@
 
 A pass has `apply(model) -> (model, changed)`; `run_passes` repeats each until it reports no change.
 They turn what exporters write into the one form `to_ir` reads: batch fixed to 1, constants as
-initializers, no Identity/Dropout, BatchNorm folded into the Conv before it, Gemm as MatMul + Add,
-and every name sanitized. The result is still a valid ONNX model that ONNX Runtime runs
-(`model.normalized.onnx` in the build output), so every later stage can be checked against it.
+initializers, weight expressions (Cast/Mul/Transpose/... of initializers) folded, no Identity/Dropout,
+BatchNorm folded into the Conv before it, Gemm as MatMul + Add, and every name sanitized. The result is
+still a valid ONNX model that ONNX Runtime runs (`model.normalized.onnx` in the build output), so every
+later stage can be checked against it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 
 from ..errors import FcompError, UnsupportedModelError
 from ..names import NameTable
@@ -143,6 +144,113 @@ class ConstantsToInitializers(Pass):
             model.graph.node.remove(n)
             return model, True
         return model, False
+
+
+_NUMERIC_TYPES = {TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BOOL,
+                  TensorProto.INT8, TensorProto.INT16, TensorProto.INT32, TensorProto.INT64,
+                  TensorProto.UINT8, TensorProto.UINT16, TensorProto.UINT32, TensorProto.UINT64}
+
+
+class FoldConstantWeights(Pass):
+    """Cast / Mul / Div / Transpose / Reshape / Squeeze / Unsqueeze of initializers only become one initializer.
+
+    Weights stored as an expression (a compressed model's `Mul(Cast(int8 codes), scale)`, a transposed or
+    reshaped weight) then reach Conv/MatMul as plain float initializers, the one form `to_ir` reads. The
+    folded initializer keeps the node's output name. A node is left alone (for later checks to report) when its
+    result cannot be computed exactly the ONNX way (unusual element types, integer division by zero,
+    out-of-range float->int casts, invalid shapes) or when it produces a graph output.
+    """
+
+    OPS = ("Cast", "Mul", "Div", "Transpose", "Reshape", "Squeeze", "Unsqueeze")
+
+    def apply(self, model):
+        inits = initializers(model)
+        outputs = {o.name for o in model.graph.output}
+        folded = []
+        for n in model.graph.node:  # topological order: a fold can make the next node foldable
+            if n.op_type not in self.OPS or n.domain not in ("", "ai.onnx") or len(n.output) != 1:
+                continue
+            ins = [i for i in n.input if i]
+            out = n.output[0]
+            if not ins or not all(i in inits for i in ins) or out in outputs or out in inits:
+                continue
+            if any(inits[i].data_type not in _NUMERIC_TYPES for i in ins):
+                continue
+            value = self._compute(n, [numpy_helper.to_array(inits[i]) if i else None for i in n.input])
+            if value is None:
+                continue
+            t = numpy_helper.from_array(np.ascontiguousarray(value), out)
+            model.graph.initializer.append(t)
+            inits[out] = t
+            folded.append(n)
+        for n in folded:
+            model.graph.node.remove(n)
+        if folded:
+            _drop_unused_initializers(model)
+        return model, bool(folded)
+
+    @staticmethod
+    def _compute(n, args):
+        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+        x = args[0]
+        if x is None:
+            return None
+        try:
+            with np.errstate(all="ignore"):
+                if n.op_type == "Cast":
+                    to = attrs.get("to")
+                    if to not in _NUMERIC_TYPES:
+                        return None
+                    dtype = helper.tensor_dtype_to_np_dtype(to)
+                    if np.issubdtype(dtype, np.integer) and np.issubdtype(x.dtype, np.floating):
+                        info = np.iinfo(dtype)
+                        if not np.all(np.isfinite(x)) or x.size and (x.min() < info.min or x.max() > info.max):
+                            return None
+                    return x.astype(dtype)
+                if n.op_type in ("Mul", "Div"):
+                    if len(args) != 2 or args[1] is None or args[0].dtype != args[1].dtype:
+                        return None
+                    a, b = args
+                    if n.op_type == "Mul":
+                        return (a * b).astype(a.dtype)
+                    if np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_:
+                        if a.dtype == np.bool_ or np.any(b == 0):
+                            return None
+                        q = np.floor_divide(a, b)  # ONNX integer Div truncates toward zero
+                        q = q + ((np.remainder(a, b) != 0) & ((a < 0) != (b < 0)))
+                        return q.astype(a.dtype)
+                    return np.divide(a, b).astype(a.dtype)
+                if n.op_type == "Transpose":
+                    perm = attrs.get("perm")
+                    return np.transpose(x, perm if perm else None)
+                if n.op_type == "Reshape":
+                    if len(args) < 2 or args[1] is None:
+                        return None
+                    shape = [int(d) for d in args[1].reshape(-1)]
+                    if not attrs.get("allowzero", 0):
+                        shape = [x.shape[i] if d == 0 and i < x.ndim else d for i, d in enumerate(shape)]
+                    return np.reshape(x, shape)
+                axes = attrs.get("axes")
+                if axes is None and len(args) > 1 and args[1] is not None:
+                    axes = [int(d) for d in args[1].reshape(-1)]
+                if n.op_type == "Squeeze":
+                    if axes is None:
+                        return np.squeeze(x)
+                    axes = tuple(sorted({a % x.ndim for a in axes})) if x.ndim else ()
+                    if any(x.shape[a] != 1 for a in axes):
+                        return None
+                    return np.squeeze(x, axis=axes)
+                if n.op_type == "Unsqueeze":
+                    if axes is None:
+                        return None
+                    rank = x.ndim + len(axes)
+                    norm = sorted({a % rank for a in axes})
+                    if len(norm) != len(axes) or any(not -rank <= a < rank for a in axes):
+                        return None
+                    return np.expand_dims(x, tuple(norm))
+        except (ValueError, TypeError, IndexError):
+            return None
+        return None
 
 
 class RemoveIdentities(Pass):
