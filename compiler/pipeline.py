@@ -137,13 +137,23 @@ def compress_only(opts: BuildOptions) -> dict:
         from .compress.export_onnx import export_compressed_onnx
 
         export_compressed_onnx(result.graph, tmp / "model.compressed.onnx")
-        _finish_output(tmp, target)
+        if _rank() == 0:
+            _finish_output(tmp, target)
+        else:  # torchrun: every rank trains, rank 0 alone writes the output
+            shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     summary = _compression_summary(result)
     summary.update(output=str(target), timings_s=timer.timings)
     return summary
+
+
+def _rank() -> int:
+    import torch
+
+    dist = torch.distributed
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 def _write_report(folder: Path, report: dict) -> None:

@@ -265,6 +265,7 @@ class Context:
         self.epoch = 0
         self.snapshot: dict[str, torch.Tensor] | None = None
         self.world, self.rank = 1, 0
+        maybe_init_distributed(cfg.device)
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             self.world, self.rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
 
@@ -406,7 +407,7 @@ class Context:
                     if l.mask is not None:
                         l.module.weight.mul_(l.mask)
             seen += len(idx)
-            loss_sum += float(loss) * len(idx)
+            loss_sum += float(loss.detach()) * len(idx)
             correct += int((out.argmax(1) == y).sum())
         return {"loss": loss_sum / max(1, seen), "train_accuracy": correct / max(1, seen)}
 
@@ -485,6 +486,15 @@ class Context:
             self.save(opt)
             if cfg.stop_after_epoch is not None and self.epoch >= cfg.stop_after_epoch:
                 raise KeyboardInterrupt(f"stopped after epoch {self.epoch} (stop_after_epoch)")
+
+
+def maybe_init_distributed(device: str = "cpu") -> int:
+    """Under torchrun (WORLD_SIZE > 1) join the process group: gloo on CPU, nccl on CUDA. Returns the rank."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not torch.distributed.is_available():
+        return 0
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return torch.distributed.get_rank()
 
 
 def weights_digest(module: torch.nn.Module) -> str:
