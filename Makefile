@@ -31,7 +31,7 @@ models: $(MODELS)
 build: $(STAMP) $(MODELS)
 	$(BIN)/fcomp build models/resnet18.onnx --board $(BOARD) --force --check-inputs 2 --calibration-inputs 8
 	for m in digits_resnet digits_cnn digits_mlp; do \
-	  $(BIN)/fcomp build models/$$m.onnx --board $(BOARD) --force || exit $$?; done
+	  $(BIN)/fcomp build models/$$m.onnx --board $(BOARD) --data digits --force || exit $$?; done
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
