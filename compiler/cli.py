@@ -115,7 +115,7 @@ def _compress_summary(s: dict) -> str:
              f"(target {s['target_ratio']:g}x)"]
     if s["accuracy_before"] is not None:
         lines.append(f"  test accuracy {s['accuracy_before']:.2%} -> {s['accuracy_after']:.2%} "
-                     f"({s['accuracy_drop_points']:+.2f} points drop)")
+                     f"({s['accuracy_drop_points']:.2f} points drop)")
     lines.append(f"  output: {s['output']}")
     return "\n".join(lines)
 
