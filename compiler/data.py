@@ -39,14 +39,17 @@ def load_samples(data: str | None, input_shape, n_calibration: int, n_check: int
         xtr, _, xte, yte = _digits(shape)
         return Samples(xtr[:n_calibration], xte[:n_check], yte[:n_check], "scikit-learn digits (held-out split)")
     path = Path(data)
-    if path.suffix != ".npz" or not path.is_file():
-        raise FcompError(f"--data {data}: expected 'digits' or an existing .npz file with an array 'x'")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            x = np.asarray(f["x"], dtype=np.float32)
-            y = np.asarray(f["y"]) if "y" in f else None
-    except Exception as exc:
-        raise FcompError(f"--data {data}: cannot read ({type(exc).__name__}: {exc})") from None
+    if path.is_dir():
+        x, y = _image_folder(path, shape)
+    elif path.suffix == ".npz" and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                x = np.asarray(f["x"], dtype=np.float32)
+                y = np.asarray(f["y"]) if "y" in f else None
+        except Exception as exc:
+            raise FcompError(f"--data {data}: cannot read ({type(exc).__name__}: {exc})") from None
+    else:
+        raise FcompError(f"--data {data}: expected 'digits', an .npz file with an array 'x', or an image folder")
     if x.shape[1:] != shape:
         raise FcompError(f"--data {data}: samples have shape {list(x.shape[1:])}, the model takes {list(shape)}")
     n_cal = min(n_calibration, max(1, len(x) - n_check))
@@ -64,8 +67,53 @@ def load_training_data(data: str, input_shape, seed: int = 0):
         xtr, ytr, xte, yte = _digits(shape)
         return TrainData(xtr, ytr.astype(np.int64), xte, yte.astype(np.int64))
     path = Path(data)
-    if path.suffix != ".npz" or not path.is_file():
-        raise FcompError(f"--data {data}: expected 'digits' or an existing .npz file with arrays x and y")
+    if path.is_dir():
+        x, y = _image_folder(path, shape)
+    elif path.suffix != ".npz" or not path.is_file():
+        raise FcompError(f"--data {data}: expected 'digits', an .npz file with arrays x and y, or a folder of "
+                         "class sub-folders of images")
+    else:
+        x, y = _npz_xy(path, data)
+    if x.shape[1:] != shape or len(x) != len(y) or len(x) < 10:
+        raise FcompError(f"--data {data}: need x of shape (N>=10, {', '.join(map(str, shape))}) and y of length N")
+    order = np.random.default_rng(seed).permutation(len(x))
+    cut = int(round(0.8 * len(x)))
+    tr, te = order[:cut], order[cut:]
+    return TrainData(x[tr], y[tr], x[te], y[te])
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm")
+
+
+def _image_folder(path: Path, shape) -> tuple[np.ndarray, np.ndarray]:
+    """ImageFolder layout (as torchvision's): one sub-folder per class, sorted names are labels 0..K-1.
+    Images are resized to the model's H x W, converted to 1 or 3 channels, scaled to [0, 1]."""
+    from PIL import Image
+
+    if len(shape) != 3 or shape[0] not in (1, 3):
+        raise FcompError(f"--data {path}: image folders need a model input of (1|3, H, W), not {list(shape)}")
+    classes = sorted(p.name for p in path.iterdir() if p.is_dir())
+    if not classes:
+        raise FcompError(f"--data {path}: no class sub-folders found")
+    xs, ys = [], []
+    for label, cls in enumerate(classes):
+        for f in sorted((path / cls).iterdir()):
+            if f.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            try:
+                with Image.open(f) as im:
+                    im = im.convert("L" if shape[0] == 1 else "RGB").resize((shape[2], shape[1]))
+                    a = np.asarray(im, dtype=np.float32) / 255.0
+            except Exception as exc:
+                raise FcompError(f"--data {path}: cannot read image {f.name} ({type(exc).__name__})") from None
+            xs.append(a[None] if shape[0] == 1 else a.transpose(2, 0, 1))
+            ys.append(label)
+    if not xs:
+        raise FcompError(f"--data {path}: no images ({', '.join(IMAGE_SUFFIXES)}) in its class folders")
+    return np.stack(xs).astype(np.float32), np.asarray(ys, dtype=np.int64)
+
+
+def _npz_xy(path: Path, data: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as f:
             x = np.asarray(f["x"], dtype=np.float32)
@@ -74,9 +122,4 @@ def load_training_data(data: str, input_shape, seed: int = 0):
         raise FcompError(f"--data {data}: fine-tuning needs labels: arrays 'x' and 'y'") from None
     except Exception as exc:
         raise FcompError(f"--data {data}: cannot read ({type(exc).__name__}: {exc})") from None
-    if x.shape[1:] != shape or len(x) != len(y) or len(x) < 10:
-        raise FcompError(f"--data {data}: need x of shape (N>=10, {', '.join(map(str, shape))}) and y of length N")
-    order = np.random.default_rng(seed).permutation(len(x))
-    cut = int(round(0.8 * len(x)))
-    tr, te = order[:cut], order[cut:]
-    return TrainData(x[tr], y[tr], x[te], y[te])
+    return x, y
