@@ -21,16 +21,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     b = sub.add_parser("build", help="ONNX model -> checked hls4ml project for a board",
-                       description="Import an ONNX model, lower it to an hls4ml project for the board, compile the "
-                                   "C simulation and check it against ONNX Runtime. "
+                       description="Import an ONNX model, compress it, lower it to an hls4ml project for the board, "
+                                   "compile the C simulation and check it against ONNX Runtime. "
                                    "Example: fcomp build models/resnet18.onnx --board zcu104",
                        epilog=EPILOG)
-    b.add_argument("model", type=Path, help="the ONNX file (float32, batch 1 or dynamic batch)")
-    b.add_argument("--board", default="zcu104", help="target board (see `fcomp boards`), default zcu104")
-    b.add_argument("-o", "--output", type=Path, help="output folder, default build/<model>-<board>/")
-    b.add_argument("--force", action="store_true", help="replace a non-empty output folder")
-    b.add_argument("--data", help="'digits' or an .npz file with array x (and y): calibration and check inputs; "
-                                  "default: digits for zoo digits models, else seeded random N(0,1) inputs")
+    _common_args(b, "target board (see `fcomp boards`), default zcu104", "build/<model>-<board>/",
+                 "'digits', an .npz (x, y) or an image folder: fine-tunes the compression on it, and gives the "
+                 "calibration and check inputs; default: data-free compression, digits inputs for zoo digits "
+                 "models, else seeded random N(0,1) inputs", "print the report as JSON on stdout")
     b.add_argument("--check-inputs", type=int, default=20, metavar="N",
                    help="inputs to run through C-sim and ONNX Runtime (default 20)")
     b.add_argument("--calibration-inputs", type=int, default=64, metavar="N",
@@ -43,10 +41,6 @@ def _parser() -> argparse.ArgumentParser:
                         "near-tie and does not count against --min-agreement (default 0.01; 0 counts every input)")
     b.add_argument("--act-bits", type=int, default=16, help="activation width in bits (default 16)")
     b.add_argument("--weight-bits", type=int, default=16, help="weight width in bits (default 16)")
-    b.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
-    b.add_argument("-v", "--verbose", action="store_true")
-    b.add_argument("-q", "--quiet", action="store_true")
-
     _compression_args(b)
 
     c = sub.add_parser("compress", help="ONNX model -> model.compressed.onnx + compression.json (no hardware)",
@@ -54,18 +48,24 @@ def _parser() -> argparse.ArgumentParser:
                                    "--data, data-free otherwise. Example: fcomp compress models/digits_resnet.onnx "
                                    "--data digits --target-compression 21 --epochs 30",
                        epilog=EPILOG)
-    c.add_argument("model", type=Path, help="the ONNX file")
-    c.add_argument("--board", default="zcu104", help="board whose PE mapping shapes the pruning groups")
-    c.add_argument("-o", "--output", type=Path, help="output folder, default build/<model>-compressed/")
-    c.add_argument("--force", action="store_true", help="replace a non-empty output folder")
-    c.add_argument("--data", help="'digits' or an .npz with arrays x and y: fine-tune on it (else data-free)")
-    c.add_argument("--json", action="store_true", help="print compression.json's summary on stdout")
-    c.add_argument("-v", "--verbose", action="store_true")
-    c.add_argument("-q", "--quiet", action="store_true")
+    _common_args(c, "board whose PE mapping shapes the pruning groups", "build/<model>-compressed/",
+                 "'digits', an .npz (x, y) or an image folder: fine-tune on it (else data-free)",
+                 "print compression.json's summary on stdout")
     _compression_args(c, allow_none=False)
 
     sub.add_parser("boards", help="list the known boards and their resources")
     return p
+
+
+def _common_args(p, board_help: str, output_default: str, data_help: str, json_help: str) -> None:
+    p.add_argument("model", type=Path, help="the ONNX file (float32, batch 1 or dynamic batch)")
+    p.add_argument("--board", default="zcu104", help=board_help)
+    p.add_argument("-o", "--output", type=Path, help=f"output folder, default {output_default}")
+    p.add_argument("--force", action="store_true", help="replace a non-empty output folder")
+    p.add_argument("--data", help=data_help)
+    p.add_argument("--json", action="store_true", help=json_help)
+    p.add_argument("-v", "--verbose", action="store_true", help="debug output")
+    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
 
 
 def _compression_args(p, allow_none: bool = True) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import functools
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
@@ -352,3 +354,15 @@ def run_ir(graph, x: np.ndarray) -> np.ndarray:
         assert v.shape == tuple(n.shape), f"IR node {n.name} ({n.op}): computed {v.shape}, IR says {n.shape}"
         vals[n.name] = v
     return vals[graph.outputs[0]][None]
+
+
+@functools.cache
+def cached_import(path: str):
+    """import_onnx once per file per test session (zoo models are re-used by many tests)."""
+    from compiler.frontend import import_onnx
+
+    return import_onnx(path)
+
+
+def gaussian_inputs(shape, count, seed=7) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((count, *shape)).astype(np.float32)

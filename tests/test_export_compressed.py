@@ -4,7 +4,6 @@ frontend's FoldConstantWeights pass that reads such files back."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import numpy as np
 import onnx
@@ -24,13 +23,12 @@ from models.zoo import MODELS
 SMALL = [n for n in MODELS if n != "resnet18"]
 
 
-@functools.cache
 def _import(path: str):
-    return import_onnx(path)
+    return B.cached_import(path)
 
 
 def _inputs(shape, count, seed=11):
-    return np.random.default_rng(seed).standard_normal((count, *shape)).astype(np.float32)
+    return B.gaussian_inputs(shape, count, seed)
 
 
 def _torch(module, x):

@@ -3,7 +3,6 @@ the weight_transform hook, and ir_from_module writing trained weights back into 
 
 from __future__ import annotations
 
-import functools
 
 import numpy as np
 import pytest
@@ -22,13 +21,12 @@ NAMES = list(MODELS)
 SMALL = [n for n in NAMES if n != "resnet18"]
 
 
-@functools.cache
 def _import(path: str):
-    return import_onnx(path)
+    return B.cached_import(path)
 
 
 def _inputs(shape, count, seed=7):
-    return np.random.default_rng(seed).standard_normal((count, *shape)).astype(np.float32)
+    return B.gaussian_inputs(shape, count, seed)
 
 
 def _torch(module: nn.Module, x: np.ndarray) -> np.ndarray:
