@@ -17,7 +17,8 @@ pytestmark = pytest.mark.sim
 
 @pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn", "digits_resnet"])
 def test_digits_models_match_onnx_runtime(tmp_path, zoo_onnx, name):
-    report = build(BuildOptions(model=zoo_onnx(name), output=tmp_path / "out", n_check=50))
+    """The backend alone (no compression): hls4ml C-sim of each trained digits model vs ONNX Runtime."""
+    report = build(BuildOptions(model=zoo_onnx(name), output=tmp_path / "out", n_check=50, compression=None))
     check = report["check"]
     assert check["passed"] and check["top1_agreement"] == 1.0
     assert check["max_abs_error"] < 0.05 * check["output_max_abs"]
@@ -29,6 +30,23 @@ def test_digits_models_match_onnx_runtime(tmp_path, zoo_onnx, name):
     assert saved["check"] == check
     assert [l["op"] for l in saved["layers"]][0] == "input"
     assert set(saved["timings_s"]) >= {"frontend", "hls4ml_convert", "csim_compile", "csim_check"}
+
+
+def test_compressed_digits_resnet_builds_and_matches_compressed_onnx(tmp_path, zoo_onnx):
+    """Fine-tuned PE-wise+WPC compression, then C-sim checked against the compressed model in ONNX Runtime."""
+    from compiler.compress.engine import CompressionConfig
+
+    cfg = CompressionConfig(epochs=8, target=21)
+    report = build(BuildOptions(model=zoo_onnx("digits_resnet"), output=tmp_path / "out", data="digits",
+                                n_check=40, compression=cfg))
+    comp, check = report["compression"], report["check"]
+    assert comp["ratio"] >= 21 * 0.99 and not comp["data_free"]
+    assert comp["accuracy_after"] >= 0.95
+    assert check["passed"] and check["top1_agreement_strict"] >= 0.95
+    assert check["accuracy_csim"] >= 0.9
+    out = tmp_path / "out"
+    assert (out / "model.compressed.onnx").is_file() and (out / "compression.json").is_file()
+    assert report["memory"]["weight_bits"] == sum(l["cost"]["stored_bits"] for l in comp["layers"])
 
 
 class _Stem(torch.nn.Module):

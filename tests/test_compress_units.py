@@ -141,3 +141,7 @@ def test_total_ratio_sums_bits_not_ratios():
     a = LayerCost("a", 100, 100, 2, 0, 0, 0)        # 3200 / 200
     b = LayerCost("b", 10, 10, 32, 0, 0, 0)         # 320 / 320
     assert total_ratio([a, b]) == pytest.approx((3200 + 320) / (200 + 320))
+
+
+def test_total_ratio_without_weighted_layers_is_one():
+    assert total_ratio([]) == 1.0

