@@ -8,7 +8,6 @@ crash never leaves a half-written output folder (and never destroys a previous g
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -46,7 +45,6 @@ class BuildOptions:
     act_bits: int = 16
     weight_bits: int = 16
     compression: CompressionConfig | None = field(default_factory=CompressionConfig)  # None: no compression
-    extra: dict = field(default_factory=dict)
 
     def resolved_output(self, model_name: str) -> Path:
         return Path(self.output) if self.output else Path("build") / f"{model_name}-{self.board}"
@@ -105,7 +103,6 @@ def build(opts: BuildOptions) -> dict:
     timer = StageTimer()
     with timer.stage("frontend", f"Importing {opts.model}"):
         fe = import_onnx(opts.model)
-    graph = fe.graph
     target = opts.resolved_output(_model_stem(Path(opts.model)))
     tmp = _prepare_output(target, opts.force)
     try:

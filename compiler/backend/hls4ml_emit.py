@@ -59,7 +59,7 @@ class _Lowering:
         return name, h + top + bottom, w + left + right
 
     def window(self, node: Node, h: int, w: int) -> dict:
-        (kh, kw), (sh, sw) = node.attrs["kernel"], node.attrs["strides"]
+        sh, sw = node.attrs["strides"]
         return {"in_height": h, "in_width": w, "out_height": node.shape[1], "out_width": node.shape[2],
                 "stride_height": sh, "stride_width": sw, "pad_top": 0, "pad_bottom": 0, "pad_left": 0,
                 "pad_right": 0, "data_format": "channels_last"}
