@@ -39,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--tie-margin", type=float, default=0.01, metavar="F",
                    help="an input whose two best ONNX Runtime scores differ by less than F of its score range is a "
                         "near-tie and does not count against --min-agreement (default 0.01; 0 counts every input)")
+    b.add_argument("--rtl-layers", default="2", metavar="SPEC",
+                   help="ternary layers to verify on the adder-only PE-array RTL with Verilator: 'all', a count N "
+                        "(the N smallest layers, default 2), or comma-separated layer names (see report.json)")
+    b.add_argument("--no-rtl", action="store_true", help="skip the RTL verification")
     b.add_argument("--act-bits", type=int, default=16, help="activation width in bits (default 16)")
     b.add_argument("--weight-bits", type=int, default=16, help="weight width in bits (default 16)")
     _compression_args(b)
@@ -133,6 +137,12 @@ def _summary(report: dict) -> str:
                      + "".join(f"; {l.strip()}" for l in _compress_summary({**report["compression"], "output": ""})
                                .splitlines()[1:-1]))
     lines.append(f"  {c['message']}")
+    if report.get("rtl"):
+        r = report["rtl"]
+        lines.append(f"  RTL (Verilator): {len(r['layers'])} layer(s) " + ("bit-exact and cycle-exact" if r["passed"]
+                     else "FAILED") + ": " + ", ".join(f"{l['layer']} {l['vectors']} vectors, {l['mismatches']} "
+                                                      f"mismatches, {l['cycles_measured']}/{l['cycles_predicted']} "
+                                                      "cycles" for l in r["layers"]))
     if "accuracy_csim" in c:
         lines.append(f"  accuracy on labelled check inputs: ONNX {c['accuracy_onnx']:.1%}, C-sim {c['accuracy_csim']:.1%}")
     t = report["timings_s"]
@@ -162,14 +172,16 @@ def main(argv=None) -> int:
         if args.command == "compress":
             summary = compress_only(BuildOptions(model=args.model, board=args.board, output=args.output,
                                                  force=args.force, data=args.data,
-                                                 compression=_compression_config(args)))
+                                                 compression=_compression_config(args),
+                            rtl_layers="none" if args.no_rtl else args.rtl_layers))
             print(json.dumps(summary, indent=2, default=str) if args.json else _compress_summary(summary))
             return 0
         opts = BuildOptions(model=args.model, board=args.board, output=args.output, force=args.force,
                             data=args.data, n_calibration=args.calibration_inputs, n_check=args.check_inputs,
                             min_agreement=args.min_agreement, tie_margin=args.tie_margin,
                             act_bits=args.act_bits, weight_bits=args.weight_bits,
-                            compression=_compression_config(args))
+                            compression=_compression_config(args),
+                            rtl_layers="none" if args.no_rtl else args.rtl_layers)
         report = build(opts)
         print(json.dumps(report, indent=2, default=str) if args.json else _summary(report))
         return 0

@@ -45,6 +45,7 @@ class BuildOptions:
     act_bits: int = 16
     weight_bits: int = 16
     compression: CompressionConfig | None = field(default_factory=CompressionConfig)  # None: no compression
+    rtl_layers: str = "2"             # RTL-verified ternary layers: 'none', 'all', a count N (smallest), or names
 
     def resolved_output(self, model_name: str) -> Path:
         return Path(self.output) if self.output else Path("build") / f"{model_name}-{self.board}"
@@ -115,6 +116,11 @@ def build(opts: BuildOptions) -> dict:
         raise
     if not report["check"]["passed"]:
         raise CheckFailedError(report["check"]["message"] + f" (report: {target / 'report.json'})")
+    if report.get("rtl") and not report["rtl"]["passed"]:
+        bad = [l["layer"] for l in report["rtl"]["layers"] if not l["passed"]]
+        raise CheckFailedError(f"RTL verification failed for {', '.join(bad)}: outputs or cycles differ from the "
+                               f"golden model (see {target / 'verify.json'}; simulation folders kept in "
+                               f"{target / 'rtl'})")
     return report
 
 
@@ -204,6 +210,11 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
     with timer.stage("csim_check", f"C simulation vs ONNX Runtime on {len(samples.check)} inputs"):
         check = _check(project, reference, graph, samples, opts.min_agreement, opts.tie_margin)
 
+    rtl = None
+    if compression is not None and opts.rtl_layers != "none":
+        with timer.stage("rtl_verify", "RTL verification of compressed layers (Verilator)"):
+            rtl = _verify_rtl(graph, plan, precisions, reference, samples, compression, opts.rtl_layers, out)
+
     layer_rows = []
     for row in graph.summary():
         row["precision"] = {k: v.hls() for k, v in precisions[row["name"]].items()}
@@ -237,6 +248,7 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
         "memory": memory,
         "compression": None if compression is None else _compression_summary(compression),
         "check": check,
+        "rtl": rtl,
         "timings_s": timer.timings,
         "tools": _tool_versions(),
     }
@@ -264,6 +276,26 @@ def run_compression(graph, plan, cfg: CompressionConfig, data: str | None, out: 
              "" if result.accuracy_before is None else
              f", test accuracy {result.accuracy_before:.2%} -> {result.accuracy_after:.2%}")
     return result
+
+
+def _verify_rtl(graph, plan, precisions, reference, samples, compression, spec: str, out: Path) -> dict:
+    """Run the RTL check and write verify.json; simulator build folders are dropped when everything passed."""
+    from .verify.rtl import verify_layers
+
+    doc = verify_layers(graph, plan, precisions, reference, samples.check, compression.layers, spec, out / "rtl")
+    with open(out / "verify.json", "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=2, default=_json_default)
+        f.write("\n")
+    if doc["passed"]:
+        for build_dir in (out / "rtl").glob("*/build_*"):
+            shutil.rmtree(build_dir, ignore_errors=True)
+        for run_dir in (out / "rtl").glob("*/run_*"):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        for entry in doc["layers"]:
+            entry.pop("work_dir", None)
+    return {"passed": doc["passed"], "layers": [
+        {k: l[k] for k in ("layer", "vectors", "mismatches", "cycles_measured", "cycles_predicted", "passed")}
+        for l in doc["layers"]], "simulator_version": doc["simulator_version"]}
 
 
 def _compression_summary(result) -> dict:

@@ -47,6 +47,15 @@ def test_compressed_digits_resnet_builds_and_matches_compressed_onnx(tmp_path, z
     out = tmp_path / "out"
     assert (out / "model.compressed.onnx").is_file() and (out / "compression.json").is_file()
     assert report["memory"]["weight_bits"] == sum(l["cost"]["stored_bits"] for l in comp["layers"])
+    # the two smallest ternary layers ran on the PE-array RTL (Verilator): bit-exact, every beat on its cycle
+    rtl = report["rtl"]
+    assert rtl["passed"] and len(rtl["layers"]) == 2
+    assert all(l["mismatches"] == 0 and l["cycles_measured"] == l["cycles_predicted"] for l in rtl["layers"])
+    verify = json.loads((out / "verify.json").read_text())
+    assert verify["simulator"] == "verilator" and "Verilator" in verify["simulator_version"]
+    assert all(l["vectors"] > 0 and l["beats_on_predicted_cycle"] for l in verify["layers"])
+    assert not list((out / "rtl").glob("*/build_*"))          # simulator builds dropped after a pass
+    assert list((out / "rtl").glob("*/rom/*.mem"))            # ROM files and the layer top stay
 
 
 class _Stem(torch.nn.Module):
@@ -72,7 +81,7 @@ def test_strided_padded_maxpool_and_flatten_order(tmp_path):
     path = tmp_path / "stem.onnx"
     torch.onnx.export(_Stem().eval(), torch.zeros(1, 3, 32, 32), str(path), dynamo=False, opset_version=17,
                       input_names=["x"], output_names=["y"])
-    report = build(BuildOptions(model=path, output=tmp_path / "out", n_check=10, n_calibration=16))
+    report = build(BuildOptions(model=path, output=tmp_path / "out", n_check=10, n_calibration=16, rtl_layers="none"))
     ops = [l["op"] for l in report["layers"]]
     assert "maxpool" in ops and "avgpool" in ops and "flatten" in ops
     assert report["check"]["max_abs_error"] < 0.02 * report["check"]["output_max_abs"] + 1e-3
@@ -83,12 +92,13 @@ def test_hostile_names_build_safely(tmp_path):
     """Node and tensor names full of C++/shell metacharacters never reach the generated project."""
     model = ob.evil_names_model()
     path = ob.save(model, tmp_path / "evil.onnx")
-    report = compiler.build(path, output=tmp_path / "out", n_check=4, n_calibration=8)
+    report = compiler.build(path, output=tmp_path / "out", n_check=4, n_calibration=8, rtl_layers="all")
+    assert report["rtl"]["passed"]
     assert report["check"]["passed"]
     raw = {n.name for n in model.graph.node} | {v.name for v in model.graph.value_info} | \
           {i.name for i in model.graph.input} | {o.name for o in model.graph.output}
-    generated = "".join(p.read_text(errors="replace") for p in (tmp_path / "out" / "hls").rglob("*")
-                        if p.is_file() and p.suffix in (".cpp", ".h", ".tcl", ".sh"))
+    generated = "".join(p.read_text(errors="replace") for p in (tmp_path / "out").rglob("*")
+                        if p.is_file() and p.suffix in (".cpp", ".h", ".tcl", ".sh", ".sv", ".mem"))
     for name in raw:
         if len(name) > 3 and not name.isidentifier():
             assert name not in generated
@@ -108,5 +118,5 @@ def test_spatial_output_is_compared_in_onnx_order(tmp_path):
     Before the fix the check compared HWC against CHW and failed with max |error| ~2.9."""
     path = tmp_path / "poolout.onnx"
     torch.onnx.export(_PoolOut(), torch.zeros(1, 2, 12, 12), str(path), dynamo=False, opset_version=17)
-    report = build(BuildOptions(model=path, output=tmp_path / "out", n_check=5, n_calibration=8))
+    report = build(BuildOptions(model=path, output=tmp_path / "out", n_check=5, n_calibration=8, rtl_layers="none"))
     assert report["check"]["max_abs_error"] < 2e-3

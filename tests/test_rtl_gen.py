@@ -160,3 +160,16 @@ def test_cycle_model_steady_state(K, NBI, RPP):
     assert period == steady_cycles_per_vector(K, NBI, RPP)
     if K >= 2 and NBI <= K and RPP <= K:
         assert period == K
+
+
+def test_rtl_layer_selection():
+    from compiler.errors import FcompError
+    from compiler.verify.rtl import select_layers
+
+    cands, sizes = ["a", "b", "c"], {"a": 30, "b": 10, "c": 20}
+    assert select_layers("none", cands, sizes) == []
+    assert select_layers("all", cands, sizes) == cands
+    assert select_layers("2", cands, sizes) == ["b", "c"]
+    assert select_layers("c,a", cands, sizes) == ["c", "a"]
+    with pytest.raises(FcompError, match="not ternary layers"):
+        select_layers("zz", cands, sizes)
