@@ -120,3 +120,24 @@ def test_spatial_output_is_compared_in_onnx_order(tmp_path):
     torch.onnx.export(_PoolOut(), torch.zeros(1, 2, 12, 12), str(path), dynamo=False, opset_version=17)
     report = build(BuildOptions(model=path, output=tmp_path / "out", n_check=5, n_calibration=8, rtl_layers="none"))
     assert report["check"]["max_abs_error"] < 2e-3
+
+
+def test_rtl_mismatch_fails_the_build_and_keeps_a_waveform(tmp_path, zoo_onnx, monkeypatch):
+    """A golden model that disagrees with the RTL (as a corrupted ROM would) ends the build with exit-1 semantics,
+    verify.json names the layer, and the re-run with tracing leaves a VCD."""
+    import importlib
+
+    golden_mod = importlib.import_module("compiler.rtl.golden")   # the package re-exports the function's name
+
+    real = golden_mod.golden
+    monkeypatch.setattr(golden_mod, "golden", lambda layer, x: real(layer, x) + 1)
+    from compiler.errors import CheckFailedError
+
+    with pytest.raises(CheckFailedError, match="RTL verification failed"):
+        build(BuildOptions(model=zoo_onnx("digits_mlp"), output=tmp_path / "out", n_check=4, rtl_layers="1"))
+    verify = json.loads((tmp_path / "out" / "verify.json").read_text())
+    (layer,) = verify["layers"]
+    assert not verify["passed"] and layer["mismatches"] > 0
+    assert layer["waveform"] and layer["waveform"].endswith(".vcd")
+    assert (tmp_path / "out" / layer["waveform"]).stat().st_size > 0
+    assert (tmp_path / "out" / layer["work_dir"]).is_dir()

@@ -55,7 +55,8 @@ class SimResult:
 class LayerSim:
     """One generated layer, built once for one simulator, run as often as needed."""
 
-    def __init__(self, layer: RtlLayer, work_dir: Path, sim: str = "verilator", cxx_opt: str = "-O0"):
+    def __init__(self, layer: RtlLayer, work_dir: Path, sim: str = "verilator", cxx_opt: str = "-O0",
+                 waves: bool = False):
         """cxx_opt: the C++ optimization of Verilator's model code (-O0 builds fastest; benchmarks want -O2).
         Its start-up code (OPT_SLOW: mostly the VPI name table that cocotb needs, one huge function) and the
         runtime library (OPT_GLOBAL) are always built with -O0: g++ -O2 spends minutes on that function."""
@@ -66,7 +67,7 @@ class LayerSim:
         err = missing_tool(sim)
         if err:
             raise FcompError(err)
-        self.layer, self.sim = layer, sim
+        self.layer, self.sim, self.waves = layer, sim, waves   # waves: VCD of every run (dump.vcd in its folder)
         self.work_dir = Path(work_dir)
         self.rom_dir = self.work_dir / "rom"
         self.top = top_name(layer.name)
@@ -85,7 +86,7 @@ class LayerSim:
         args = (["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-O3"] if sim == "verilator" else [])
         try:
             self.runner.build(sources=[*rtl_sources(), self.top_sv], includes=[RTL_DIR], hdl_toplevel=self.top,
-                              build_dir=self.build_dir, build_args=args, timescale=("1ns", "1ps"),
+                              build_dir=self.build_dir, build_args=args, timescale=("1ns", "1ps"), waves=waves,
                               log_file=self.work_dir / f"build_{sim}.log")
         except RuntimeError as exc:
             raise FcompError(f"{sim} build of {layer.name} failed ({exc}); "
@@ -125,7 +126,7 @@ class LayerSim:
         saved = os.environ.pop("PYTEST_CURRENT_TEST", None)   # we read the results ourselves
         try:
             self.runner.test(test_module="tb_layer", hdl_toplevel=self.top, build_dir=self.build_dir,
-                             test_dir=test_dir, extra_env=env, results_xml=str(xml),
+                             test_dir=test_dir, extra_env=env, results_xml=str(xml), waves=self.waves,
                              log_file=test_dir / "sim.log")
         except SystemExit as exc:
             raise FcompError(f"{self.sim} simulation of {layer.name} failed to run ({exc}); "

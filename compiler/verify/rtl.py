@@ -102,8 +102,15 @@ def verify_layers(graph, plan, precisions, reference, check_inputs: np.ndarray, 
                  "cycles_predicted": int(model["out"][-1]), "beats_on_predicted_cycle": measured_out == model["out"],
                  "steady_cycles_per_vector_measured": steady,
                  "cycles_per_vector_compiler_model": compiler_cycles_per_vector(kept),
-                 "build_s": round(sim.build_s, 2), "run_s": round(r.wall_s, 2), "work_dir": str(work / name)}
+                 "build_s": round(sim.build_s, 2), "run_s": round(r.wall_s, 2), "work_dir": str((work / name).relative_to(work.parent))}
         entry["passed"] = bool(r.passed and mismatches == 0 and entry["beats_on_predicted_cycle"])
+        if not entry["passed"]:  # run it again with tracing on and keep the waveform for debugging
+            log.warning("RTL: %s differs from the golden model; re-running with waveform tracing", name)
+            traced = LayerSim(layer, work / name / "waves", "verilator", waves=True)
+            traced.run(x)
+            vcd = sorted((work / name / "waves").glob("run_*/*.vcd"))
+            # paths relative to the output folder (the build runs in a temporary folder renamed at the end)
+            entry["waveform"] = str(vcd[-1].relative_to(work.parent)) if vcd else None
         doc["passed"] &= entry["passed"]
         doc["layers"].append(entry)
     return doc
