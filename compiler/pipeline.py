@@ -286,11 +286,12 @@ def _verify_rtl(graph, plan, precisions, reference, samples, compression, spec: 
     with open(out / "verify.json", "w", encoding="utf-8") as f:
         json.dump(doc, f, indent=2, default=_json_default)
         f.write("\n")
-    if doc["passed"]:
-        for build_dir in (out / "rtl").glob("*/build_*"):
-            shutil.rmtree(build_dir, ignore_errors=True)
-        for run_dir in (out / "rtl").glob("*/run_*"):
-            shutil.rmtree(run_dir, ignore_errors=True)
+    if doc["passed"]:  # keep ROMs and tops; drop simulator builds, runs and their logs
+        for p in [*(out / "rtl").glob("*/build_*"), *(out / "rtl").glob("*/run_*")]:
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink()
         for entry in doc["layers"]:
             entry.pop("work_dir", None)
     return {"passed": doc["passed"], "layers": [
