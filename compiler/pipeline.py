@@ -135,11 +135,7 @@ def compress_only(opts: BuildOptions) -> dict:
     tmp = _prepare_output(target, opts.force)
     try:
         onnx.save_model(fe.onnx_model, os.fspath(tmp / "model.normalized.onnx"))
-        plan = plan_layers(fe.graph)
-        result = run_compression(fe.graph, plan, cfg, opts.data, tmp, timer)
-        from .compress.export_onnx import export_compressed_onnx
-
-        export_compressed_onnx(result.graph, tmp / "model.compressed.onnx")
+        result, _ = _compress_and_export(fe.graph, plan_layers(fe.graph), cfg, opts.data, tmp, timer)
         if _rank() == 0:
             _finish_output(tmp, target)
         else:  # torchrun: every rank trains, rank 0 alone writes the output
@@ -188,11 +184,8 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
     reference = fe.onnx_model
     compression = None
     if opts.compression is not None:
-        compression = run_compression(graph, plan, opts.compression, opts.data, out, timer)
+        compression, reference = _compress_and_export(graph, plan, opts.compression, opts.data, out, timer)
         graph = compression.graph
-        from .compress.export_onnx import export_compressed_onnx
-
-        reference = export_compressed_onnx(graph, out / "model.compressed.onnx")
 
     with timer.stage("calibrate", f"Measuring value ranges on {len(samples.calibration)} calibration inputs"):
         ranges = tensor_ranges(reference, samples.calibration, [n.name for n in graph.nodes])
@@ -252,6 +245,15 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
         "timings_s": timer.timings,
         "tools": _tool_versions(),
     }
+
+
+def _compress_and_export(graph, plan, cfg: CompressionConfig, data: str | None, out: Path, timer: StageTimer):
+    """Compress, write compression.json and model.compressed.onnx; returns (result, the compressed ONNX model),
+    the model being the reference every later check compares against."""
+    from .compress.export_onnx import export_compressed_onnx
+
+    result = run_compression(graph, plan, cfg, data, out, timer)
+    return result, export_compressed_onnx(result.graph, out / "model.compressed.onnx")
 
 
 def run_compression(graph, plan, cfg: CompressionConfig, data: str | None, out: Path, timer: StageTimer):
