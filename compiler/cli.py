@@ -176,8 +176,7 @@ def main(argv=None) -> int:
         if args.command == "compress":
             summary = compress_only(BuildOptions(model=args.model, board=args.board, output=args.output,
                                                  force=args.force, data=args.data,
-                                                 compression=_compression_config(args),
-                            rtl_layers="none" if args.no_rtl else args.rtl_layers))
+                                                 compression=_compression_config(args)))
             print(json.dumps(summary, indent=2, default=str) if args.json else _compress_summary(summary))
             return 0
         opts = BuildOptions(model=args.model, board=args.board, output=args.output, force=args.force,

@@ -100,3 +100,21 @@ def test_non_editable_install_carries_board_files(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0].startswith(str(tmp_path / "site"))
     assert "xczu7ev-ffvc1156-2-e" in r.stdout and "alveo-u250" in r.stdout
+
+
+def test_compress_subcommand_writes_compressed_model(tmp_path, capsys, zoo_onnx):
+    """`fcomp compress` end to end (it once crashed on a build-only option)."""
+    out = tmp_path / "c"
+    assert main(["compress", str(zoo_onnx("digits_mlp")), "--data", "digits", "--epochs", "2",
+                 "--target-compression", "12", "-o", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["ratio"] >= 12 * 0.99 and summary["strategy"] == "pe-wise+wpc" and not summary["data_free"]
+    assert {p.name for p in out.iterdir()} == {"model.normalized.onnx", "model.compressed.onnx", "compression.json"}
+    doc = json.loads((out / "compression.json").read_text())
+    assert len(doc["history"]) == 2 and doc["config"]["epochs"] == 2
+
+
+def test_compress_data_free_says_so(tmp_path, capsys, zoo_onnx):
+    assert main(["compress", str(zoo_onnx("digits_mlp")), "-o", str(tmp_path / "c")]) == 0
+    captured = capsys.readouterr()
+    assert "DATA-FREE" in captured.err and "DATA-FREE" in captured.out
