@@ -140,10 +140,14 @@ def _summary(report: dict) -> str:
     lines.append(f"  {c['message']}")
     if report.get("rtl"):
         r = report["rtl"]
-        lines.append(f"  RTL (Verilator): {len(r['layers'])} layer(s) " + ("bit-exact and cycle-exact" if r["passed"]
+        done = [l for l in r["layers"] if "error" not in l]
+        lines.append(f"  RTL (Verilator): {len(done)} layer(s) " + ("bit-exact and cycle-exact" if r["passed"]
                      else "FAILED") + ": " + ", ".join(f"{l['layer']} {l['vectors']} vectors, {l['mismatches']} "
                                                       f"mismatches, {l['cycles_measured']}/{l['cycles_predicted']} "
-                                                      "cycles" for l in r["layers"]))
+                                                      "cycles" for l in done))
+        for l in r["layers"]:
+            if "error" in l:
+                lines.append(f"  RTL: {l['layer']} NOT verified: {l['error']}")
     if "accuracy_csim" in c:
         lines.append(f"  accuracy on labelled check inputs: ONNX {c['accuracy_onnx']:.1%}, C-sim {c['accuracy_csim']:.1%}")
     t = report["timings_s"]

@@ -117,7 +117,7 @@ def build(opts: BuildOptions) -> dict:
     if not report["check"]["passed"]:
         raise CheckFailedError(report["check"]["message"] + f" (report: {target / 'report.json'})")
     if report.get("rtl") and not report["rtl"]["passed"]:
-        bad = [l["layer"] for l in report["rtl"]["layers"] if not l["passed"]]
+        bad = [l["layer"] for l in report["rtl"]["layers"] if l["passed"] is False]
         raise CheckFailedError(f"RTL verification failed for {', '.join(bad)}: outputs or cycles differ from the "
                                f"golden model (see {target / 'verify.json'}; simulation folders kept in "
                                f"{target / 'rtl'})")
@@ -296,9 +296,9 @@ def _verify_rtl(graph, plan, precisions, reference, samples, compression, spec: 
                 p.unlink()
         for entry in doc["layers"]:
             entry.pop("work_dir", None)
-    return {"passed": doc["passed"], "layers": [
-        {k: l[k] for k in ("layer", "vectors", "mismatches", "cycles_measured", "cycles_predicted", "passed")}
-        for l in doc["layers"]], "simulator_version": doc["simulator_version"]}
+    keys = ("layer", "vectors", "mismatches", "cycles_measured", "cycles_predicted", "passed", "error")
+    return {"passed": doc["passed"], "layers": [{k: l[k] for k in keys if k in l} for l in doc["layers"]],
+            "simulator_version": doc["simulator_version"]}
 
 
 def _compression_summary(result) -> dict:

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import compiler
+from compiler.compress.engine import CompressionConfig
 from compiler.pipeline import BuildOptions, build
 
 import onnx_builders as ob
@@ -141,3 +142,15 @@ def test_rtl_mismatch_fails_the_build_and_keeps_a_waveform(tmp_path, zoo_onnx, m
     assert layer["waveform"] and layer["waveform"].endswith(".vcd")
     assert (tmp_path / "out" / layer["waveform"]).stat().st_size > 0
     assert (tmp_path / "out" / layer["work_dir"]).is_dir()
+
+
+def test_rtl_verification_with_a_relative_output_folder(tmp_path, zoo_onnx, monkeypatch):
+    """`make build` writes to build/... (relative): the simulator runs in another directory, so relative paths
+    once crashed the RTL step with a traceback."""
+    monkeypatch.chdir(tmp_path)
+    report = build(BuildOptions(model=zoo_onnx("digits_mlp"), output="rel/out", data="digits", n_check=4,
+                                compression=CompressionConfig(epochs=2), rtl_layers="all"))
+    verify = json.loads((tmp_path / "rel" / "out" / "verify.json").read_text())
+    assert report["rtl"]["passed"] and verify["verified_layers"] >= 1
+    for entry in verify["layers"]:   # every layer either verified or reported with its reason, never a crash
+        assert entry["passed"] is True or (entry["passed"] is None and entry["error"])
