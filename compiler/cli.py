@@ -133,10 +133,9 @@ def _summary(report: dict) -> str:
         f"  weights {mem['weight_bits'] / 2**20:.2f} Mbit vs {mem['on_chip_bits'] / 2**20:.2f} Mbit on-chip"
         + ("" if mem["fits_on_chip"] else "  (does NOT fit on-chip uncompressed)"),
     ]
-    if report.get("compression"):
-        lines.append("  " + _compress_summary({**report["compression"], "output": ""}).splitlines()[0]
-                     + "".join(f"; {l.strip()}" for l in _compress_summary({**report["compression"], "output": ""})
-                               .splitlines()[1:-1]))
+    if report.get("compression"):  # the compress summary on one line, without its output line
+        parts = _compress_summary({**report["compression"], "output": ""}).splitlines()[:-1]
+        lines.append("  " + "; ".join(p.strip() for p in parts))
     lines.append(f"  {c['message']}")
     if report.get("rtl"):
         r = report["rtl"]

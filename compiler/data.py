@@ -42,12 +42,7 @@ def load_samples(data: str | None, input_shape, n_calibration: int, n_check: int
     if path.is_dir():
         x, y = _image_folder(path, shape)
     elif path.suffix == ".npz" and path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                x = np.asarray(f["x"], dtype=np.float32)
-                y = np.asarray(f["y"]) if "y" in f else None
-        except Exception as exc:
-            raise FcompError(f"--data {data}: cannot read ({type(exc).__name__}: {exc})") from None
+        x, y = _npz_xy(path, data, labels_required=False)
     else:
         raise FcompError(f"--data {data}: expected 'digits', an .npz file with an array 'x', or an image folder")
     if x.shape[1:] != shape:
@@ -73,7 +68,7 @@ def load_training_data(data: str, input_shape, seed: int = 0):
         raise FcompError(f"--data {data}: expected 'digits', an .npz file with arrays x and y, or a folder of "
                          "class sub-folders of images")
     else:
-        x, y = _npz_xy(path, data)
+        x, y = _npz_xy(path, data, labels_required=True)
     if x.shape[1:] != shape or len(x) != len(y) or len(x) < 10:
         raise FcompError(f"--data {data}: need x of shape (N>=10, {', '.join(map(str, shape))}) and y of length N")
     order = np.random.default_rng(seed).permutation(len(x))
@@ -113,13 +108,15 @@ def _image_folder(path: Path, shape) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(xs).astype(np.float32), np.asarray(ys, dtype=np.int64)
 
 
-def _npz_xy(path: Path, data: str) -> tuple[np.ndarray, np.ndarray]:
+def _npz_xy(path: Path, data: str, labels_required: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Arrays `x` (float32) and `y` (int64; None when absent and not required) of an .npz file."""
     try:
         with np.load(path, allow_pickle=False) as f:
             x = np.asarray(f["x"], dtype=np.float32)
-            y = np.asarray(f["y"]).astype(np.int64)
+            y = np.asarray(f["y"]).astype(np.int64) if labels_required or "y" in f else None
     except KeyError:
-        raise FcompError(f"--data {data}: fine-tuning needs labels: arrays 'x' and 'y'") from None
+        need = "fine-tuning needs labels: arrays 'x' and 'y'" if labels_required else "needs an array 'x'"
+        raise FcompError(f"--data {data}: {need}") from None
     except Exception as exc:
         raise FcompError(f"--data {data}: cannot read ({type(exc).__name__}: {exc})") from None
     return x, y

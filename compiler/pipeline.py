@@ -7,6 +7,7 @@ crash never leaves a half-written output folder (and never destroys a previous g
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -57,17 +58,25 @@ def _model_stem(path: Path) -> str:
     return sanitize(path.stem, "model")
 
 
-def _prepare_output(target: Path, force: bool) -> Path:
+@contextlib.contextmanager
+def _staged_output(target: Path, force: bool, publish=lambda: True):
+    """Yield a temporary sibling folder to write into; on success it replaces `target` (only then is a previous
+    output removed), on any error or interruption it is deleted. `publish()` is asked at the end: False (a
+    torchrun rank other than 0, known only once training joined the process group) discards it."""
     if target.exists() and not target.is_dir():
         raise FcompError(f"output {target} exists and is not a folder")
     if target.exists() and any(target.iterdir()) and not force:
         raise FcompError(f"output folder {target} is not empty; pass --force to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-
-
-def _finish_output(tmp: Path, target: Path) -> None:
-    if target.exists():
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if not publish():
+        shutil.rmtree(tmp, ignore_errors=True)
+    elif target.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
         os.replace(target, old / "prev")
         os.replace(tmp, target)
@@ -105,15 +114,10 @@ def build(opts: BuildOptions) -> dict:
     with timer.stage("frontend", f"Importing {opts.model}"):
         fe = import_onnx(opts.model)
     target = opts.resolved_output(_model_stem(Path(opts.model)))
-    tmp = _prepare_output(target, opts.force)
-    try:
+    with _staged_output(target, opts.force) as tmp:
         report = _run_steps(opts, board, fe, tmp, timer)
         report["output"] = str(target)
         _write_report(tmp, report)
-        _finish_output(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     if not report["check"]["passed"]:
         raise CheckFailedError(report["check"]["message"] + f" (report: {target / 'report.json'})")
     if report.get("rtl") and not report["rtl"]["passed"]:
@@ -132,17 +136,10 @@ def compress_only(opts: BuildOptions) -> dict:
         fe = import_onnx(opts.model)
     get_board(opts.board)
     target = Path(opts.output) if opts.output else Path("build") / f"{_model_stem(Path(opts.model))}-compressed"
-    tmp = _prepare_output(target, opts.force)
-    try:
+    # torchrun: every rank trains, rank 0 alone writes the output
+    with _staged_output(target, opts.force, publish=lambda: _rank() == 0) as tmp:
         onnx.save_model(fe.onnx_model, os.fspath(tmp / "model.normalized.onnx"))
         result, _ = _compress_and_export(fe.graph, plan_layers(fe.graph), cfg, opts.data, tmp, timer)
-        if _rank() == 0:
-            _finish_output(tmp, target)
-        else:  # torchrun: every rank trains, rank 0 alone writes the output
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     summary = _compression_summary(result)
     summary.update(output=str(target), timings_s=timer.timings)
     return summary

@@ -39,6 +39,11 @@ class LayerMapping:
     def cycles_per_frame(self) -> int:
         return self.vectors * self.cycles_per_vector()
 
+    def pruned_cycles_per_vector(self, kept_groups_per_pe: list[int]) -> int:
+        """With PE-wise pruning a PE spends one cycle per kept group, but the array also emits its P outputs per
+        beat, so a very sparse layer is bound by ceil(rows/P) output beats (measured in the RTL, docs/rtl.md)."""
+        return max(max(kept_groups_per_pe), math.ceil(self.rows / self.pe))
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d.update(reuse_factor=self.reuse_factor, cycles_per_frame=self.cycles_per_frame())

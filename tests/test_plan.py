@@ -29,3 +29,9 @@ def test_cycles_and_reuse_factor():
     assert m.cycles_per_vector() == (32 // 8) * (64 // 16)
     assert m.cycles_per_frame() == 4 * 16
     assert m.reuse_factor == 32 * 64 // (8 * 16)
+
+
+def test_pruned_cycles_bound_by_kept_groups_or_output_beats():
+    m = LayerMapping("l", rows=32, cols=64, pe=16, simd=16, vectors=1)
+    assert m.pruned_cycles_per_vector([3] * 16) == 3
+    assert m.pruned_cycles_per_vector([1] * 16) == 2   # 32 rows on 16 PEs leave in 2 output beats

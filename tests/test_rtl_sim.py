@@ -75,7 +75,7 @@ def test_real_layer_is_bit_exact_and_cycle_exact(real, key):
     # steady state equals the compiler's analytic model: kept groups per PE cycles per output vector
     firsts = r.t_out[::L.RPP]
     n = 8
-    assert (firsts[-1] - firsts[-1 - n]) == n * compiler_cycles_per_vector(R.kept_groups_per_pe)
+    assert (firsts[-1] - firsts[-1 - n]) == n * compiler_cycles_per_vector(R.mapping, R.kept_groups_per_pe)
     # the layer really is what its name says
     if key == "conv3x3_pruned":
         assert L.K < math.ceil(L.rows / L.P) * L.NB, "expected a pruned layer"

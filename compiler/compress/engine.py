@@ -537,10 +537,7 @@ def compress(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionConfig
             per_pe = G.kept_groups_per_pe(layer.gmask, layer.mapping.pe)
             total = G.groups_per_pe(layer.mapping)
             row["kept_groups_per_pe"] = per_pe
-            # a PE needs one cycle per kept group, but the array also emits its P outputs per beat, so a very
-            # sparse layer is bound by ceil(rows/P) output beats (measured in the RTL, docs/rtl.md)
-            row["cycles_per_frame"] = layer.mapping.vectors * max(max(per_pe), math.ceil(layer.mapping.rows /
-                                                                                   layer.mapping.pe))
+            row["cycles_per_frame"] = layer.mapping.vectors * layer.mapping.pruned_cycles_per_vector(per_pe)
             row["cycles_per_frame_dense"] = layer.mapping.vectors * total
         else:
             row["cycles_per_frame"] = layer.mapping.cycles_per_frame()

@@ -58,6 +58,6 @@ def latency(K: int, NBI: int, RPP: int) -> int:
     return stream_timing(K, NBI, RPP, 1)["out"][-1]
 
 
-def compiler_cycles_per_vector(kept_groups_per_pe: list[int]) -> int:
-    """The compiler's analytic model (compress.engine: cycles_per_frame = vectors * max kept groups per PE)."""
-    return max(kept_groups_per_pe)
+def compiler_cycles_per_vector(mapping, kept_groups_per_pe: list[int]) -> int:
+    """The compiler's analytic model, `LayerMapping.pruned_cycles_per_vector` (what compress.engine reports)."""
+    return mapping.pruned_cycles_per_vector(kept_groups_per_pe)

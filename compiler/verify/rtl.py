@@ -117,7 +117,7 @@ def _verify_one(graph, plan, precisions, acts, rows, name: str, work: Path) -> d
              "testbench_passed": bool(r.passed), "cycles_measured": int(measured_out[-1]) if measured_out else None,
              "cycles_predicted": int(model["out"][-1]), "beats_on_predicted_cycle": measured_out == model["out"],
              "steady_cycles_per_vector_measured": steady,
-             "cycles_per_vector_compiler_model": compiler_cycles_per_vector(kept),
+             "cycles_per_vector_compiler_model": compiler_cycles_per_vector(m, kept),
              "build_s": round(sim.build_s, 2), "run_s": round(r.wall_s, 2),
              "work_dir": str((work / name).relative_to(work.parent))}
     entry["passed"] = bool(r.passed and mismatches == 0 and entry["beats_on_predicted_cycle"])
