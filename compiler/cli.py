@@ -19,9 +19,13 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fcomp", description=__doc__.split(":")[0] + ": ONNX CNN -> verified FPGA design",
                                 epilog=EPILOG)
     p.add_argument("--version", action="version", version=f"fcomp {__version__}")
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help="project config file holding any option of the command (default: ./fcomp.yaml if it "
+                        "exists); command-line options win over it. Example: fcomp --config team.yaml build m.onnx")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    p._fcomp_subparsers = subs = {}
 
-    b = sub.add_parser("build", help="ONNX model -> checked hls4ml project for a board",
+    b = subs["build"] = sub.add_parser("build", help="ONNX model -> checked hls4ml project for a board",
                        description="Import an ONNX model, compress it, lower it to an hls4ml project for the board, "
                                    "compile the C simulation and check it against ONNX Runtime. "
                                    "Example: fcomp build models/resnet18.onnx --board zcu104",
@@ -46,9 +50,16 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--no-rtl", action="store_true", help="skip the RTL verification")
     b.add_argument("--act-bits", type=int, default=16, help="activation width in bits (default 16)")
     b.add_argument("--weight-bits", type=int, default=16, help="weight width in bits (default 16)")
+    lim = b.add_argument_group("resource limits (checked before any compiling, from the model's sizes)")
+    lim.add_argument("--max-memory-gb", type=float, default=None, metavar="GB",
+                     help="stop early when the build is predicted to need more memory than this (default: 80%% of "
+                          "this machine's memory). Example: --max-memory-gb 8")
+    lim.add_argument("--max-csim-minutes", type=float, default=60.0, metavar="MIN",
+                     help="stop early when compiling plus running the C simulation on the check inputs is "
+                          "predicted to take longer than this (default 60)")
     _compression_args(b)
 
-    c = sub.add_parser("compress", help="ONNX model -> model.compressed.onnx + compression.json (no hardware)",
+    c = subs["compress"] = sub.add_parser("compress", help="ONNX model -> model.compressed.onnx + compression.json (no hardware)",
                        description="Only the compression step: PE-wise pruning + ternarization. Fine-tunes with "
                                    "--data, data-free otherwise. Example: fcomp compress models/digits_resnet.onnx "
                                    "--data digits --target-compression 21 --epochs 30",
@@ -58,12 +69,42 @@ def _parser() -> argparse.ArgumentParser:
                  "print compression.json's summary on stdout")
     _compression_args(c, allow_none=False)
 
-    sub.add_parser("boards", help="list the known boards and their resources")
+    v = subs["verify"] = sub.add_parser(
+        "verify", help="re-run the C-sim and RTL checks of an existing build output",
+        description="Recompile the hls4ml C simulation from the project in OUTPUT (in a temporary copy; OUTPUT is "
+                    "not modified), compare it with ONNX Runtime on the build's check inputs, and re-simulate every "
+                    "RTL layer from its stored stimulus. Example: fcomp verify build/digits_cnn-zcu104",
+        epilog=EPILOG)
+    v.add_argument("output", type=Path, help="a folder written by `fcomp build`")
+    v.add_argument("--no-rtl", action="store_true", help="skip the RTL re-simulation")
+    v.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+    v.add_argument("-v", "--verbose", action="store_true", help="debug output")
+    v.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+
+    i = subs["inspect"] = sub.add_parser(
+        "inspect", help="what a model holds and what fcomp can or cannot build, before any work",
+        description="List inputs, outputs, every node (op, output shape, params, MACs) and, for each node fcomp "
+                    "cannot build, why; also what normalization would change. Exit 0 when the model is buildable, "
+                    "2 when it is not. Example: fcomp inspect models/resnet18.onnx",
+        epilog=EPILOG)
+    i.add_argument("model", type=Path, help="the ONNX file")
+    i.add_argument("--json", action="store_true", help="print the inspection as JSON on stdout")
+
+    bd = subs["boards"] = sub.add_parser("boards", help="list the known boards and their resources",
+                                         description="Example: fcomp boards --json", epilog=EPILOG)
+    bd.add_argument("--json", action="store_true", help="print the boards as JSON on stdout")
+
+    r = subs["report"] = sub.add_parser(
+        "report", help="re-render report.html from an output's JSON files",
+        description="Render OUTPUT/report.html again from report.json (and compression.json, verify.json). "
+                    "Example: fcomp report build/resnet18-zcu104", epilog=EPILOG)
+    r.add_argument("output", type=Path, help="a folder written by `fcomp build`")
     return p
 
 
 def _common_args(p, board_help: str, output_default: str, data_help: str, json_help: str) -> None:
-    p.add_argument("model", type=Path, help="the ONNX file (float32, batch 1 or dynamic batch)")
+    p.add_argument("model", type=Path, nargs="?",
+                   help="the ONNX file (float32, batch 1 or dynamic batch); may also come from fcomp.yaml")
     p.add_argument("--board", default="zcu104", help=board_help)
     p.add_argument("-o", "--output", type=Path, help=f"output folder, default {output_default}")
     p.add_argument("--force", action="store_true", help="replace a non-empty output folder")
@@ -155,42 +196,104 @@ def _summary(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _parse(argv) -> argparse.Namespace:
+    """Parse twice: once to learn the command and config file, then with the config's values as defaults, so
+    the command line overrides the file and the file overrides built-in defaults."""
+    from .config import defaults_for, find_default_file, load_file
+
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        return args
+    path = args.config or find_default_file()
+    if path is not None:
+        subs = parser._fcomp_subparsers
+        subs[args.command].set_defaults(**defaults_for(args.command, subs, load_file(path), str(path)))
+        args = parser.parse_args(argv)
+        args.config = path
+    if getattr(args, "model", "absent") is None:
+        raise FcompError(f"fcomp {args.command}: give the ONNX model (argument MODEL or 'model:' in fcomp.yaml)")
+    return args
+
+
+def _build_options(args):
+    from .pipeline import BuildOptions
+
+    return BuildOptions(model=args.model, board=args.board, output=args.output, force=args.force,
+                        data=args.data, n_calibration=args.calibration_inputs, n_check=args.check_inputs,
+                        min_agreement=args.min_agreement, tie_margin=args.tie_margin,
+                        act_bits=args.act_bits, weight_bits=args.weight_bits,
+                        compression=_compression_config(args),
+                        rtl_layers="none" if args.no_rtl else args.rtl_layers,
+                        max_memory_gb=args.max_memory_gb, max_csim_minutes=args.max_csim_minutes)
+
+
+def _print(args, data, text: str) -> None:
+    print(json.dumps(data, indent=2, default=str) if args.json else text)
+
+
+def _run(args) -> int:
+    if args.command == "boards":
+        from .boards import list_boards
+
+        boards = list_boards()
+        lines = [f"{bd.name:12s} {bd.part:24s} LUT {bd.resources['lut']:>9,} FF {bd.resources['ff']:>9,} "
+                 f"DSP {bd.resources['dsp']:>6,} BRAM36 {bd.resources['bram36']:>5,} URAM {bd.resources['uram']:>5,} "
+                 f"{bd.clock_mhz:.0f} MHz" for bd in boards]
+        _print(args, [bd.to_dict() for bd in boards], "\n".join(lines))
+        return 0
+    if args.command == "inspect":
+        from .frontend.inspect import format_inspect, inspect_model
+
+        info = inspect_model(args.model)
+        _print(args, info, format_inspect(info))
+        return 0 if info["supported"] else 2
+    if args.command == "report":
+        from .report.html import render_html
+
+        print(render_html(_existing_output(args.output)))
+        return 0
+    if args.command == "verify":
+        from .verify.rerun import verify_output
+
+        result = verify_output(_existing_output(args.output), rtl=not args.no_rtl)
+        _print(args, result, result["message"])
+        return 0 if result["passed"] else 1
+    from .pipeline import compress_only
+
+    if args.command == "compress":
+        from .pipeline import BuildOptions
+
+        summary = compress_only(BuildOptions(model=args.model, board=args.board, output=args.output,
+                                             force=args.force, data=args.data,
+                                             compression=_compression_config(args)))
+        _print(args, summary, _compress_summary(summary))
+        return 0
+    from .pipeline import build
+
+    report = build(_build_options(args))
+    _print(args, report, _summary(report))
+    return 0
+
+
+def _existing_output(path: Path) -> Path:
+    if not (Path(path) / "report.json").is_file():
+        raise FcompError(f"{path} is not an fcomp build output (no report.json in it)")
+    return Path(path)
+
+
 def main(argv=None) -> int:
     # OpenMP threads that spin while waiting made fine-tuning 10x slower next to a busy g++ on 2 cores (measured
     # by bench/compression.py); passive waiting costs nothing measurable on an idle machine. Set before torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help(sys.stderr)
-        return 2
-    setup_logging(getattr(args, "verbose", False), getattr(args, "quiet", False))
+    setup_logging(False, False)
     try:
-        if args.command == "boards":
-            from .boards import list_boards
-
-            for bd in list_boards():
-                r = bd.resources
-                print(f"{bd.name:12s} {bd.part:24s} LUT {r['lut']:>9,} FF {r['ff']:>9,} DSP {r['dsp']:>6,} "
-                      f"BRAM36 {r['bram36']:>5,} URAM {r['uram']:>5,} {bd.clock_mhz:.0f} MHz")
-            return 0
-        from .pipeline import BuildOptions, build, compress_only
-
-        if args.command == "compress":
-            summary = compress_only(BuildOptions(model=args.model, board=args.board, output=args.output,
-                                                 force=args.force, data=args.data,
-                                                 compression=_compression_config(args)))
-            print(json.dumps(summary, indent=2, default=str) if args.json else _compress_summary(summary))
-            return 0
-        opts = BuildOptions(model=args.model, board=args.board, output=args.output, force=args.force,
-                            data=args.data, n_calibration=args.calibration_inputs, n_check=args.check_inputs,
-                            min_agreement=args.min_agreement, tie_margin=args.tie_margin,
-                            act_bits=args.act_bits, weight_bits=args.weight_bits,
-                            compression=_compression_config(args),
-                            rtl_layers="none" if args.no_rtl else args.rtl_layers)
-        report = build(opts)
-        print(json.dumps(report, indent=2, default=str) if args.json else _summary(report))
-        return 0
+        args = _parse(argv)
+        if args.command is None:
+            _parser().print_help(sys.stderr)
+            return 2
+        setup_logging(getattr(args, "verbose", False), getattr(args, "quiet", False))
+        return _run(args)
     except CheckFailedError as exc:
         log.error("%s", exc)
         return exc.exit_code

@@ -18,18 +18,20 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from . import __version__
+from . import __version__, limits
 from .backend.hls4ml_emit import hls_config, lower_to_hls4ml
 from .backend.hls4ml_project import HlsProject
 from .backend.precision import assign_precisions
 from .boards import get_board
 from .compress.engine import CompressionConfig
+from .config import build_options_as_cli, dump_effective
 from .data import load_samples
 from .errors import CheckFailedError, FcompError
 from .frontend import import_onnx
 from .plan import plan_layers
 from .progress import StageTimer, log, progress_bar
 from .verify.reference import run_onnx, tensor_ranges
+from .verify.rerun import save_check_inputs
 
 
 @dataclass
@@ -47,6 +49,8 @@ class BuildOptions:
     weight_bits: int = 16
     compression: CompressionConfig | None = field(default_factory=CompressionConfig)  # None: no compression
     rtl_layers: str = "2"             # RTL-verified ternary layers: 'none', 'all', a count N (smallest), or names
+    max_memory_gb: float | None = None    # stop early above this predicted memory (None: 80% of the machine's)
+    max_csim_minutes: float | None = 60.0  # stop early above this predicted C-sim compile + check time
 
     def resolved_output(self, model_name: str) -> Path:
         return Path(self.output) if self.output else Path("build") / f"{model_name}-{self.board}"
@@ -113,11 +117,14 @@ def build(opts: BuildOptions) -> dict:
     timer = StageTimer()
     with timer.stage("frontend", f"Importing {opts.model}"):
         fe = import_onnx(opts.model)
+    limits.check(int(sum(n.params for n in fe.graph.nodes)), int(sum(n.macs() for n in fe.graph.nodes)),
+                 opts.n_check, opts.max_memory_gb, opts.max_csim_minutes)
     target = opts.resolved_output(_model_stem(Path(opts.model)))
     with _staged_output(target, opts.force) as tmp:
         report = _run_steps(opts, board, fe, tmp, timer)
         report["output"] = str(target)
         _write_report(tmp, report)
+        (tmp / "fcomp.effective.yaml").write_text(dump_effective(build_options_as_cli(opts)), encoding="utf-8")
     if not report["check"]["passed"]:
         raise CheckFailedError(report["check"]["message"] + f" (report: {target / 'report.json'})")
     if report.get("rtl") and not report["rtl"]["passed"]:
@@ -174,6 +181,7 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
     data = _infer_data(opts, fe.onnx_model)
     with timer.stage("data", "Loading calibration and check inputs"):
         samples = load_samples(data, graph.inputs[0].shape, opts.n_calibration, opts.n_check)
+        save_check_inputs(out, samples)
 
     with timer.stage("plan", "Planning the PE mapping"):
         plan = plan_layers(graph)
