@@ -99,6 +99,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Render OUTPUT/report.html again from report.json (and compression.json, verify.json). "
                     "Example: fcomp report build/resnet18-zcu104", epilog=EPILOG)
     r.add_argument("output", type=Path, help="a folder written by `fcomp build`")
+    from .report.__main__ import _point
+
+    r.add_argument("--point", type=_point, action="append", default=[], metavar="STRATEGY:RATIO:ACCURACY",
+                   help="another strategy's result to show in the accuracy-vs-compression plot; repeatable. "
+                        "Example: --point magnitude:21.3:0.962")
+    r.add_argument("--html", type=Path, metavar="FILE", help="write here instead of OUTPUT/report.html")
     return p
 
 
@@ -251,7 +257,7 @@ def _run(args) -> int:
     if args.command == "report":
         from .report.html import render_html
 
-        print(render_html(_existing_output(args.output)))
+        print(render_html(_existing_output(args.output), args.point, args.html))
         return 0
     if args.command == "verify":
         from .verify.rerun import verify_output
