@@ -1,6 +1,7 @@
 """End-to-end builds with a real hls4ml C simulation (g++), checked against ONNX Runtime."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -31,19 +32,24 @@ def test_digits_models_match_onnx_runtime(tmp_path, zoo_onnx, name):
     assert set(saved["timings_s"]) >= {"frontend", "hls4ml_convert", "csim_compile", "csim_check"}
 
 
-def test_compressed_digits_resnet_builds_and_matches_compressed_onnx(tmp_path, zoo_onnx):
-    """Fine-tuned PE-wise+WPC compression, then C-sim checked against the compressed model in ONNX Runtime."""
-    from compiler.compress.engine import CompressionConfig
-
+@pytest.fixture(scope="module")
+def resnet_build(zoo_onnx, tmp_path_factory):
+    """digits_resnet, fine-tuned PE-wise+WPC compression, built once for the tests below."""
+    out = tmp_path_factory.mktemp("resnet") / "out"
     cfg = CompressionConfig(epochs=8, target=21)
-    report = build(BuildOptions(model=zoo_onnx("digits_resnet"), output=tmp_path / "out", data="digits",
-                                n_check=40, compression=cfg))
+    report = build(BuildOptions(model=zoo_onnx("digits_resnet"), output=out, data="digits", n_check=40,
+                                compression=cfg))
+    return out, report
+
+
+def test_compressed_digits_resnet_builds_and_matches_compressed_onnx(resnet_build):
+    """Fine-tuned PE-wise+WPC compression, then C-sim checked against the compressed model in ONNX Runtime."""
+    out, report = resnet_build
     comp, check = report["compression"], report["check"]
     assert comp["ratio"] >= 21 * 0.99 and not comp["data_free"]
     assert comp["accuracy_after"] >= 0.95
     assert check["passed"] and check["top1_agreement_strict"] >= 0.95
     assert check["accuracy_csim"] >= 0.9
-    out = tmp_path / "out"
     assert (out / "model.compressed.onnx").is_file() and (out / "compression.json").is_file()
     assert report["memory"]["weight_bits"] == sum(l["cost"]["stored_bits"] for l in comp["layers"])
     # the two smallest ternary layers ran on the PE-array RTL (Verilator): bit-exact, every beat on its cycle
@@ -55,6 +61,54 @@ def test_compressed_digits_resnet_builds_and_matches_compressed_onnx(tmp_path, z
     assert all(l["vectors"] > 0 and l["beats_on_predicted_cycle"] for l in verify["layers"])
     assert not list((out / "rtl").glob("*/build_*"))          # simulator builds dropped after a pass
     assert list((out / "rtl").glob("*/rom/*.mem"))            # ROM files and the layer top stay
+
+
+def test_ternary_layers_are_multiplier_free_in_the_firmware(resnet_build):
+    """Issue #5: ternary layers reach hls4ml as int<2> weights, so the generated firmware uses hls4ml's
+    `weight_ternary` product for each of them (read back from parameters.h), with the scale and bias in a
+    following BatchNormalization stage; the report says so per layer."""
+    out, report = resnet_build
+    ternary = [l["name"] for l in report["compression"]["layers"] if l["bits"] == 2]
+    backend = report["backend"]
+    assert [r["layer"] for r in backend["ternary_layers"]] == ternary and ternary
+    assert backend["all_ternary_multiplier_free"]
+    params = (out / "hls" / "firmware" / "parameters.h").read_text()
+    assert params.count("nnet::product::weight_ternary<") == len(ternary)
+    rows = {r["name"]: r for r in report["layers"]}
+    for r in backend["ternary_layers"]:
+        assert r["product"] == "weight_ternary" and r["types"]["weight"] == "int<2>"
+        assert f"// {r['scale_layer']}\n" in params and r["scale_stage_product"] == ["mult"]
+        assert rows[r["layer"]]["hls4ml_layer"] == r["scale_layer"]
+        assert set(rows[r["layer"]]["precision"]) == {"weight", "accum", "scale", "bias", "result"}
+        assert 0 <= r["scale_max_rel_error"] < 2.0 ** -10       # 16-bit scales: reported, and small
+        # the scale stage shares its multipliers at the conv/dense's pace: ReuseFactor min(layer's, channels)
+        block = params.split(f"// {r['scale_layer']}\n")[1]
+        rf = int(re.search(r"reuse_factor = (\d+);", block).group(1))
+        row = rows[r["layer"]]
+        assert rf == min(row["mapping"]["reuse_factor"], row["shape"][0])
+
+
+def test_rtl_layer_reruns_from_its_folder(resnet_build, tmp_path):
+    """A verified layer's folder holds its stimulus and expected outputs: re-simulating it from the files alone
+    passes; a corrupted expected output is reported as a mismatch at that beat."""
+    import shutil
+
+    from compiler.verify.rtl import rerun_layer
+
+    out, report = resnet_build
+    name = report["rtl"]["layers"][0]["layer"]
+    folder = out / "rtl" / name
+    info = json.loads((folder / "rom" / "layer.json").read_text())
+    assert info["test"]["vectors"] == report["rtl"]["layers"][0]["vectors"]
+    r = rerun_layer(folder, work_dir=tmp_path / "ok")
+    assert r["passed"] and r["mismatches"] == 0 and r["beats_on_predicted_cycle"], r
+    bad = tmp_path / "bad"
+    shutil.copytree(folder, bad)
+    lines = (bad / "rom" / "expected_out.mem").read_text().splitlines()
+    lines[1] = f"{int(lines[1], 16) ^ 1:0{len(lines[1])}x}"
+    (bad / "rom" / "expected_out.mem").write_text("\n".join(lines) + "\n")
+    r = rerun_layer(bad, work_dir=tmp_path / "bad_run")
+    assert not r["passed"] and r["mismatches"] == 1 and r["first_mismatch"]["beat"] == 1, r
 
 
 class _Stem(torch.nn.Module):

@@ -46,3 +46,79 @@ def test_accumulator_keeps_all_product_fraction_bits():
     assert acc.fraction == x.fraction + w.fraction
     assert acc.integer == res.integer + 2
     assert not acc.saturate and not acc.rounding
+
+
+# ---- ternary layers: int<2> weights, exact accumulator, scale stage ----------------------------------------------
+from compiler.backend.precision import (assign_precisions, exact_accumulator, is_ternary, quantize,  # noqa: E402
+                                        scale_quantization, ternary_precisions)
+from compiler.ir import Graph, Node  # noqa: E402
+
+
+def _ternary_dense(codes, scale, bias):
+    """A dense IR node (weights (in, out)) holding ternary codes and a per-output-channel scale."""
+    codes = np.asarray(codes, np.int8)
+    inp = Node("x", "input", [], (codes.shape[0],))
+    d = Node("d", "dense", ["x"], (codes.shape[1],),
+             weights={"W": codes * np.asarray(scale, np.float32), "b": np.asarray(bias, np.float32),
+                      "codes": codes, "scale": np.asarray(scale, np.float32)})
+    return Graph("g", [inp, d], ["d"]), d
+
+
+def test_int2_weight_type_is_what_hls4ml_reads_as_ternary():
+    """hls4ml 1.3.0 picks `weight_ternary` only for a signed IntegerPrecisionType of width 2."""
+    from hls4ml.backends import get_backend
+
+    assert Fixed.ap_int(2).hls() == "int<2>"
+    be = get_backend("Vitis")
+    w_t = be.convert_precision_string(Fixed.ap_int(2).hls())
+    x_t = be.convert_precision_string(Fixed(16, 6).hls())
+    assert be.product_type(x_t, w_t) == "weight_ternary"
+    assert be.product_type(x_t, be.convert_precision_string("fixed<2,2>")) == "mult"   # why int<2>, not fixed
+
+
+def test_exact_accumulator_never_overflows():
+    """Worst case: a row of n codes all -1 (or +1) against the input type's extreme values still fits."""
+    for x_t in (Fixed(8, 3), Fixed(16, 6), Fixed(6, 1)):
+        for n in (1, 2, 3, 5, 64, 4608):
+            acc = exact_accumulator(x_t, n)
+            assert acc.fraction == x_t.fraction and not acc.saturate and not acc.rounding
+            lo = -2 ** (x_t.integer - 1)                     # most negative input value
+            hi = 2 ** (x_t.integer - 1) - 2 ** -x_t.fraction
+            worst = max(abs(n * lo), abs(n * hi))             # sum of n terms of -x or +x
+            assert worst <= acc.max_value() and -worst >= -acc.max_value() - 2 ** -acc.fraction
+            # and not wasteful: one bit fewer would overflow for some n
+            if n & (n - 1) == 0 and n > 1:
+                assert worst > Fixed(acc.width - 1, acc.integer - 1).max_value()
+
+
+def test_ternary_types_and_scale_rounding():
+    codes = np.array([[1, 0, -1], [1, 1, 0], [-1, 0, 0], [1, -1, 1]], np.int8)   # (in=4, out=3)
+    scale, bias = [0.3, 0.0123456, 1.7], [0.5, -2.25, 0.001]
+    g, d = _ternary_dense(codes, scale, bias)
+    assert is_ternary(d)
+    x_t, out_t = Fixed(16, 4), Fixed(16, 6)
+    p = ternary_precisions(d, x_t, out_t, 16)
+    assert p["weight"].hls() == "int<2>" and p["result"] == out_t
+    assert p["accum"] == exact_accumulator(x_t, 4)
+    # rows of the code matrix are output channels: L1 norms 4, 2, 2 -> ceil(log2(4)) = 2
+    assert p["accum"].integer == x_t.integer + 2 + 1
+    assert p["scale"].width == 16 and p["scale"].rounding and p["scale"].max_value() >= 1.7
+    assert p["bias"].fraction >= out_t.fraction + 2
+    q = scale_quantization(d, p)
+    lsb = 2.0 ** -p["scale"].fraction
+    assert 0 < q["scale_max_abs_error"] <= lsb / 2
+    stored = d.weights["scale"].astype(np.float64)            # the IR's float32 scales
+    assert q["scale_max_rel_error"] == pytest.approx(max(abs(quantize(s, p["scale"].fraction) * lsb - s) / s
+                                                          for s in stored))
+    assert q["bias_max_abs_error"] <= 2.0 ** -p["bias"].fraction / 2
+
+
+def test_assign_precisions_uses_the_ternary_path_only_for_ternary_layers():
+    codes = np.array([[1, 0], [0, -1], [1, 1]], np.int8)
+    g, d = _ternary_dense(codes, [0.5, 0.25], [0.0, 0.1])
+    p = assign_precisions(g, {"x": 1.0, "d": 2.0}, 16, 16)
+    assert set(p["d"]) == {"weight", "accum", "scale", "bias", "result"}
+    assert p["d"]["accum"] == exact_accumulator(p["x"]["result"], 2)
+    del d.weights["codes"], d.weights["scale"]             # the same layer, not compressed: today's path
+    p = assign_precisions(g, {"x": 1.0, "d": 2.0}, 16, 16)
+    assert set(p["d"]) == {"weight", "bias", "accum", "result"} and p["d"]["weight"].width == 16

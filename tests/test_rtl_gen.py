@@ -173,3 +173,51 @@ def test_rtl_layer_selection():
     assert select_layers("c,a", cands, sizes) == ["c", "a"]
     with pytest.raises(FcompError, match="not ternary layers"):
         select_layers("zz", cands, sizes)
+
+
+def _exact_scale_stage(layer, x):
+    """hls4ml's scale stage in exact rationals: y = round_half_up(acc * scale_q + bias_q) in output LSBs,
+    saturated; acc = sum codes * x in the input type (issue #5 arithmetic)."""
+    f = layer.fmt
+    lo, hi = -(1 << (f.out_bits - 1)), (1 << (f.out_bits - 1)) - 1
+    out = np.zeros((len(x), layer.rows), dtype=np.int64)
+    for i, v in enumerate(x):
+        for r in range(layer.rows):
+            acc = Fraction(int(np.dot(layer.codes[r].astype(np.int64), v)), 2 ** f.in_frac)
+            y = acc * Fraction(int(layer.scale_int[r]), 2 ** f.weight_frac) + \
+                Fraction(int(layer.bias_int[r]), 2 ** f.bias_frac)
+            q = math.floor(y * 2 ** f.out_frac + Fraction(1, 2))
+            out[i, r] = min(hi, max(lo, q))
+    return out
+
+
+def test_scales_at_rounding_ties_are_rounded_once_not_refused():
+    """The scale is one number per channel now (hls4ml's scale stage), so an exact rounding tie is just
+    rounded up, as the backend does, and the RTL arithmetic equals the exact definition."""
+    from compiler.backend.precision import quantize
+
+    fmt = RtlFormat(in_bits=8, in_frac=3, weight_frac=4, bias_frac=5, out_bits=10, out_frac=3)
+    rng = np.random.default_rng(5)
+    scale = np.array([2.5, 0.5, 7.5, 11.0]) / 16            # exact ties at 4 fraction bits (but the last)
+    codes = rng.integers(-1, 2, size=(4, 20))
+    bias = np.array([0.3, -1.0, 2.0 + 1 / 64, -0.7])         # a bias tie at 5 fraction bits too
+    layer = build_from_arrays("tie", codes, scale, bias, 2, 4, fmt)
+    assert list(layer.scale_int) == [3, 1, 8, 11] == list(quantize(scale, 4))
+    assert list(layer.bias_int) == list(quantize(bias, 5))
+    x = extreme_inputs(rng, layer, 40)
+    np.testing.assert_array_equal(golden(layer, x), _exact_scale_stage(layer, x))
+    np.testing.assert_array_equal(golden_hw(layer, x), golden(layer, x))
+
+
+def test_format_from_backend_types_keeps_the_scale_stage_exact():
+    """RtlFormat.from_backend: scale/bias/result types of the backend's ternary layer, accumulator exact."""
+    from compiler.backend.precision import Fixed
+
+    p = {"weight": Fixed.ap_int(2), "accum": Fixed(20, 8, saturate=False, rounding=False),
+         "scale": Fixed(16, -2, saturate=False), "bias": Fixed(16, 3, saturate=False), "result": Fixed(16, 6)}
+    fmt = RtlFormat.from_backend(Fixed(16, 4), p)
+    assert (fmt.in_bits, fmt.in_frac, fmt.weight_frac, fmt.bias_frac, fmt.out_bits, fmt.out_frac) == \
+        (16, 12, 18, 13, 16, 10)
+    assert fmt.acc_frac is None and fmt.round_nearest and fmt.saturate
+    with pytest.raises(FcompError):
+        RtlFormat.from_backend(Fixed(16, 4), {"weight": Fixed(16, 1), "bias": Fixed(16, 3), "result": Fixed(16, 6)})

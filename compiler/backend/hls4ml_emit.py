@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import UnsupportedModelError
 from ..ir import Graph, Node
 from ..plan import LayerMapping
-from .precision import Fixed
+from .precision import Fixed, is_ternary, quantize
 
 NON_NEGATIVE_OPS = ("relu", "clip")
 
@@ -30,9 +30,12 @@ def _is_non_negative(graph: Graph, name: str) -> bool:
     return False
 
 
+SCALE_SUFFIX = "_scale"
+
+
 class _Lowering:
-    def __init__(self, graph: Graph, path):
-        self.graph, self.path = graph, path
+    def __init__(self, graph: Graph, path, precisions=None):
+        self.graph, self.path, self.precisions = graph, path, precisions
         self.layers: list[dict] = []
         self.hls_name: dict[str, str] = {}   # IR node -> hls4ml layer holding its output
 
@@ -71,26 +74,54 @@ class _Lowering:
         shape = list(node.shape[1:]) + [node.shape[0]] if len(node.shape) == 3 else list(node.shape)
         self.add(node, {"class_name": "InputLayer", "input_shape": shape})
 
+    def weights(self, node) -> tuple[np.ndarray, np.ndarray]:
+        """(weights, bias) of the conv/dense itself: the codes and a zero bias for a ternary layer."""
+        if is_ternary(node):
+            codes = np.asarray(node.weights["codes"], np.float32)
+            return codes, np.zeros_like(np.asarray(node.weights["b"], np.float32))
+        return node.weights["W"], node.weights["b"]
+
+    def scale_stage(self, node, layer: dict, n_in: int, channels: int) -> None:
+        """Add the conv/dense `layer`; for a ternary node follow it with its per-channel scale stage."""
+        if not is_ternary(node):
+            self.add(node, layer)
+            return
+        self.add(node, layer, name=node.name)
+        scale = np.asarray(node.weights["scale"], np.float64).reshape(-1)
+        bias = np.asarray(node.weights["b"], np.float64).reshape(-1)
+        if self.precisions is not None:   # rounded once here: hls4ml prints them exactly, the RTL uses the same
+            p = self.precisions[node.name]
+            scale = quantize(scale, p["scale"].fraction) * 2.0 ** -p["scale"].fraction
+            bias = quantize(bias, p["bias"].fraction) * 2.0 ** -p["bias"].fraction
+        taken = {n.name for n in self.graph.nodes} | {l["name"] for l in self.layers}
+        name = node.name + SCALE_SUFFIX
+        while name in taken:                 # an IR node may already carry that name
+            name += "_"
+        self.add(node, {"class_name": "BatchNormalization", "inputs": [node.name], "n_in": n_in, "n_out": n_in,
+                        "n_filt": channels, "scale_data": scale, "bias_data": bias, "use_gamma": True,
+                        "use_beta": True}, name=name)
+        self.hls_name[node.name] = name
+
     def op_conv(self, node):
         src, h, w = self.pad(node, node.attrs["pads"])
-        wt = node.weights["W"]
+        wt, b = self.weights(node)
         layer = {"class_name": "Conv2D", "inputs": [src], "n_chan": wt.shape[1], "n_filt": wt.shape[0],
                  "filt_height": wt.shape[2], "filt_width": wt.shape[3],
-                 "weight_data": np.ascontiguousarray(wt.transpose(2, 3, 1, 0)), "bias_data": node.weights["b"]}
+                 "weight_data": np.ascontiguousarray(wt.transpose(2, 3, 1, 0)), "bias_data": b}
         layer.update(self.window(node, h, w))
-        self.add(node, layer)
+        self.scale_stage(node, layer, int(np.prod(node.shape)), int(node.shape[0]))
 
     def op_dense(self, node):
-        wt = node.weights["W"]
+        wt, b = self.weights(node)
         prev = self.graph.node(node.inputs[0])
         if prev.op == "flatten":
             chw = self.graph.node(prev.inputs[0]).shape
             if len(chw) == 3 and chw[1] * chw[2] > 1:
                 c, h, w = chw
                 wt = wt.reshape(c, h, w, -1).transpose(1, 2, 0, 3).reshape(c * h * w, -1)
-        self.add(node, {"class_name": "Dense", "inputs": [self.src(node)], "n_in": wt.shape[0],
-                        "n_out": wt.shape[1], "weight_data": np.ascontiguousarray(wt),
-                        "bias_data": node.weights["b"]})
+        layer = {"class_name": "Dense", "inputs": [self.src(node)], "n_in": wt.shape[0], "n_out": wt.shape[1],
+                 "weight_data": np.ascontiguousarray(wt), "bias_data": b}
+        self.scale_stage(node, layer, int(wt.shape[1]), int(wt.shape[1]))
 
     def op_relu(self, node):
         self.add(node, {"class_name": "Activation", "activation": "relu", "inputs": [self.src(node)],
@@ -130,9 +161,13 @@ class _Lowering:
         self.add(node, {"class_name": "Reshape", "inputs": [self.src(node)], "target_shape": list(node.shape)})
 
 
-def lower_to_hls4ml(graph: Graph, path="model") -> tuple[list[dict], dict[str, str]]:
-    """IR -> (hls4ml layer list, IR node name -> hls4ml layer name holding its output)."""
-    low = _Lowering(graph, path)
+def lower_to_hls4ml(graph: Graph, path="model", precisions: dict[str, dict[str, Fixed]] | None = None
+                    ) -> tuple[list[dict], dict[str, str]]:
+    """IR -> (hls4ml layer list, IR node name -> hls4ml layer name holding its output).
+
+    `precisions` (from `assign_precisions`) rounds ternary layers' scales and biases to their types; without it
+    hls4ml rounds them when it writes the weights."""
+    low = _Lowering(graph, path, precisions)
     for node in graph.nodes:
         low.lower(node)
     return low.layers, low.hls_name
@@ -144,10 +179,22 @@ def hls_config(graph: Graph, layers: list[dict], hls_name: dict[str, str], preci
     layer_cfg: dict[str, dict] = {}
     for node in graph.nodes:
         name = hls_name[node.name]
-        cfg = {"Precision": {k: v.hls() for k, v in precisions[node.name].items()}, "Trace": trace}
+        p = precisions[node.name]
+        cfg = {"Precision": {k: v.hls() for k, v in p.items()}, "Trace": trace}
         if node.name in plan:
             cfg["ReuseFactor"] = plan[node.name].reuse_factor
             cfg["Strategy"] = "Resource"
+        if name != node.name and is_ternary(node):   # codes layer, then the scale stage holding the output
+            acc = p["accum"].hls()
+            codes_cfg = {"Precision": {"weight": p["weight"].hls(), "bias": p["weight"].hls(), "accum": acc,
+                                       "result": acc}, "Trace": trace}
+            codes_cfg.update({k: cfg.pop(k) for k in ("ReuseFactor", "Strategy") if k in cfg})
+            layer_cfg[node.name] = codes_cfg
+            # the scale stage keeps pace with the conv/dense (one result beat every ReuseFactor cycles or so)
+            # with channels / ReuseFactor shared multipliers instead of one per channel
+            if "ReuseFactor" in codes_cfg:
+                cfg["ReuseFactor"] = max(1, min(codes_cfg["ReuseFactor"], int(node.shape[0])))
+            cfg["Precision"] = {k: p[k].hls() for k in ("scale", "bias", "result")}
         layer_cfg[name] = cfg
     for layer in layers:  # padding layers carry their input's type
         if layer["name"] not in layer_cfg:

@@ -96,3 +96,19 @@ class HlsProject:
         with _captured(self.log):
             _, tr = self.model.trace(np.ascontiguousarray(x_channels_last, dtype=np.float32))
         return tr
+
+
+def firmware_products(project_dir: Path) -> dict[str, list[str]]:
+    """hls4ml layer name -> the `nnet::product::<kind>` its generated configuration uses, read back from the
+    written firmware (parameters.h: each layer's config structs follow a `// <layer name>` line), so the report
+    states what the C++ actually does rather than what fcomp asked for."""
+    import re
+
+    text = (Path(project_dir) / "firmware" / "parameters.h").read_text(encoding="utf-8")
+    out: dict[str, list[str]] = {}
+    blocks = re.split(r"^// ([A-Za-z_][A-Za-z0-9_]*)\n", text, flags=re.M)
+    for name, body in zip(blocks[1::2], blocks[2::2]):
+        kinds = re.findall(r"nnet::product::(\w+)<", body)
+        if kinds:
+            out[name] = sorted(set(kinds))
+    return out

@@ -86,8 +86,7 @@ def real_layer(model_path, layer: str, data: str = "digits", strategy: str = "pe
     precisions = assign_precisions(g, ranges, act_bits, weight_bits)
     node = g.node(layer)
     p = precisions[node.name]
-    fmt = RtlFormat.from_fixed(precisions[node.inputs[0]]["result"], p["weight"], p["bias"], p["result"],
-                               p["accum"])
+    fmt = RtlFormat.from_backend(precisions[node.inputs[0]]["result"], p)
     row = next(r for r in result.layers if r["name"] == layer)
     kept = row.get("kept_groups_per_pe") or [math.ceil(plan[layer].rows / plan[layer].pe)
                                              * math.ceil(plan[layer].cols / plan[layer].simd)] * plan[layer].pe

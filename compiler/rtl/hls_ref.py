@@ -1,6 +1,7 @@
 """hls4ml's C simulation of one layer with the same fixed-point types, as a second, independent reference for
-the PE-array RTL: the layer alone (input -> conv/dense) through fcomp's own backend (the lowering, precisions
-and hls4ml project code `fcomp build` uses), compiled with g++ and run on the same quantized activations."""
+the PE-array RTL: the layer alone (input -> conv/dense on int<2> codes -> per-channel scale stage) through
+fcomp's own backend (the lowering, precisions and hls4ml project code `fcomp build` uses), compiled with g++ and
+run on the same quantized activations."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ class LayerCsim:
         graph = Graph("rtl_ref", [inp, layer], [layer.name])
         precisions = {"x_in": {"result": real.precisions[node.inputs[0]]["result"]},
                       layer.name: real.precisions[node.name]}
-        layers, names = lower_to_hls4ml(graph, "rtl_ref")
+        layers, names = lower_to_hls4ml(graph, "rtl_ref", precisions)
         cfg = hls_config(graph, layers, names, precisions, {layer.name: real.mapping})
         b = get_board(board)
         self.project = HlsProject(layers, cfg, Path(out_dir), b.part, b.clock_mhz, names["x_in"], names[layer.name])

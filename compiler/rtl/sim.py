@@ -52,11 +52,13 @@ class SimResult:
     wall_s: float
 
 
-class LayerSim:
-    """One generated layer, built once for one simulator, run as often as needed."""
+class StreamSim:
+    """A generated top module (tpe_layer behind it), built once for one simulator; the cocotb testbench streams
+    raw tdata words through it. `LayerSim` adds the layer's own packing and golden model; `rerun_layer` in
+    compiler.verify.rtl uses this directly on the files a build left in a layer folder."""
 
-    def __init__(self, layer: RtlLayer, work_dir: Path, sim: str = "verilator", cxx_opt: str = "-O0",
-                 waves: bool = False):
+    def __init__(self, top_sv: Path, top: str, name: str, work_dir: Path, sim: str = "verilator",
+                 cxx_opt: str = "-O0", waves: bool = False):
         """cxx_opt: the C++ optimization of Verilator's model code (-O0 builds fastest; benchmarks want -O2).
         Its start-up code (OPT_SLOW: mostly the VPI name table that cocotb needs, one huge function) and the
         runtime library (OPT_GLOBAL) are always built with -O0: g++ -O2 spends minutes on that function."""
@@ -67,11 +69,9 @@ class LayerSim:
         err = missing_tool(sim)
         if err:
             raise FcompError(err)
-        self.layer, self.sim, self.waves = layer, sim, waves   # waves: VCD of every run (dump.vcd in its folder)
+        self.name, self.sim, self.waves = name, sim, waves   # waves: VCD of every run (dump.vcd in its folder)
         self.work_dir = Path(work_dir)
-        self.rom_dir = self.work_dir / "rom"
-        self.top = top_name(layer.name)
-        self.top_sv = write_layer(layer, self.rom_dir, self.top)
+        self.top, self.top_sv = top, Path(top_sv)
         self.build_dir = self.work_dir / f"build_{sim}"
         self.runner = get_runner(sim)
         t0 = time.perf_counter()
@@ -89,7 +89,7 @@ class LayerSim:
                               build_dir=self.build_dir, build_args=args, timescale=("1ns", "1ps"), waves=waves,
                               log_file=self.work_dir / f"build_{sim}.log")
         except RuntimeError as exc:
-            raise FcompError(f"{sim} build of {layer.name} failed ({exc}); "
+            raise FcompError(f"{sim} build of {name} failed ({exc}); "
                              f"see {self.work_dir / f'build_{sim}.log'}") from None
         finally:
             if saved is None:
@@ -99,15 +99,12 @@ class LayerSim:
         self.build_s = time.perf_counter() - t0
         self.runs = 0
 
-    def run(self, x: np.ndarray, expected: np.ndarray | None = None, valid_prob: float = 1.0,
-            ready_prob: float = 1.0, seed: int = 0) -> SimResult:
-        """Stream the (n, cols) integer vectors x through the layer; expected defaults to the golden model."""
+    def run_words(self, words_in: list[int], words_out: list[int], nbi: int, rpp: int, valid_prob: float = 1.0,
+                  ready_prob: float = 1.0, seed: int = 0) -> dict:
+        """Stream input tdata words (nbi beats per vector); the testbench compares the output words with
+        words_out (rpp beats per vector). Returns {'words', 't_in', 't_out', 'cycles', 'passed', 'wall_s'}."""
         from cocotb_tools.check_results import get_results
 
-        layer = self.layer
-        expected = golden(layer, x) if expected is None else np.asarray(expected)
-        words_in = [w for v in np.asarray(x) for w in layer.input_beats(v)]
-        words_out = [w for y in expected for w in _output_words(layer, y)]
         self.runs += 1
         test_dir = self.work_dir / f"run_{self.sim}_{self.runs}"
         test_dir.mkdir(parents=True, exist_ok=True)
@@ -116,7 +113,7 @@ class LayerSim:
         if valid_prob < 1 or ready_prob < 1:
             budget = int(budget / min(valid_prob, ready_prob))
         stim.write_text(json.dumps({"in": [f"{w:x}" for w in words_in], "out": [f"{w:x}" for w in words_out],
-                                    "NBI": layer.NBI, "RPP": layer.RPP, "valid_prob": valid_prob,
+                                    "NBI": nbi, "RPP": rpp, "valid_prob": valid_prob,
                                     "ready_prob": ready_prob, "seed": seed, "max_cycles": budget}))
         env = {"FCOMP_TB_STIM": str(stim), "FCOMP_TB_OUT": str(out)}
         if str(TB_DIR) not in sys.path:     # the runner hands sys.path to the simulator's Python as PYTHONPATH
@@ -129,7 +126,7 @@ class LayerSim:
                              test_dir=test_dir, extra_env=env, results_xml=str(xml), waves=self.waves,
                              log_file=test_dir / "sim.log")
         except SystemExit as exc:
-            raise FcompError(f"{self.sim} simulation of {layer.name} failed to run ({exc}); "
+            raise FcompError(f"{self.sim} simulation of {self.name} failed to run ({exc}); "
                              f"see {test_dir / 'sim.log'}") from None
         finally:
             if saved is not None:
@@ -137,17 +134,39 @@ class LayerSim:
         wall = time.perf_counter() - t0
         n_tests, n_failed = get_results(xml)
         if not out.exists():
-            raise FcompError(f"{self.sim} simulation of {layer.name} left no results; see {test_dir / 'sim.log'}")
+            raise FcompError(f"{self.sim} simulation of {self.name} left no results; see {test_dir / 'sim.log'}")
         r = json.loads(out.read_text())
-        words = [int(w, 16) for w in r["out"]]
-        rpp = layer.RPP
+        return {"words": [int(w, 16) for w in r["out"]], "t_in": r["t_in"], "t_out": r["t_out"],
+                "cycles": r["cycles"], "passed": n_tests == 1 and n_failed == 0, "wall_s": wall}
+
+
+class LayerSim(StreamSim):
+    """One generated layer: writes its ROMs and top module into work_dir/rom, builds once, runs as often as
+    needed."""
+
+    def __init__(self, layer: RtlLayer, work_dir: Path, sim: str = "verilator", cxx_opt: str = "-O0",
+                 waves: bool = False):
+        self.layer = layer
+        self.rom_dir = Path(work_dir) / "rom"
+        top = top_name(layer.name)
+        top_sv = write_layer(layer, self.rom_dir, top)
+        super().__init__(top_sv, top, layer.name, work_dir, sim, cxx_opt, waves)
+
+    def run(self, x: np.ndarray, expected: np.ndarray | None = None, valid_prob: float = 1.0,
+            ready_prob: float = 1.0, seed: int = 0) -> SimResult:
+        """Stream the (n, cols) integer vectors x through the layer; expected defaults to the golden model."""
+        layer = self.layer
+        expected = golden(layer, x) if expected is None else np.asarray(expected)
+        words_in = [w for v in np.asarray(x) for w in layer.input_beats(v)]
+        words_out = [w for y in expected for w in output_words(layer, y)]
+        r = self.run_words(words_in, words_out, layer.NBI, layer.RPP, valid_prob, ready_prob, seed)
+        words, rpp = r["words"], layer.RPP
         rows = [layer.output_rows(words[i:i + rpp]) for i in range(0, len(words) - rpp + 1, rpp)]
         outputs = np.array(rows) if rows else np.zeros((0, layer.rows), dtype=np.int64)
-        return SimResult(outputs, words, r["t_in"], r["t_out"], r["cycles"], n_tests == 1 and n_failed == 0,
-                         wall)
+        return SimResult(outputs, words, r["t_in"], r["t_out"], r["cycles"], r["passed"], r["wall_s"])
 
 
-def _output_words(layer: RtlLayer, y: np.ndarray) -> list[int]:
+def output_words(layer: RtlLayer, y: np.ndarray) -> list[int]:
     ow, P = layer.fmt.out_bits, layer.P
     padded = np.zeros(layer.RPP * P, dtype=np.int64)
     padded[:layer.rows] = y
