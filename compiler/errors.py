@@ -5,9 +5,30 @@ Anything else escaping the library is a bug in fcomp, not in the user's model.
 """
 
 
+MAX_MESSAGE = 2000  # a 10 KB node name must not turn one error line into a page
+
+
 def one_line(text: str) -> str:
     """Messages quote untrusted names; control characters are shown escaped so a message stays one line."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    if len(line) <= MAX_MESSAGE:
+        return line
+    cut = f" ... [{len(line) - MAX_MESSAGE + 40} characters cut] ... "  # keep both ends: the end says what is wrong
+    half = (MAX_MESSAGE - len(cut)) // 2
+    return line[:half] + cut + line[-half:]
+
+
+def short_name(name, limit: int = 200) -> str:
+    """A user's name as quoted in a message: long names keep their start and end."""
+    name = str(name)
+    return name if len(name) <= limit else f"{name[:limit // 2]}...[{len(name)} chars]...{name[-limit // 2:]}"
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first non-empty line of a third-party exception's text (onnx's errors span many lines)."""
+    text = str(exc).strip().splitlines()
+    line = next((t.strip() for t in text if t.strip()), type(exc).__name__)
+    return line[:limit]
 
 
 class FcompError(Exception):
@@ -25,11 +46,11 @@ class UnsupportedModelError(FcompError):
     def __init__(self, path, message, node=None, op=None):
         where = str(path)
         if node is not None:
-            where += f": node '{node}'"
+            where += f": node '{short_name(node)}'"
         if op is not None:
             where += f" (op {op})"
         super().__init__(f"{where}: {message}")
-        self.node, self.op = node, op
+        self.node, self.op, self.reason = node, op, one_line(message)
 
 
 class CheckFailedError(Exception):

@@ -306,3 +306,26 @@ def test_original_names_keeps_tensor_and_node_names_apart(tmp_path):
     model.graph.node[1].name = "x"         # node: also "x"
     result = import_onnx(B.save(B.checked(model), tmp_path / "collide.onnx"))
     assert result.graph.nodes[0].source == "x "
+
+
+@pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER"])
+@pytest.mark.parametrize("kernel,stride,size", [(1, 2, 8), (1, 2, 7), (2, 4, 8), (3, 5, 7), (3, 2, 6), (1, 3, 8),
+                                                (3, 1000, 7)])
+def test_same_padding_with_stride_above_kernel_matches_ort_or_is_rejected(tmp_path, auto_pad, kernel, stride, size):
+    """ONNX's SAME padding is not clamped: a stride above the kernel can crop the input (negative head padding).
+    fcomp clamped it to 0 and built a model that disagreed with ONNX Runtime (found by bench/fuzz.py)."""
+    r = B.rng(0)
+    out = -(-size // stride)
+    nodes = [helper.make_node("Conv", ["x", "W"], ["y"], name="conv", kernel_shape=[kernel, kernel],
+                              strides=[stride, stride], auto_pad=auto_pad)]
+    model = B.checked(B.make_model(nodes, [B.vi("x", [1, 1, size, size])], [B.vi("y", [1, 2, out, out])],
+                                   [B.init("W", r.standard_normal((2, 1, kernel, kernel)).astype(np.float32))]))
+    path = B.save(model, tmp_path / "same.onnx")
+    try:
+        result = import_onnx(path)
+    except FcompError as err:
+        assert_names_node(err, "conv", "Conv")
+        assert "negative padding" in str(err)
+        return
+    x = B.random_input(model)
+    np.testing.assert_allclose(B.run_ir(result.graph, x), B.run_ort(model, x), atol=1e-5)

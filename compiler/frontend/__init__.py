@@ -30,7 +30,7 @@ def normalize(model: onnx.ModelProto, path="model") -> tuple[onnx.ModelProto, di
 def _normalize(model: onnx.ModelProto, path) -> tuple[onnx.ModelProto, SanitizeNames]:
     sanitizer = SanitizeNames()
     model = run_passes(model, [LowerIrVersion(), FixBatchDimension(path), ConstantsToInitializers(),
-                               FoldConstantWeights(), RemoveIdentities(), FoldBatchNorm(), GemmToMatMul()])
+                               FoldConstantWeights(), RemoveIdentities(), FoldBatchNorm(path), GemmToMatMul()])
     model = run_passes(model, [sanitizer])
     del model.graph.value_info[:]
     model = check_and_infer(model, path)

@@ -14,10 +14,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from ..errors import FcompError, UnsupportedModelError
+from ..errors import FcompError, UnsupportedModelError, first_line
 from ..names import NameTable
-
-MAX_TENSOR_ELEMENTS = 1 << 31
+from .load import _BAD_INPUT, MAX_TENSOR_ELEMENTS, dtype_name
 
 
 class Pass:
@@ -48,6 +47,11 @@ def consumers(model, tensor: str) -> list[onnx.NodeProto]:
 
 def is_graph_output(model, tensor: str) -> bool:
     return any(o.name == tensor for o in model.graph.output)
+
+
+def standard(n: onnx.NodeProto, *ops: str) -> bool:
+    """n is one of `ops` of the standard ONNX domain (a custom domain may reuse the name: qonnx has its own Conv)."""
+    return n.op_type in ops and n.domain in ("", "ai.onnx")
 
 
 def _rename_input(model, old: str, new: str) -> None:
@@ -85,7 +89,7 @@ class FixBatchDimension(Pass):
                 raise FcompError(f"{self.path}: '{vi.name}' is not a tensor")
             if ttype.elem_type != onnx.TensorProto.FLOAT:
                 raise FcompError(f"{self.path}: '{vi.name}' has element type "
-                                 f"{onnx.TensorProto.DataType.Name(ttype.elem_type)}; fcomp needs float32 models")
+                                 f"{dtype_name(ttype.elem_type)}; fcomp needs float32 models")
             if not ttype.HasField("shape"):
                 raise FcompError(f"{self.path}: '{vi.name}' has no shape")
             for k, d in enumerate(ttype.shape.dim):
@@ -101,7 +105,11 @@ class FixBatchDimension(Pass):
                                      f"('{d.dim_param}'); fcomp needs fixed shapes except the batch")
         if changed:
             del model.graph.value_info[:]  # stale after a batch change; re-inferred below
-            model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+            try:
+                model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+            except _BAD_INPUT as exc:  # onnx's InferenceError/ValidationError: the model is inconsistent
+                raise FcompError(f"{self.path}: ONNX shape inference failed after fixing the batch to 1: "
+                                 f"{first_line(exc)}") from None
         return model, changed
 
 
@@ -128,7 +136,7 @@ class ConstantsToInitializers(Pass):
 
     def apply(self, model):
         for n in model.graph.node:
-            if n.op_type != "Constant" or len(n.attribute) != 1:
+            if not standard(n, "Constant") or len(n.attribute) != 1 or len(n.output) != 1:
                 continue
             attr = n.attribute[0]
             if attr.name == "value":
@@ -258,7 +266,7 @@ class RemoveIdentities(Pass):
 
     def apply(self, model):
         for n in model.graph.node:
-            if n.op_type in ("Identity", "Dropout"):
+            if standard(n, "Identity", "Dropout") and n.input and n.input[0] and n.output and n.output[0]:
                 if len(n.output) > 1 and consumers(model, n.output[1]):
                     continue
                 src, dst = n.input[0], n.output[0]
@@ -279,29 +287,47 @@ class RemoveIdentities(Pass):
 class FoldBatchNorm(Pass):
     """BatchNormalization right after a Conv (its only consumer) is folded into the Conv's weights and bias."""
 
+    def __init__(self, path="model"):
+        self.path = path
+
     def apply(self, model):
         inits = initializers(model)
         for bn in model.graph.node:
-            if bn.op_type != "BatchNormalization":
+            if not standard(bn, "BatchNormalization") or len(bn.input) != 5 or len(bn.output) != 1:
                 continue
             conv = next((p for p in model.graph.node if bn.input[0] in p.output), None)
-            if conv is None or conv.op_type != "Conv" or len(consumers(model, bn.input[0])) != 1 \
+            if conv is None or not standard(conv, "Conv") or len(conv.input) < 2 \
+                    or len(consumers(model, bn.input[0])) != 1 \
                     or is_graph_output(model, bn.input[0]):
                 continue
             names = list(bn.input[1:5])
-            if not all(n in inits for n in names) or conv.input[1] not in inits:
-                continue
+            bias = conv.input[2] if len(conv.input) > 2 and conv.input[2] else None
+            if not all(n in inits for n in names) or conv.input[1] not in inits or (bias and bias not in inits):
+                continue  # not constant: left for to_ir to reject by node
             gamma, beta, mean, var = (numpy_helper.to_array(inits[n]).astype(np.float64) for n in names)
             eps = next((a.f for a in bn.attribute if a.name == "epsilon"), 1e-5)
             w = numpy_helper.to_array(inits[conv.input[1]]).astype(np.float64)
             b = (numpy_helper.to_array(inits[conv.input[2]]).astype(np.float64)
                  if len(conv.input) > 2 and conv.input[2] else np.zeros(w.shape[0]))
-            scale = gamma / np.sqrt(var + eps)
-            w = w * scale.reshape(-1, *([1] * (w.ndim - 1)))
-            b = (b - mean) * scale + beta
-            w_name, b_name = conv.output[0] + "_W_bnfold", conv.output[0] + "_b_bnfold"
-            model.graph.initializer.extend([numpy_helper.from_array(w.astype(np.float32), w_name),
-                                            numpy_helper.from_array(b.astype(np.float32), b_name)])
+            channels = w.shape[0] if w.ndim else -1
+            for what, value in (("scale", gamma), ("B", beta), ("mean", mean), ("var", var), ("conv bias", b)):
+                if value.shape != (channels,):
+                    raise UnsupportedModelError(self.path, f"BatchNormalization {what} has shape {list(value.shape)}; "
+                                                f"folding needs one value per Conv output channel ({channels})",
+                                                node=bn.name, op=bn.op_type)
+            if not np.all(var + eps > 0):
+                raise UnsupportedModelError(self.path, "BatchNormalization variance + epsilon must be positive "
+                                            "(cannot fold into the Conv)", node=bn.name, op=bn.op_type)
+            with np.errstate(all="ignore"):
+                scale = gamma / np.sqrt(var + eps)
+                w = (w * scale.reshape(-1, *([1] * (w.ndim - 1)))).astype(np.float32)
+                b = ((b - mean) * scale + beta).astype(np.float32)
+            if not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):
+                raise UnsupportedModelError(self.path, "folding BatchNormalization into the Conv overflows float32 "
+                                            "(check its scale and variance)", node=bn.name, op=bn.op_type)
+            w_name = fresh_name(model, conv.output[0] + "_W_bnfold")
+            b_name = fresh_name(model, conv.output[0] + "_b_bnfold")
+            model.graph.initializer.extend([numpy_helper.from_array(w, w_name), numpy_helper.from_array(b, b_name)])
             data_in = conv.input[0]
             del conv.input[:]
             conv.input.extend([data_in, w_name, b_name])
@@ -318,12 +344,14 @@ class GemmToMatMul(Pass):
     def apply(self, model):
         inits = initializers(model)
         for idx, n in enumerate(model.graph.node):
-            if n.op_type != "Gemm":
+            if not standard(n, "Gemm") or len(n.input) < 2 or len(n.output) != 1:
                 continue
             attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
             if attrs.get("transA", 0) or n.input[1] not in inits:
                 continue  # left for to_ir to reject with a clear message
             b = numpy_helper.to_array(inits[n.input[1]]).astype(np.float32)
+            if b.ndim != 2:
+                continue  # not a weight matrix: to_ir rejects this Gemm by name
             if attrs.get("transB", 0):
                 b = b.T
             b = b * np.float32(attrs.get("alpha", 1.0))
@@ -337,14 +365,16 @@ class GemmToMatMul(Pass):
                 except ValueError:
                     continue
             base = n.output[0]
-            b_name, mm_out = f"{base}_W", f"{base}_mm"
+            b_name = fresh_name(model, f"{base}_W")
             model.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(b), b_name))
+            mm_out = fresh_name(model, f"{base}_mm")
             # The MatMul keeps the Gemm's node name, so messages and reports name the user's node.
             new_nodes = [helper.make_node("MatMul", [n.input[0], b_name], [mm_out], name=n.name)]
             if c is not None:
-                c_name = f"{base}_bias"
+                c_name = fresh_name(model, f"{base}_bias")
                 model.graph.initializer.append(numpy_helper.from_array(c, c_name))
-                new_nodes.append(helper.make_node("Add", [mm_out, c_name], [n.output[0]], name=f"{n.name}_bias"))
+                new_nodes.append(helper.make_node("Add", [mm_out, c_name], [n.output[0]],
+                                                  name=fresh_name(model, f"{n.name}_bias")))
             else:
                 new_nodes[0].output[0] = n.output[0]
             model.graph.node.remove(n)
@@ -353,6 +383,22 @@ class GemmToMatMul(Pass):
             _drop_unused_initializers(model)
             return model, True
         return model, False
+
+
+def fresh_name(model, base: str) -> str:
+    """`base`, or `base_2`, `base_3`, ...: a name no tensor or node of the model uses yet.
+
+    Passes add tensors (folded weights, MatMul outputs); a user's file may already use the obvious name."""
+    used = {t.name for t in model.graph.initializer} | {v.name for v in model.graph.input} \
+        | {v.name for v in model.graph.output} | {v.name for v in model.graph.value_info}
+    for n in model.graph.node:
+        used.update(n.input)
+        used.update(n.output)
+        used.add(n.name)
+    name, k = base, 2
+    while name in used:
+        name, k = f"{base}_{k}", k + 1
+    return name
 
 
 def _drop_unused_initializers(model):
@@ -400,8 +446,9 @@ class SanitizeNames(Pass):
                 if o not in tensor_map:
                     tensor_map[o] = table.add(o, "t")
         node_names = NameTable()
-        for n in model.graph.node:
-            raw = n.name or n.output[0]
+        for k, n in enumerate(model.graph.node):
+            # Unnamed nodes are called after their first output; a custom-domain node may have none.
+            raw = n.name or next((o for o in n.output if o), "") or f"{n.op_type or 'node'}_{k}"
             n.name = node_names.add(raw, "node")
             node_names.original[n.name] = raw
             for field in (n.input, n.output):

@@ -13,6 +13,9 @@ SUPPORTED_OPS = ("Conv", "MatMul", "Add", "Relu", "Clip", "MaxPool", "AveragePoo
                  "Flatten", "Reshape", "BatchNormalization", "Gemm", "Identity", "Dropout", "Constant")
 
 
+_MIN_INPUTS = {"Conv": 2, "MatMul": 2, "Add": 2, "Gemm": 2, "BatchNormalization": 5, "Constant": 0}
+
+
 class _Builder:
     def __init__(self, model: onnx.ModelProto, path, original_names: dict[str, str]):
         self.model, self.path, self.original = model, path, original_names
@@ -50,6 +53,10 @@ class _Builder:
 
     def emit(self, onnx_node, op, inputs, attrs=None, weights=None, out=None):
         out = out or onnx_node.output[0]
+        for key, value in (weights or {}).items():
+            if not np.all(np.isfinite(value)):
+                self.fail(onnx_node, f"weights {key} are not finite (NaN/Inf) after folding; check the model's "
+                                     "weights and BatchNormalization statistics")
         node = Node(name=out, op=op, inputs=inputs, shape=self.shape(onnx_node, out), attrs=attrs or {},
                     weights=weights or {}, source=self.original.get(onnx_node.name, onnx_node.name))
         self.nodes.append(node)
@@ -78,13 +85,22 @@ class _Builder:
             pads = list(a.get("pads", [0, 0, 0, 0]))
         elif auto_pad == "VALID":
             pads = [0, 0, 0, 0]
-        else:  # SAME_UPPER / SAME_LOWER
+        elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
             pads = [0, 0, 0, 0]
             for d in range(2):
-                out = -(-in_shape[1 + d] // strides[d])
-                total = max(0, (out - 1) * strides[d] + k[d] - in_shape[1 + d])
-                small, big = total // 2, total - total // 2
-                pads[d], pads[d + 2] = (small, big) if auto_pad == "SAME_UPPER" else (big, small)
+                size, st = in_shape[1 + d], strides[d]
+                out = -(-size // st)
+                # ONNX (and ONNX Runtime) do not clamp: with a stride larger than the kernel the "padding" can be
+                # negative, i.e. the input is cropped. Head padding truncates toward zero as in ORT's C++.
+                total = (out - 1) * st + k[d] - size
+                head = int(total / 2) if auto_pad == "SAME_UPPER" else int((total + 1) / 2)
+                tail = max(0, total - head)
+                if head < 0 or (size + head + tail - k[d]) // st + 1 != out:
+                    self.fail(n, f"auto_pad={auto_pad} with stride {st} and kernel {k[d]} on size {size} crops "
+                                 "the input (negative padding), which fcomp does not build; use explicit pads")
+                pads[d], pads[d + 2] = head, tail
+        else:
+            self.fail(n, f"unknown auto_pad '{auto_pad}'")
         return {"kernel": k, "strides": strides, "pads": pads}, a
 
     def op_Conv(self, n):
@@ -137,12 +153,12 @@ class _Builder:
         for k, name in ((1, "min"), (2, "max")):
             if len(n.input) > k and n.input[k]:
                 v = self.const(n.input[k])
-                if v is None:
-                    self.fail(n, f"Clip {name} must be a constant")
+                if v is None or v.size != 1 or v.dtype.kind not in "fiu":
+                    self.fail(n, f"Clip {name} must be a constant numeric scalar")
                 if k == 1:
-                    lo = float(v)
+                    lo = float(v.reshape(-1)[0])
                 else:
-                    hi = float(v)
+                    hi = float(v.reshape(-1)[0])
         if lo is None or hi is None or lo != 0.0 or not hi > 0:
             self.fail(n, f"only Clip(0, max) (ReLU6-style) is supported, got min={lo} max={hi}")
         self.emit(n, "clip", [self.data_input(n)], {"min": float(lo), "max": float(hi)})
@@ -201,6 +217,21 @@ def build_ir(model: onnx.ModelProto, path, original_names: dict[str, str],
 
     `original_names` maps sanitized tensor names back to the user's; `node_names` does so for node names
     (kept apart: a node and a tensor may sanitize to the same text)."""
+    return _walk(model, path, original_names, node_names, problems=None)
+
+
+def collect_problems(model: onnx.ModelProto, path, original_names: dict[str, str],
+                     node_names: dict[str, str] | None = None) -> list[UnsupportedModelError]:
+    """Every reason build_ir would reject the normalized model, not just the first (for `fcomp inspect`).
+
+    A rejected node's outputs stand in as opaque activations of the inferred shape, so the nodes after it are
+    still judged."""
+    problems: list[UnsupportedModelError] = []
+    _walk(model, path, original_names, node_names, problems=problems)
+    return problems
+
+
+def _walk(model, path, original_names, node_names, problems: list | None):
     b = _Builder(model, path, original_names if node_names is None else node_names)
     inp = model.graph.input[0]
     node = Node(name=inp.name, op="input", inputs=[], source=original_names.get(inp.name, inp.name),
@@ -210,13 +241,35 @@ def build_ir(model: onnx.ModelProto, path, original_names: dict[str, str],
     for n in model.graph.node:
         if n.name in b.fused:
             continue
-        handler = getattr(b, f"op_{n.op_type}", None)
-        if handler is None or n.domain not in ("", "ai.onnx"):
-            b.fail(n, "unsupported op; fcomp builds: " + ", ".join(SUPPORTED_OPS))
-        handler(n)
+        try:
+            if n.domain not in ("", "ai.onnx"):
+                b.fail(n, f"op of domain '{n.domain}' is not a standard ONNX op; fcomp builds (standard domain): "
+                          + ", ".join(SUPPORTED_OPS))
+            handler = getattr(b, f"op_{n.op_type}", None)
+            if handler is None:
+                b.fail(n, "unsupported op; fcomp builds: " + ", ".join(SUPPORTED_OPS))
+            need = _MIN_INPUTS.get(n.op_type, 1)
+            if len([i for i in n.input if i]) < need or not n.output or not n.output[0]:
+                b.fail(n, f"needs at least {need} input(s) and an output")
+            handler(n)
+        except UnsupportedModelError as exc:
+            if problems is None:
+                raise
+            problems.append(exc)
+            for o in n.output:  # an opaque stand-in, so later nodes are judged on their own
+                if o and o not in b.produced:
+                    shape = b.shapes.get(o) or (1,)
+                    b.produced[o] = Node(name=o, op="input", inputs=[], shape=tuple(shape[1:]))
+    checks = []
     if len(model.graph.output) != 1:
-        raise UnsupportedModelError(path, f"the model has {len(model.graph.output)} outputs; fcomp builds one")
+        checks.append(f"the model has {len(model.graph.output)} outputs; fcomp builds one")
+    elif model.graph.output[0].name not in b.produced:
+        checks.append(f"graph output '{model.graph.output[0].name}' is not produced by a supported node")
+    for message in checks:
+        if problems is None:
+            raise UnsupportedModelError(path, message)
+        problems.append(UnsupportedModelError(path, message))
+    if problems is not None:
+        return None
     out = model.graph.output[0].name
-    if out not in b.produced:
-        raise UnsupportedModelError(path, f"graph output '{out}' is not produced by a supported node")
     return Graph(name=model.graph.name, nodes=b.nodes, outputs=[b.produced[out].name])
