@@ -5,19 +5,24 @@ per cycle; output row r runs on PE r mod P (as in FINN's MVAU folding). One outp
 then takes ceil(out/P) * ceil(in/S) cycles. hls4ml's ReuseFactor is the same folding seen from the multipliers:
 P*S products per cycle out of in*out, so ReuseFactor = in*out / (P*S).
 
-This first planner uses fixed defaults (`DEFAULT_PE`, `DEFAULT_SIMD`); the board planner replaces `plan_layers`
-but keeps this object, so compression groups, hls4ml and RTL can never disagree.
+`plan_layers` is the fixed default (`DEFAULT_PE`, `DEFAULT_SIMD`); the board planner (`compiler.planner.
+plan_for_board`) chooses P, S and the memory kinds of the weights and activation buffers per layer for a board and
+returns the same object, so compression groups, hls4ml and RTL can never disagree. `valid_reuse_factor` is hls4ml's
+own rule for the Resource strategy (`FPGABackend._validate_reuse_factor`), restated so the planner never hands
+hls4ml a ReuseFactor it would silently replace; `foldings` lists the (P, S) a layer may take under it.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 
 from .ir import Graph, Node
 
 DEFAULT_PE = 16
 DEFAULT_SIMD = 16
+MEMORY_KINDS = ("lutram", "bram", "uram")
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,13 @@ class LayerMapping:
     pe: int         # P
     simd: int       # S
     vectors: int    # output vectors per frame (output pixels of a conv; 1 for dense)
+    memory: str = "bram"   # where the layer's weights live: "lutram" | "bram" | "uram" (the planner chooses)
+    buffers: str = "bram"  # its activation buffers (and those of the element-wise ops and pools it feeds)
+
+    def __post_init__(self):
+        for kind in (self.memory, self.buffers):
+            if kind not in MEMORY_KINDS:
+                raise ValueError(f"layer {self.layer}: memory kind {kind!r} is not one of {MEMORY_KINDS}")
 
     @property
     def reuse_factor(self) -> int:
@@ -44,10 +56,45 @@ class LayerMapping:
         beat, so a very sparse layer is bound by ceil(rows/P) output beats (measured in the RTL, docs/rtl.md)."""
         return max(max(kept_groups_per_pe), math.ceil(self.rows / self.pe))
 
+    def steady_cycles_per_vector(self, kept_groups_per_pe: list[int], nib: int = 3, nob: int = 4) -> Fraction:
+        """The RTL's exact steady state (`compiler.rtl.cycles.steady_cycles_per_vector`) with its input stream
+        sized as the generator does (IB = ceil(NB/K) blocks per beat, `rtl.data.auto_in_blocks`): equal to
+        `pruned_cycles_per_vector` except for K = 1 with one output beat (ceil(rows/P) = 1), where the NOB = 4
+        output banks need (K + 1 + 4) / 4 = 1.5 cycles per vector."""
+        K = max(kept_groups_per_pe)
+        nb = math.ceil(self.cols / self.simd)
+        nbi = math.ceil(nb / max(1, math.ceil(nb / max(1, K))))
+        rpp = math.ceil(self.rows / self.pe)
+        return max(Fraction(K), Fraction(nbi), Fraction(rpp), Fraction(K + nbi + 1, nib), Fraction(K + rpp + 4, nob))
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d.update(reuse_factor=self.reuse_factor, cycles_per_frame=self.cycles_per_frame())
         return d
+
+
+def valid_reuse_factor(rows: int, cols: int, rf: int) -> bool:
+    """hls4ml 1.3's `FPGABackend._validate_reuse_factor(n_in=cols, n_out=rows, rf)`, which the Vivado/Vitis
+    backends apply to Dense and Conv layers under the Resource strategy (an invalid value is replaced by the
+    closest valid one with only a printed warning)."""
+    if rf < 1:
+        return False
+    mult_limit = math.ceil(cols * rows / min(cols, rf))
+    ok = (mult_limit % rows == 0) or rf >= cols
+    ok = ok and (rf % cols == 0 or rf < cols)
+    return ok and (cols * rows) % rf == 0
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def foldings(rows: int, cols: int) -> list[tuple[int, int]]:
+    """Every (P, S) with P | rows and S | cols (no idle PE or lane) whose ReuseFactor rows*cols/(P*S) hls4ml
+    accepts; sorted by lanes P*S, then P. (P, S) = (1, 1) is always among them."""
+    out = [(p, s) for p in divisors(rows) for s in divisors(cols)
+           if valid_reuse_factor(rows, cols, rows * cols // (p * s))]
+    return sorted(out, key=lambda ps: (ps[0] * ps[1], ps[0]))
 
 
 def layer_matrix(node: Node) -> tuple[int, int, int]:

@@ -1,6 +1,7 @@
 """The default PE mapping (compiler.plan)."""
 
 import numpy as np
+import pytest
 
 from compiler.ir import Graph, Node
 from compiler.plan import LayerMapping, plan_layers
@@ -35,3 +36,165 @@ def test_pruned_cycles_bound_by_kept_groups_or_output_beats():
     m = LayerMapping("l", rows=32, cols=64, pe=16, simd=16, vectors=1)
     assert m.pruned_cycles_per_vector([3] * 16) == 3
     assert m.pruned_cycles_per_vector([1] * 16) == 2   # 32 rows on 16 PEs leave in 2 output beats
+
+
+# ---- reuse factors and foldings (compiler.plan) --------------------------------------------------------------------
+def test_valid_reuse_factor_is_hls4ml_rule():
+    from hls4ml.backends.fpga.fpga_backend import FPGABackend
+
+    from compiler.plan import valid_reuse_factor
+
+    for rows, cols in ((10, 768), (12, 27), (64, 576), (1000, 512), (7, 13), (16, 16)):
+        for rf in range(1, rows * cols + 1, max(1, rows * cols // 400)):
+            assert valid_reuse_factor(rows, cols, rf) == FPGABackend._validate_reuse_factor(None, cols, rows, rf), \
+                (rows, cols, rf)
+
+
+def test_foldings_have_no_idle_lanes_and_valid_reuse_factors():
+    from hls4ml.backends.fpga.fpga_backend import FPGABackend
+
+    from compiler.plan import foldings
+
+    fs = foldings(1000, 512)
+    assert fs[0] == (1, 1)
+    assert (10, 16) not in fs                      # the default plan's fc folding: hls4ml would replace its RF
+    for p, s in fs:
+        assert 1000 % p == 0 and 512 % s == 0
+        assert FPGABackend._validate_reuse_factor(None, 512, 1000, 1000 * 512 // (p * s))
+    lanes = [p * s for p, s in fs]
+    assert lanes == sorted(lanes)
+
+
+def test_memory_kind_is_checked():
+    assert LayerMapping("l", 8, 8, 2, 2, 1).memory == "bram"
+    assert LayerMapping("l", 8, 8, 2, 2, 1, "uram").memory == "uram"
+    with pytest.raises(ValueError):
+        LayerMapping("l", 8, 8, 2, 2, 1, "ddr")
+
+
+# ---- the board planner (compiler.planner) ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def resnet18(zoo_onnx):
+    from compiler.frontend import import_onnx
+
+    return import_onnx(zoo_onnx("resnet18")).graph
+
+
+@pytest.fixture(scope="module")
+def keep21(resnet18):
+    from compiler.planner import keep_share_for_ratio
+
+    return keep_share_for_ratio(resnet18, 21.0)
+
+
+def _board(name, scale=1.0, **override):
+    from compiler.boards import Board, get_board
+
+    b = get_board(name)
+    res = {k: int(v * scale) for k, v in b.resources.items()}
+    res.update(override)
+    return Board(f"{b.name}-x{scale}", b.part, b.family, res, b.clock_mhz)
+
+
+def test_keep_share_reaches_the_target_ratio(resnet18, keep21):
+    from compiler.estimate import weight_memory_bits
+
+    params = sum(n.weights["W"].size for n in resnet18.weighted())
+    ratio = 32 * params / weight_memory_bits(resnet18, keep_share=keep21)
+    assert 20.9 <= ratio <= 21.5, ratio
+    assert 0.3 < keep21 < 0.9
+
+
+def test_resnet18_compressed_fits_zcu104_with_valid_plan(resnet18, keep21):
+    from hls4ml.backends.fpga.fpga_backend import FPGABackend
+
+    from compiler.boards import get_board
+    from compiler.planner import check_fit, plan_and_estimate
+
+    board = get_board("zcu104")
+    plan, est = plan_and_estimate(resnet18, board, keep_share=keep21)
+    assert set(plan) == {n.name for n in resnet18.weighted()}
+    for m in plan.values():
+        assert m.rows % m.pe == 0 and m.cols % m.simd == 0
+        assert FPGABackend._validate_reuse_factor(None, m.cols, m.rows, m.reuse_factor)
+        assert m.memory in ("lutram", "bram", "uram")
+    total = est.total()
+    for r in ("lut", "ff", "dsp", "bram36", "uram"):
+        assert total[r] <= 0.85 * board.resources[r]
+    assert total["dsp"] == 0                       # ternary layers are adder-only
+    assert est.frames_per_s > 1
+    check_fit(est, board)                          # does not raise
+
+
+def test_resnet18_uncompressed_does_not_fit_zcu104(resnet18):
+    from compiler.boards import get_board
+    from compiler.errors import FcompError
+    from compiler.planner import DoesNotFitError, plan_for_board
+
+    with pytest.raises(DoesNotFitError) as exc:
+        plan_for_board(resnet18, get_board("zcu104"), keep_share=1.0, ternary=False, weight_bits=16)
+    msg = str(exc.value)
+    assert isinstance(exc.value, FcompError) and "\n" not in msg
+    assert "zcu104" in msg and "needed vs" in msg and "available" in msg
+    assert "178.3 Mbit" in msg                     # 11.7M weights x 16 bits + biases, in 2^20-bit Mbit
+    assert "smallest board in boards/ that fits is alveo-u250" in msg
+
+
+def test_not_fitting_names_the_smallest_board_that_fits(resnet18, keep21):
+    import re
+
+    from compiler.boards import get_board, list_boards
+    from compiler.planner import DoesNotFitError, on_chip_bits, plan_for_board
+
+    with pytest.raises(DoesNotFitError) as exc:
+        plan_for_board(resnet18, get_board("pynq-z2"), keep_share=keep21)
+    msg = str(exc.value)
+    assert re.search(r"LUT [\d,]+ needed vs 45,220 available", msg)
+    assert re.search(r"BRAM36 [\d,]+ needed vs 119 available", msg)
+    named = re.search(r"smallest board in boards/ that fits is ([\w-]+)", msg).group(1)
+    plan_for_board(resnet18, get_board(named), keep_share=keep21)          # it really fits
+    key = lambda b: (on_chip_bits(b), b.resources["lut"])                   # noqa: E731
+    for b in list_boards():                                                 # and no smaller board does
+        if key(b) < key(get_board(named)) and b.name != "pynq-z2":
+            with pytest.raises(DoesNotFitError):
+                plan_for_board(resnet18, b, keep_share=keep21)
+
+
+def test_planner_is_deterministic(resnet18, keep21):
+    from compiler.boards import get_board
+    from compiler.planner import plan_and_estimate
+
+    a, ea = plan_and_estimate(resnet18, get_board("zcu102"), keep_share=keep21)
+    b, eb = plan_and_estimate(resnet18, get_board("zcu102"), keep_share=keep21)
+    assert a == b and ea.to_dict() == eb.to_dict()
+
+
+def test_more_resources_never_lower_frames_per_s(resnet18, keep21):
+    from compiler.planner import plan_and_estimate
+
+    fps = [plan_and_estimate(resnet18, _board("zcu104", s), keep_share=keep21)[1].frames_per_s
+           for s in (1.0, 1.5, 3.0)]
+    assert fps == sorted(fps) and fps[-1] > fps[0], fps
+
+
+def test_balance_layers_are_folded_down_to_the_bottleneck(resnet18, keep21):
+    """A layer much faster than the bottleneck only stays so when no cheaper folding meets the bottleneck's
+    cycles; and the big 3x3 convs (many foldings) all land within 2x of it."""
+    from compiler.planner import _Search, plan_and_estimate
+
+    from compiler.boards import get_board
+
+    board = get_board("zcu104")
+    plan, est = plan_and_estimate(resnet18, board, keep_share=keep21)
+    T = est.cycles_per_frame
+    search = _Search(resnet18, board, keep21, 16, True, 16, 0.85)
+    for le in est.layers:
+        if le.layer not in plan:
+            assert le.cycles_per_frame <= T
+            continue
+        chosen = next(c for m, _, c in search.cands[le.layer] if (m.pe, m.simd) == (plan[le.layer].pe,
+                                                                                     plan[le.layer].simd))
+        cheaper_meeting_T = [m for m, cyc, c in search.cands[le.layer] if cyc <= T and c < chosen]
+        assert not cheaper_meeting_T, le.layer
+        if "conv" in le.layer and "downsample" not in le.layer and le.layer != "conv1_Conv_output_0":
+            assert le.cycles_per_frame >= T / 2, (le.layer, le.cycles_per_frame, T)

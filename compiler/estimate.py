@@ -1,0 +1,429 @@
+"""Resource and latency estimates of a planned model: per layer and total LUT, FF, DSP, BRAM36, URAM, cycles per
+frame, and the frame rate and latency at the board clock. The planner (`compiler.planner`) searches over these
+numbers, so they are cheap to compute (no synthesis) and deterministic.
+
+What is modelled
+  * Ternary PE arrays (rtl_sim/tpe_array.sv): LUTs from a least-squares fit to Yosys `synth_xilinx -family xcup`
+    counts (`PE_SYNTH` below, measured at 8/16/32 lanes and 8/16-bit activations); FFs from the array's own
+    registers (adder-tree output + accumulator per PE, exact against the same runs). The rest of a layer (post
+    stage with its shift-add scale, sequencer, input-bank read ports) is a per-PE constant taken from one
+    synthesized layer top (`LAYER_OVERHEAD`, scaled linearly with the activation width: a rough figure).
+  * Fixed-point layers (8/16-bit weights): MAC lanes with one DSP48E2 per product when the operands fit its
+    27x18 multiplier (more otherwise), adder tree LUTs from Yosys on rtl_sim/mac_array.sv (`MAC_SYNTH`).
+  * Weight memory: ternary layers store what `compress.ratio` counts (2-bit codes of kept groups, the block
+    index, 16-bit scale and bias per channel); the ROM the array reads is K words (kept groups per PE) of
+    P*(2S + index) bits, plus RPP words of P*32 bits of scale/bias. Fixed layers store rows*cols*bits read
+    P*S*bits wide. A ROM becomes LUTRAM (a LUT6 is a 64x1 ROM), BRAM36 (best of its 1..72-bit aspect ratios) or
+    URAM (4096x72), as the mapping's `memory` says; ROMs are read strictly in schedule order, so their words are
+    packed densely across 72-bit lines (FINN packs weight memories the same way).
+  * Activation buffers: a conv's line buffer (kh rows x padded input width x in channels x act_bits), the PE
+    array's NIB = 3 input banks (one im2col vector each) held as ceil(P/2) dual-ported copies so that every PE
+    reads its own kept block, max-pool line buffers, a residual Add's skip buffer (3 rows of its input, rough),
+    and one 32-deep SRL FIFO per stream (a LUT per bit). Buffers of up to `LUTRAM_MAX_BITS` go to LUTRAM, larger
+    ones where the mapping's `buffers` says (a weighted layer's, and for element-wise ops and pools their
+    producer's), modelled as random-access memories (primitive aspect ratios, no packing).
+  * Cycles: a weighted layer takes ceil(vectors * cycles_per_vector), with cycles per vector the RTL cycle
+    model's steady state for ternary layers, `LayerMapping.steady_cycles_per_vector(kept groups per PE)`: that is
+    `pruned_cycles_per_vector` = max(K, ceil(rows/P)) (the RTL's input stream is sized to keep up,
+    `rtl.data.auto_in_blocks`) except 1.5 for K = 1 with a single output beat; ceil(rows/P)*ceil(cols/S) for
+    dense fixed-point layers (hls4ml's ReuseFactor per vector). Element-wise ops and pools run at their
+    producer's output width and take one cycle per beat. Layers run as a dataflow pipeline: the slowest layer
+    sets frames/s = clock / its cycles per frame; latency is the sum of every layer's cycles per frame, an
+    upper bound (layers overlap in a real pipeline).
+
+Not modelled: routing/placement effects and the clock actually met, control/AXI/DMA infrastructure and the PS
+shell, hls4ml's own implementation overheads (its Resource-strategy loops), BRAM cascading limits, the input
+image's DMA, and batch > 1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from .ir import Graph, Node
+from .plan import LayerMapping
+
+ACT_BITS = 16
+SCALE_BITS = 16     # compress.ratio: per-channel scale and bias of a ternary layer
+BIAS_BITS = 16
+RESOURCES = ("lut", "ff", "dsp", "bram36", "uram")
+
+# ---- calibration -------------------------------------------------------------------------------------------------
+# Yosys 0.23, `synth_xilinx -family xcup`, hierarchical, counted after mapping: one PE (P=1) of S lanes of W-bit
+# activations, ACC_W = W + 12. Measured with `python bench/plan.py --calibrate` (compiler.rtl.synth.pe_array).
+#          (S,  W,  LUT, FF)
+PE_SYNTH = ((8, 8, 133, 33), (16, 8, 236, 34), (32, 8, 443, 35),
+            (8, 16, 237, 49), (16, 16, 436, 50), (32, 16, 835, 51))
+PE_SYNTH_ACC_EXTRA = 12
+# rtl_sim/mac_array.sv, one PE, 8-bit weights, ACC_W = W + 20, same command: every product maps to one DSP48E2.
+#          (S,  W,  LUT)
+MAC_SYNTH = ((8, 8, 164), (16, 8, 300), (8, 16, 236), (16, 16, 436))
+# A whole generated layer top minus its array, per PE: tests/test_rtl_sim.py's corner layer (4 PEs x 7 lanes,
+# W = 8) synthesizes to 1736 LUT / 541 FF, its array alone to 452 / 105 (same Yosys flow; /tmp/corner.py in the
+# issue #5 notes, `compiler.rtl.synth.layer_top`). Scaled by W/8 for other widths.
+LAYER_OVERHEAD = {"lut_per_pe": (1736 - 452) / 4, "ff_per_pe": (541 - 105) / 4, "at_bits": 8}
+LUTRAM_MAX_BITS = 4096
+FIFO_DEPTH = 32
+NIB = 3
+
+
+def _fit(rows, target) -> np.ndarray:
+    """Least squares of target ~ a*S*W + b*S + c*W + d."""
+    a = np.array([[s * w, s, w, 1.0] for s, w in rows])
+    return np.linalg.lstsq(a, np.array(target, float), rcond=None)[0]
+
+
+PE_LUT_COEF = _fit([(s, w) for s, w, _, _ in PE_SYNTH], [lut for *_, lut, _ in PE_SYNTH])
+MAC_LUT_COEF = _fit([(s, w) for s, w, _ in MAC_SYNTH], [lut for *_, lut in MAC_SYNTH])
+
+
+def _poly(coef, s: int, w: int) -> float:
+    return float(coef[0] * s * w + coef[1] * s + coef[2] * w + coef[3])
+
+
+def ternary_pe_lut(P: int, S: int, W: int, acc_w: int | None = None) -> float:
+    """LUTs of a P x S ternary PE array (tpe_array) at W-bit activations: the Yosys fit, plus one LUT per
+    accumulator bit beyond the calibration's ACC_W = W + 12."""
+    extra = 0 if acc_w is None else acc_w - (W + PE_SYNTH_ACC_EXTRA)
+    return P * (_poly(PE_LUT_COEF, S, W) + extra)
+
+
+def ternary_pe_ff(P: int, S: int, W: int, acc_w: int | None = None) -> int:
+    """FFs of tpe_array, from its registers: per PE the adder-tree output (W+1+clog2(ceil(S/2)) bits), the
+    accumulator and `last`, plus the shared valid bit (equal to Yosys on every PE_SYNTH row)."""
+    acc_w = W + PE_SYNTH_ACC_EXTRA if acc_w is None else acc_w
+    tw = W + 1 + math.ceil(math.log2(max(1, S // 2 + S % 2))) if S > 1 else W + 1
+    return P * (tw + acc_w + 1) + 1
+
+
+def mac_pe_lut(P: int, S: int, W: int) -> float:
+    return P * _poly(MAC_LUT_COEF, S, W)
+
+
+def dsp_per_product(a_bits: int, b_bits: int) -> int:
+    """DSP48E2 slices for one a x b product: one up to 27x18 (either way round), tiled beyond."""
+    hi, lo = max(a_bits, b_bits), min(a_bits, b_bits)
+    return math.ceil(hi / 27) * math.ceil(lo / 18)
+
+
+# ---- memories ----------------------------------------------------------------------------------------------------
+BRAM36_SHAPES = ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18), (1024, 36), (512, 72))
+
+
+def memory_cost(depth: int, width: int, kind: str, sequential: bool = False) -> dict[str, float]:
+    """Primitives for a depth x width memory read one word per cycle.
+
+    sequential: the words are read strictly in order (weight ROMs follow the fixed schedule), so they are packed
+    densely across 72-bit memory lines behind a small width converter: as many primitives as the bits need or
+    the read width needs, whichever is more. Random-access memories (buffers) use the primitives' aspect ratios:
+    BRAM36 as 32Kx1 .. 512x72, URAM as 4Kx72 (narrower words pack several per line when sequential only)."""
+    if depth <= 0 or width <= 0:
+        return {"lut": 0, "bram36": 0, "uram": 0}
+    bits = depth * width
+    if kind == "lutram":
+        cols = math.ceil(depth / 64)            # a LUT6 is a 64x1 ROM; deeper ones add a mux LUT per 3 more
+        luts = width * (cols + math.ceil((cols - 1) / 3))
+        if sequential:
+            luts = min(luts, max(width, math.ceil(bits / 64)) * 4 // 3)
+        return {"lut": luts, "bram36": 0, "uram": 0}
+    if kind == "bram":
+        n = min(math.ceil(width / w) * math.ceil(depth / d) for d, w in BRAM36_SHAPES)
+        if sequential:
+            n = min(n, max(math.ceil(width / 72), math.ceil(bits / (512 * 72))))
+        return {"lut": 0, "bram36": n, "uram": 0}
+    if kind == "uram":
+        n = math.ceil(width / 72) * math.ceil(depth / 4096)
+        if sequential:
+            n = max(math.ceil(width / 72), math.ceil(bits / (4096 * 72)))
+        return {"lut": 0, "bram36": 0, "uram": n}
+    raise ValueError(kind)
+
+
+def buffer_cost(depth: int, width: int, kind: str = "bram") -> dict[str, float]:
+    """A random-access activation buffer: LUTRAM up to LUTRAM_MAX_BITS, else `kind`."""
+    return memory_cost(depth, width, "lutram" if depth * width <= LUTRAM_MAX_BITS else kind)
+
+
+# ---- per-layer inputs --------------------------------------------------------------------------------------------
+def keep_per_pe(m: LayerMapping, keep_share: float) -> int:
+    """Kept groups per PE for a share of groups, exactly as `compress.groups.keep_per_pe` (at least one)."""
+    total = math.ceil(m.rows / m.pe) * math.ceil(m.cols / m.simd)
+    return min(total, max(1, round(keep_share * total)))
+
+
+def _bits_for(n: int) -> int:
+    return math.ceil(math.log2(n)) if n > 1 else 0
+
+
+def ternary_stored_bits(m: LayerMapping, kept_groups: int) -> int:
+    """`compress.ratio.structured_cost(...).stored_bits` for S | cols (what the planner produces)."""
+    blocks = math.ceil(m.cols / m.simd)
+    stored = round(kept_groups * m.cols / blocks)
+    index = 0 if kept_groups == m.rows * blocks else kept_groups * _bits_for(blocks)
+    return stored * 2 + index + m.rows * (SCALE_BITS + BIAS_BITS)
+
+
+def is_ternary(name: str, ternary) -> bool:
+    return ternary is True or (not isinstance(ternary, bool) and name in ternary)
+
+
+def bits_of(name: str, weight_bits) -> int:
+    return int(weight_bits[name] if isinstance(weight_bits, dict) else weight_bits)
+
+
+def weight_memory_bits(graph: Graph, plan: dict[str, LayerMapping] | None = None, *, ternary=True,
+                       weight_bits=16, keep_share: float = 1.0,
+                       kept_groups: dict[str, list[int]] | None = None) -> int:
+    """Bits of every weighted layer's stored weights: fixed layers W*bits + 16-bit biases (the backend's
+    default widths); ternary layers as `compress.ratio` counts them for the kept groups (given per PE after
+    compression, else `keep_share` of each PE's groups). `plan` defaults to `plan_layers(graph)`."""
+    from .plan import plan_layers
+
+    plan = plan or plan_layers(graph)
+    total = 0
+    for node in graph.weighted():
+        m = plan[node.name]
+        if is_ternary(node.name, ternary):
+            k = sum(kept_groups[node.name]) if kept_groups and node.name in kept_groups \
+                else m.pe * keep_per_pe(m, keep_share)
+            total += ternary_stored_bits(m, k)
+        else:
+            total += m.rows * m.cols * bits_of(node.name, weight_bits) + m.rows * BIAS_BITS
+    return total
+
+
+def weight_rom(m: LayerMapping, ternary: bool, wbits: int, K: int) -> list[tuple[int, int]]:
+    """(depth, width) of the ROMs a layer reads: ternary codes+index (K steps) and scale/bias (RPP beats);
+    fixed weights (rows*cols/(P*S) words of P*S*bits) and biases."""
+    rpp = math.ceil(m.rows / m.pe)
+    if ternary:
+        nb = math.ceil(m.cols / m.simd)
+        index = 1 + _bits_for(rpp) + _bits_for(nb)      # the RTL's {last, slot, block}
+        return [(K, m.pe * (2 * m.simd + index)), (rpp, m.pe * (SCALE_BITS + BIAS_BITS))]
+    return [(m.rows * m.cols // (m.pe * m.simd), m.pe * m.simd * wbits), (rpp, m.pe * BIAS_BITS)]
+
+
+# ---- the estimate ------------------------------------------------------------------------------------------------
+@dataclass
+class LayerEstimate:
+    layer: str
+    op: str
+    kind: str                 # "ternary" | "fixed" | "stream" (non-weighted)
+    lut: float = 0.0
+    ff: float = 0.0
+    dsp: int = 0
+    bram36: int = 0
+    uram: int = 0
+    weight_bits: int = 0      # stored weight bits (compress.ratio's count for ternary layers)
+    buffer_bits: int = 0      # activation buffers (line buffers, input banks, skip buffers)
+    pe: int = 0
+    simd: int = 0
+    memory: str = ""
+    kept_per_pe: int = 0      # K, ternary layers
+    cycles_per_vector: Fraction | int = 0
+    vectors: int = 0
+    cycles_per_frame: int = 0
+    owner: str = ""           # the weighted layer whose mapping says where this one's buffers go
+    buffers: list = field(default_factory=list)   # (depth, width) of its activation buffers
+
+    def add(self, cost: dict) -> None:
+        for k, v in cost.items():
+            setattr(self, k, getattr(self, k) + v)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["lut"], d["ff"] = int(round(self.lut)), int(round(self.ff))
+        d["cycles_per_vector"] = float(self.cycles_per_vector)
+        d.pop("buffers")
+        return d
+
+
+@dataclass
+class Estimate:
+    layers: list[LayerEstimate]
+    clock_mhz: float
+    act_bits: int
+    inputs: dict = field(default_factory=dict, repr=False)   # what made it (graph, options): for check_fit's hint
+
+    def total(self) -> dict[str, int]:
+        t = {r: sum(getattr(l, r) for l in self.layers) for r in RESOURCES}
+        t["lut"], t["ff"] = int(math.ceil(t["lut"])), int(math.ceil(t["ff"]))
+        return t
+
+    @property
+    def bottleneck(self) -> LayerEstimate:
+        return max(self.layers, key=lambda l: l.cycles_per_frame)
+
+    @property
+    def cycles_per_frame(self) -> int:
+        """Initiation interval of the dataflow pipeline: the slowest layer's cycles per frame."""
+        return self.bottleneck.cycles_per_frame
+
+    @property
+    def frames_per_s(self) -> float:
+        return self.clock_mhz * 1e6 / self.cycles_per_frame
+
+    @property
+    def latency_cycles(self) -> int:
+        """Sum of every layer's cycles per frame: an upper bound (pipelined layers overlap)."""
+        return sum(l.cycles_per_frame for l in self.layers)
+
+    @property
+    def latency_ms(self) -> float:
+        return self.latency_cycles / (self.clock_mhz * 1e3)
+
+    @property
+    def weight_bits(self) -> int:
+        return sum(l.weight_bits for l in self.layers)
+
+    def to_dict(self) -> dict:
+        return {"clock_mhz": self.clock_mhz, "act_bits": self.act_bits, "total": self.total(),
+                "weight_bits": self.weight_bits, "buffer_bits": sum(l.buffer_bits for l in self.layers),
+                "cycles_per_frame": self.cycles_per_frame, "bottleneck": self.bottleneck.layer,
+                "frames_per_s": round(self.frames_per_s, 3), "latency_cycles": self.latency_cycles,
+                "latency_ms": round(self.latency_ms, 4), "latency_is_upper_bound": True,
+                "layers": [l.to_dict() for l in self.layers]}
+
+
+def _acc_bits(W: int, n_terms: int) -> int:
+    return W + max(1, math.ceil(math.log2(max(2, n_terms))))
+
+
+def _weighted(node: Node, m: LayerMapping, act_bits: int, ternary: bool, wbits: int, kept: list[int] | None,
+              keep_share: float | None) -> LayerEstimate:
+    e = LayerEstimate(node.name, node.op, "ternary" if ternary else "fixed", pe=m.pe, simd=m.simd,
+                      memory=m.memory, vectors=m.vectors)
+    P, S, W = m.pe, m.simd, act_bits
+    if ternary:
+        if kept is not None:
+            K = max(kept)
+            stored_groups = sum(kept)
+        else:
+            K = keep_per_pe(m, 1.0 if keep_share is None else keep_share)
+            stored_groups = P * K
+        e.kept_per_pe = K
+        e.cycles_per_vector = m.steady_cycles_per_vector(list(kept) if kept is not None else [K])
+        e.weight_bits = ternary_stored_bits(m, stored_groups)
+        acc = _acc_bits(W, min(m.cols, K * S))
+        e.lut += ternary_pe_lut(P, S, W, acc)
+        e.ff += ternary_pe_ff(P, S, W, acc)
+        e.lut += P * LAYER_OVERHEAD["lut_per_pe"] * W / LAYER_OVERHEAD["at_bits"]
+        e.ff += P * LAYER_OVERHEAD["ff_per_pe"] * W / LAYER_OVERHEAD["at_bits"]
+    else:
+        e.cycles_per_vector = m.cycles_per_vector()
+        e.weight_bits = m.rows * m.cols * wbits + m.rows * BIAS_BITS
+        e.dsp += P * S * dsp_per_product(W, wbits)
+        acc = _acc_bits(W + wbits, m.cols)
+        e.lut += mac_pe_lut(P, S, W) + P * max(0, acc - (W + 20))
+        e.ff += P * (acc + W + wbits) + P * S * (W + wbits)   # accumulator, product and operand registers
+    K = e.kept_per_pe if ternary else 0
+    for depth, width in weight_rom(m, ternary, wbits, K):
+        e.add(memory_cost(depth, width, m.memory, sequential=True))
+    e.cycles_per_frame = math.ceil(m.vectors * e.cycles_per_vector)
+    # input banks: NIB im2col vectors, ceil(P/2) dual-ported copies, read S*W wide
+    nb = math.ceil(m.cols / S)
+    copies = math.ceil(P / 2)
+    e.buffer_bits += copies * NIB * m.cols * W
+    for _ in range(copies):
+        e.buffers.append((NIB * nb, S * W))
+    # streams in (S lanes) and out (P rows): SRL FIFOs, one LUT per bit at depth 32
+    e.lut += (S + P) * W * math.ceil(FIFO_DEPTH / 32)
+    return e
+
+
+def _line_buffer(e: LayerEstimate, node: Node, src_shape, act_bits: int, lanes: int) -> None:
+    """kh rows x padded input width x in channels x act_bits, channel-serial as the stream arrives (`lanes`
+    channels per word): one memory of width_px * ceil(C/lanes) words of lanes*act_bits bits per kernel row."""
+    kh, kw = node.attrs.get("kernel", [1, 1])
+    pads = node.attrs.get("pads", [0, 0, 0, 0])
+    if kh * kw <= 1:
+        return
+    c, _, w = src_shape
+    width_px = w + pads[1] + pads[3]
+    lanes = max(1, min(lanes, c))
+    e.buffer_bits += kh * width_px * c * act_bits
+    for _ in range(kh):
+        e.buffers.append((width_px * math.ceil(c / lanes), lanes * act_bits))
+
+
+def _producer(graph: Graph, name: str) -> str:
+    """The nearest weighted layer (or the graph input) upstream of a tensor, through first inputs."""
+    node = graph.node(name)
+    while node.op not in ("conv", "dense", "input"):
+        node = graph.node(node.inputs[0])
+    return node.name
+
+
+def estimate(graph: Graph, plan: dict[str, LayerMapping], *, clock_mhz: float, act_bits: int = ACT_BITS,
+             ternary=True, weight_bits=16, kept_groups: dict[str, list[int]] | None = None,
+             keep_share: float | None = None) -> Estimate:
+    """Estimate of `graph` folded by `plan` at `clock_mhz`.
+
+    ternary: True (every weighted layer), False, or the set of ternary layer names; the others are fixed-point
+    with `weight_bits` (an int or {layer: bits}). After compression pass `kept_groups` ({layer: kept groups per
+    PE}, compression.json's `kept_groups_per_pe`); before it, `keep_share` (expected share of kept groups,
+    `keep_share_for_ratio`; default 1.0: dense ternary)."""
+    layers = []
+    for node in graph.nodes:
+        if node.op == "input":
+            continue
+        if node.name in plan:
+            e = layer_estimate(graph, node, plan[node.name], act_bits=act_bits, ternary=ternary,
+                               weight_bits=weight_bits, kept_groups=kept_groups, keep_share=keep_share)
+        else:
+            e = _stream_node(graph, plan, node, act_bits)
+        layers.append(e)
+    inputs = {"graph": graph, "act_bits": act_bits, "ternary": ternary, "weight_bits": weight_bits,
+              "kept_groups": kept_groups, "keep_share": keep_share}
+    return Estimate(layers, float(clock_mhz), act_bits, inputs)
+
+
+def layer_estimate(graph: Graph, node: Node, m: LayerMapping, *, act_bits: int = ACT_BITS, ternary=True,
+                   weight_bits=16, kept_groups: dict[str, list[int]] | None = None,
+                   keep_share: float | None = None) -> LayerEstimate:
+    """One weighted layer on mapping `m` (arguments as `estimate`)."""
+    t = is_ternary(node.name, ternary)
+    kept = kept_groups.get(node.name) if (kept_groups and t) else None
+    e = _weighted(node, m, act_bits, t, bits_of(node.name, weight_bits), kept, keep_share)
+    e.owner = node.name
+    if node.op == "conv":
+        _line_buffer(e, node, graph.node(node.inputs[0]).shape, act_bits, m.simd)
+    for depth, width in e.buffers:
+        e.add(buffer_cost(depth, width, m.buffers))
+    return e
+
+
+def _stream_node(graph: Graph, plan, node: Node, act_bits: int) -> LayerEstimate:
+    """Element-wise ops and pools at their producer's beat width (one beat per cycle)."""
+    e = LayerEstimate(node.name, node.op, "stream")
+    src = graph.node(node.inputs[0])
+    e.owner = _producer(graph, node.inputs[0])
+    lanes = plan[e.owner].pe if e.owner in plan else 1     # channels per beat of the producer's stream
+    elems_in = int(np.prod(src.shape))
+    e.pe = lanes
+    e.cycles_per_frame = math.ceil(elems_in / lanes)
+    if node.op in ("relu", "clip", "add"):
+        e.lut += lanes * act_bits
+    elif node.op in ("maxpool", "avgpool"):
+        kh, kw = node.attrs["kernel"]
+        e.lut += lanes * act_bits * (kh * kw - 1)
+        _line_buffer(e, node, src.shape, act_bits, lanes)
+    elif node.op == "globalavgpool":
+        c, h, w = src.shape
+        acc = act_bits + _bits_for(h * w)
+        e.ff += c * acc
+        e.lut += lanes * acc
+    if node.op == "add":          # the skip path waits for the main path: about 3 rows of the tensor (rough)
+        c, h, w = node.shape
+        e.buffer_bits += 3 * w * c * act_bits
+        e.buffers.append((3 * w * math.ceil(c / lanes), lanes * act_bits))
+    e.ff += lanes * act_bits      # output register
+    e.lut += lanes * act_bits * math.ceil(FIFO_DEPTH / 32)
+    kind = plan[e.owner].buffers if e.owner in plan else "bram"
+    for depth, width in e.buffers:
+        e.add(buffer_cost(depth, width, kind))
+    return e
