@@ -1,0 +1,313 @@
+"""The hardware handoff bundle: reproducible bytes, no machine paths, TCL that parses and names only bundle files,
+and an AXI-Stream wrapper that compiles with g++ and computes what hls4ml's C simulation computes.
+
+Two real builds (`compiler.pipeline.build`, digits_cnn, data-free compression, one RTL layer on Verilator) of the
+same model into different folders, one with an absolute and one with a relative output path, each followed by
+`write_handoff` as the pipeline will call it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import datetime
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from compiler.boards import get_board, list_boards
+from compiler.errors import FcompError
+from compiler.handoff import write_handoff
+from compiler.handoff.axi import WRAPPER_TOP, stream_formats
+from compiler.handoff.manifest import MANIFEST, TOOL_PACKAGES
+from compiler.handoff.tcl import build_vivado_tcl
+from compiler.pipeline import BuildOptions, build
+
+pytestmark = pytest.mark.sim
+
+BOARD = "zcu104"
+
+
+def _build(model: Path, out: Path) -> dict:
+    return build(BuildOptions(model=model, board=BOARD, output=out, n_check=4, n_calibration=16, rtl_layers="1"))
+
+
+@pytest.fixture(scope="module")
+def builds(zoo_onnx, tmp_path_factory):
+    """[(output folder, report, write_handoff summary)] for two builds of the same model."""
+    root = tmp_path_factory.mktemp("handoff")
+    model = zoo_onnx("digits_cnn")
+    board = get_board(BOARD)
+    a = root / "first" / "out"
+    report_a = _build(model, a)
+    done = [(a, report_a, write_handoff(a, report_a, board))]
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:   # a relative output folder, as `fcomp build -o rel` gives
+        report_b = _build(model, Path("second-out"))
+        summary_b = write_handoff(Path("second-out"), report_b, board)
+    finally:
+        os.chdir(cwd)
+    done.append((root / "second-out", report_b, summary_b))
+    return done
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _files(bundle: Path) -> list[str]:
+    return sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file())
+
+
+def test_two_builds_give_byte_identical_bundles(builds):
+    (a, _, sa), (b, _, sb) = builds
+    ha, hb = a / "handoff", b / "handoff"
+    assert (ha / MANIFEST).read_bytes() == (hb / MANIFEST).read_bytes()
+    assert sa["manifest_sha256"] == sb["manifest_sha256"]
+    files = _files(ha)
+    assert files == _files(hb)
+    for f in files:
+        assert (ha / f).read_bytes() == (hb / f).read_bytes(), f
+        assert (ha / f).stat().st_mode & 0o777 == (hb / f).stat().st_mode & 0o777, f
+    manifest = json.loads((ha / MANIFEST).read_text())
+    listed = [e["path"] for e in manifest["files"]]
+    assert listed == sorted(listed) == [f for f in files if f != MANIFEST]
+    for e in manifest["files"]:
+        assert e["sha256"] == _sha(ha / e["path"]), e["path"]
+    assert oct((ha / "run_all.sh").stat().st_mode & 0o777) == "0o755"
+    assert oct((ha / "HANDOFF.md").stat().st_mode & 0o777) == "0o644"
+
+
+def test_bundle_has_sources_only_and_no_machine_paths(builds):
+    (a, _, _), (b, _, _) = builds
+    bundle = a / "handoff"
+    files = _files(bundle)
+    assert not [f for f in files if f.endswith((".so", ".o", ".log")) or f.endswith("build_lib.sh")
+                or f.endswith("_bridge.cpp")]
+    for must in ("hls/firmware/fcomp_top.cpp", f"hls/firmware/{WRAPPER_TOP}.cpp", f"hls/firmware/{WRAPPER_TOP}.h",
+                 "hls/firmware/parameters.h", "hls/firmware/ap_types/ap_fixed.h", "hls/hls4ml_config.yml",
+                 "build_hls.tcl", "build_vivado.tcl", "run_all.sh", f"constraints/{BOARD}.xdc", "HANDOFF.md",
+                 "rtl/src/tpe_layer.sv", "rtl/src/tpe_util.svh", "rtl/tb/tb_layer.py"):
+        assert must in files, must
+    assert any(f.startswith("hls/firmware/weights/") for f in files)
+    # the build's random hls4ml stamp and its (temporary) folder appear nowhere
+    build_cfg = (a / "hls" / "hls4ml_config.yml").read_text()
+    stamp = re.search(r"^Stamp: (\S+)", build_cfg, re.M).group(1)
+    needles = [str(a.resolve()), str(a.resolve().parent), str(b.resolve()), ".tmp-", stamp, "/work/", "/tmp/",
+               os.path.expanduser("~") + "/"]
+    for f in files:
+        data = (bundle / f).read_bytes()
+        for n in needles:
+            assert n.encode() not in data, (f, n)
+    cfg = (bundle / "hls" / "hls4ml_config.yml").read_text()
+    assert re.search(r"^OutputDir: \.$", cfg, re.M)
+    # no build date in any form a tool might write it (a date-only stamp would survive two builds in a row)
+    today = datetime.date.today()
+    dates = {today.isoformat(), today.strftime("%Y%m%d"), today.strftime("%b %d"), today.strftime("%d %b %Y"),
+             today.strftime("%b %e %Y").replace("  ", " ")}
+    for f in files:
+        text = (bundle / f).read_bytes().decode("utf-8", "replace")
+        assert not [d for d in dates if d in text], f
+
+
+def test_rtl_layers_are_copied_with_relative_rom_files(builds):
+    (a, report, summary), _ = builds
+    rtl = a / "handoff" / "rtl"
+    verified = [l["layer"] for l in report["rtl"]["layers"] if l["passed"]]
+    assert summary["rtl_layers"] == verified and len(verified) == 1
+    layer = rtl / verified[0]
+    info = json.loads((layer / "layer.json").read_text())
+    top = (layer / f"{info['top']}.sv").read_text()
+    roms = re.findall(r'\.(?:CODES|INDEX|POST)_FILE\("([^"]+)"\)', top)
+    assert len(roms) == 3
+    for rom in roms:
+        assert "/" not in rom and (layer / rom).is_file()
+        assert (layer / rom).read_bytes() == (a / "rtl" / verified[0] / "rom" / rom.split("_")[-1]).read_bytes()
+
+
+def _tcl_complete(path: Path) -> str:
+    script = f"set fh [open {{{path}}}]; set t [read $fh]; close $fh; puts [info complete $t]"
+    return subprocess.run(["tclsh"], input=script, capture_output=True, text=True, timeout=30).stdout.strip()
+
+
+_FILE_CMDS = ("add_files", "read_xdc", "read_verilog", "read_mem", "source", "import_files")
+
+
+def _unbracket(line: str) -> str:
+    """A TCL line with its [command substitutions] emptied to '[]' (innermost first)."""
+    prev = None
+    while prev != line:
+        prev, line = line, re.sub(r"\[[^\[\]]*\]", "\0", line)
+    return line.replace("\0", "[]")
+
+
+def _bundle_refs(text: str) -> list[str]:
+    """Every `[file join $bundle a b c]` as 'a/b/c', except the definition of $work (the output folder)."""
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("set work "))
+    return ["/".join(m.split()) for m in re.findall(r"\[file join \$bundle ([^\]$]+)\]", text)]
+
+
+def test_tcl_parses_and_names_only_files_in_the_bundle(builds):
+    if shutil.which("tclsh") is None:
+        pytest.skip("tclsh not installed (Debian: tcl)")
+    (a, _, _), _ = builds
+    bundle = a / "handoff"
+    scripts = sorted([*bundle.glob("*.tcl"), *bundle.glob("hls/*.tcl"), *bundle.glob("constraints/*.xdc")])
+    assert len(scripts) >= 8
+    for s in scripts:
+        assert _tcl_complete(s) == "1", s
+    for s in sorted(bundle.glob("*.tcl")):
+        text = s.read_text()
+        assert re.search(r"^set bundle \[file normalize \[file dirname \[info script\]\]\]$", text, re.M), s
+        refs = _bundle_refs(text)
+        assert refs or s.name == "build_vivado.tcl", s    # the block design reads only the exported IP
+        for ref in refs:
+            assert (bundle / ref).exists(), (s.name, ref)
+        for line in text.splitlines():   # file arguments: bundle files, work outputs or variables, no literals
+            words = _unbracket(line).split()
+            if words and (words[0] in _FILE_CMDS or "ip_repo_paths" in words):
+                for w in words[1:]:
+                    assert w.startswith(("[]", "$", "-", "\\")) or ("/" not in w and not re.search(
+                        r"\.(tcl|xdc|s?v|cpp|h|mem|dat)$", w)), (s.name, line)
+        assert not re.search(r"(^|[\s{\"])/(home|tmp|work|opt|usr)/", text), s
+    # hls4ml's own scripts run from hls/: the sources they add exist there (outputs of an HLS run excepted)
+    for s in sorted(bundle.glob("hls/*.tcl")):
+        text = s.read_text().replace("${project_name}", "fcomp_top")
+        for m in re.finditer(r"^\s*add_files\s+(?:-tb\s+)?(\S+)", text, re.M):
+            if "_prj/" not in m.group(1):
+                assert (bundle / "hls" / m.group(1)).exists(), (s.name, m.group(1))
+        for m in re.finditer(r"source \[file join \$tcldir (\S+)\]", text):
+            assert (bundle / "hls" / m.group(1)).exists(), (s.name, m.group(1))
+
+
+def test_block_design_per_board_family(tmp_path):
+    if shutil.which("tclsh") is None:
+        pytest.skip("tclsh not installed (Debian: tcl)")
+    for board in list_boards():
+        text = build_vivado_tcl(board, "test", 64)
+        (tmp_path / "v.tcl").write_text(text)
+        assert _tcl_complete(tmp_path / "v.tcl") == "1", board.name
+        if board.family == "zynquplus":
+            assert "zynq_ultra_ps_e" in text and "PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ {%g}" % board.clock_mhz in text
+        elif board.family == "zynq":
+            assert "processing_system7" in text and "FCLK_CLK0" in text
+        else:
+            assert "create_bd_design" not in text and "out_of_context" in text
+        if board.family in ("zynquplus", "zynq"):
+            for must in ("axi_dma", "smartconnect", "proc_sys_reset", "validate_bd_design", "make_wrapper",
+                         "write_bitstream", "report_utilization", "report_timing_summary"):
+                assert must in text, (board.name, must)
+
+
+def test_manifest_records_versions_models_board_and_plan(builds, zoo_onnx):
+    (a, report, _), _ = builds
+    m = json.loads((a / "handoff" / MANIFEST).read_text())
+    import compiler
+
+    assert m["fcomp_version"] == compiler.__version__
+    assert set(m["tools"]) == set(TOOL_PACKAGES) and m["tools"]["hls4ml"] and m["tools"]["torch"]
+    assert m["model"]["sha256"] == _sha(zoo_onnx("digits_cnn"))
+    assert m["model"]["compressed_sha256"] == _sha(a / "model.compressed.onnx")
+    assert m["board"] == get_board(BOARD).to_dict()
+    mapped = [l["mapping"] for l in report["layers"] if "mapping" in l]
+    assert [(p["layer"], p["P"], p["S"], p["reuse_factor"]) for p in m["plan"]] == \
+        [(x["layer"], x["pe"], x["simd"], x["reuse_factor"]) for x in mapped]
+    assert m["options"]["build"]["n_check"] == 4 and m["options"]["compression"]["strategy"] == "pe-wise+wpc"
+    assert m["interface"]["input"]["elements"] == 256 and m["interface"]["output"]["elements"] == 10
+    assert m["verification"]["check"]["passed"] and m["verification"]["rtl"]["passed"]
+
+
+def _hls4ml_predict(hls_copy: Path):
+    """hls4ml's own C simulation: its build_lib.sh compiled in a copy of the build's hls/ folder, called through
+    the bridge's `fcomp_top_float` as hls4ml's ModelGraph.predict does."""
+    for so in hls_copy.glob("firmware/*.so"):
+        so.unlink()
+    subprocess.run(["bash", "build_lib.sh"], cwd=hls_copy, check=True, capture_output=True, timeout=300)
+    lib = ctypes.cdll.LoadLibrary(str(next(hls_copy.glob("firmware/*.so"))))
+    fn = lib.fcomp_top_float
+    fn.restype = None
+    f32 = ctypes.POINTER(ctypes.c_float)
+
+    def predict(x: np.ndarray, n_out: int = 10) -> np.ndarray:
+        xs = np.ascontiguousarray(x, dtype=np.float32).reshape(len(x), -1)
+        ys = np.zeros((len(x), n_out), dtype=np.float32)
+        for i in range(len(x)):
+            fn(xs[i].ctypes.data_as(f32), ys[i].ctypes.data_as(f32))
+        return ys
+    return predict
+
+
+def test_axi_wrapper_compiles_and_matches_hls4ml_csim(builds, tmp_path):
+    """g++ builds the wrapper + the project's firmware + the generated testbench; its output for the example frame
+    equals hls4ml's C simulation of the unwrapped top, which write_handoff(csim=...) stores as expected output."""
+    (a, report, _), _ = builds
+    work = tmp_path / "out"
+    shutil.copytree(a, work)
+    predict = _hls4ml_predict(work / "hls")
+    write_handoff(work, report, get_board(BOARD), csim=predict)
+    hls = work / "handoff" / "hls"
+    exe = tmp_path / "axi_tb"
+    subprocess.run(["g++", "-O1", "-std=c++11", "-w", "-Ifirmware/ap_types", "-Ifirmware",
+                    '-DWEIGHTS_DIR="firmware/weights"', "firmware/fcomp_top.cpp", f"firmware/{WRAPPER_TOP}.cpp",
+                    f"{WRAPPER_TOP}_test.cpp", "-o", str(exe)], cwd=hls, check=True, timeout=300)
+    run = subprocess.run([str(exe), "tb_data/axi_input.txt"], cwd=hls, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    got = np.array([float(v) for v in run.stdout.split()])
+    expected = np.loadtxt(hls / "tb_data" / "axi_expected.txt")
+    x = np.loadtxt(hls / "tb_data" / "axi_input.txt").reshape(1, 16, 16, 1)
+    assert got.shape == (10,) and np.array_equal(got, predict(x)[0].astype(np.float64))
+    assert np.array_equal(got, expected)
+    assert np.ptp(got) > 0        # a real output, not a constant
+
+
+def test_stream_formats_pack_lanes_into_words(tmp_path):
+    fw = tmp_path / "firmware"
+    fw.mkdir()
+    (fw / "top.h").write_text("void top(\n    hls::stream<input_t> &x,\n    hls::stream<result_t> &y\n);\n")
+    (fw / "defines.h").write_text("typedef nnet::array<ap_fixed<12,4,AP_RND,AP_SAT,0>, 3*1> input_t;\n"
+                                  "typedef nnet::array<ap_ufixed<6,2>, 5*1> result_t;\n")
+    fin, fout = stream_formats(fw, "top", 3 * 7, 5)
+    assert (fin.width, fin.frac, fin.signed, fin.elem_bits, fin.per_word, fin.words) == (12, 8, True, 16, 4, 6)
+    assert (fout.width, fout.frac, fout.signed, fout.elem_bits, fout.per_word, fout.words) == (6, 4, False, 8, 8, 1)
+    with pytest.raises(FcompError, match="whole number"):
+        stream_formats(fw, "top", 22, 5)
+    (fw / "top.h").write_text("void top(hls::stream<input_t> &x, hls::stream<input_t> &z, "
+                              "hls::stream<result_t> &y);\n")
+    with pytest.raises(FcompError, match="3 stream ports"):
+        stream_formats(fw, "top", 21, 5)
+
+
+def test_write_handoff_needs_a_build_folder(tmp_path):
+    with pytest.raises(FcompError, match="no hls/ project"):
+        write_handoff(tmp_path, {"model": {}, "layers": []}, get_board(BOARD))
+
+
+def test_planner_estimate_and_hostile_layer_names(builds, tmp_path):
+    """The page shows the planner's estimate against the board; an RTL layer named by hostile text reaches file
+    names and TCL only sanitized, and the scripts still name only files that exist."""
+    (a, report, _), _ = builds
+    work = tmp_path / "out"
+    shutil.copytree(a, work)
+    layer = report["rtl"]["layers"][0]["layer"]
+    est = {"total": {"lut": 12345, "dsp": 0, "frames_per_s": 4321.5},
+           "layers": [{"layer": "logits", "lut": 99, "cycles": 7}]}
+    summary = write_handoff(work, {**report, "estimate": est}, get_board(BOARD),
+                            rtl_layers={'evil "name"; exec rm -rf / [x]': a / "rtl" / layer})
+    bundle = work / "handoff"
+    page = (bundle / "HANDOFF.md").read_text()
+    assert "| lut | 12,345 | 230,400 | 5.4% |" in page and "| frames_per_s | 4,322 |" in page
+    assert "| logits | 7 | 99 |" in page
+    assert json.loads((bundle / MANIFEST).read_text())["estimate"] == est
+    assert summary["rtl_layers"] == ["evil_name_exec_rm_rf_x"]
+    tcl = (bundle / "synth_rtl.tcl").read_text()
+    assert "evil_name_exec_rm_rf_x" in tcl and "rm -rf /" not in tcl and '"name"' not in tcl
+    assert _tcl_complete(bundle / "synth_rtl.tcl") == "1"
+    for ref in _bundle_refs(tcl):
+        assert (bundle / ref).exists(), ref
