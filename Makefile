@@ -52,6 +52,8 @@ bench: $(STAMP) $(MODELS) sysdeps
 	$(BIN)/python bench/build_time.py
 	$(BIN)/python bench/compression.py
 	$(BIN)/python bench/rtl.py
+	$(BIN)/python bench/plan.py
+	$(BIN)/python bench/fuzz.py
 
 clean:
 	rm -rf build

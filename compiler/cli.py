@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     p._fcomp_subparsers = subs = {}
 
-    b = subs["build"] = sub.add_parser("build", help="ONNX model -> checked hls4ml project for a board",
+    b = subs["build"] = sub.add_parser("build", help="ONNX model -> planned, compressed, verified design + hardware handoff bundle for a board",
                        description="Import an ONNX model, compress it, lower it to an hls4ml project for the board, "
                                    "compile the C simulation and check it against ONNX Runtime. "
                                    "Example: fcomp build models/resnet18.onnx --board zcu104",
@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     lim.add_argument("--max-csim-minutes", type=float, default=60.0, metavar="MIN",
                      help="stop early when compiling plus running the C simulation on the check inputs is "
                           "predicted to take longer than this (default 60)")
+    b.add_argument("--margin", type=float, default=0.85, metavar="F",
+                   help="share of the board's LUT/FF/DSP/BRAM/URAM the plan may use (default 0.85); a model that "
+                        "does not fit stops with exit 2, the numbers per resource and the smallest board that fits")
     _compression_args(b)
 
     c = subs["compress"] = sub.add_parser("compress", help="ONNX model -> model.compressed.onnx + compression.json (no hardware)",
@@ -183,7 +186,19 @@ def _summary(report: dict) -> str:
     if report.get("compression"):  # the compress summary on one line, without its output line
         parts = _compress_summary({**report["compression"], "output": ""}).splitlines()[:-1]
         lines.append("  " + "; ".join(p.strip() for p in parts))
+    est = report.get("estimate")
+    if est:
+        res = board_res = report["board"]["resources"]
+        res = ", ".join(f"{k.upper()} {est['total'][k]:,}/{board_res[k]:,} ({est['total'][k] / board_res[k]:.0%})"
+                        for k in ("lut", "ff", "dsp", "bram36", "uram") if board_res.get(k))
+        lines.append(f"  estimate: {res}; {est['frames_per_s']:,.1f} frames/s at {est['clock_mhz']:g} MHz, "
+                     f"latency <= {est['latency_ms']:.3g} ms, bottleneck {est['bottleneck']}")
     lines.append(f"  {c['message']}")
+    be = report.get("backend")
+    if be and be.get("ternary_layers"):
+        n = sum(bool(r["multiplier_free"]) for r in be["ternary_layers"])
+        lines.append(f"  hls4ml: {n}/{len(be['ternary_layers'])} ternary layers use the multiplier-free "
+                     "weight_ternary product")
     if report.get("rtl"):
         r = report["rtl"]
         done = [l for l in r["layers"] if "error" not in l]
@@ -199,6 +214,10 @@ def _summary(report: dict) -> str:
     t = report["timings_s"]
     lines.append("  time: " + ", ".join(f"{k} {v:.1f}s" for k, v in t.items()))
     lines.append(f"  output: {report['output']}")
+    if report.get("handoff"):
+        h = report["handoff"]
+        lines.append(f"  hardware handoff: {report['output']}/{h['dir']}/ ({h['files']} files; run {h['run']}, "
+                     "see HANDOFF.md); report: report.html")
     return "\n".join(lines)
 
 
@@ -231,7 +250,8 @@ def _build_options(args):
                         act_bits=args.act_bits, weight_bits=args.weight_bits,
                         compression=_compression_config(args),
                         rtl_layers="none" if args.no_rtl else args.rtl_layers,
-                        max_memory_gb=args.max_memory_gb, max_csim_minutes=args.max_csim_minutes)
+                        max_memory_gb=args.max_memory_gb, max_csim_minutes=args.max_csim_minutes,
+                        margin=args.margin)
 
 
 def _print(args, data, text: str) -> None:

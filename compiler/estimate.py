@@ -313,6 +313,11 @@ def _weighted(node: Node, m: LayerMapping, act_bits: int, ternary: bool, wbits: 
         e.ff += ternary_pe_ff(P, S, W, acc)
         e.lut += P * LAYER_OVERHEAD["lut_per_pe"] * W / LAYER_OVERHEAD["at_bits"]
         e.ff += P * LAYER_OVERHEAD["ff_per_pe"] * W / LAYER_OVERHEAD["at_bits"]
+        # the hls4ml design scales each output channel in a fixed-point BatchNormalization stage whose
+        # ReuseFactor follows the layer's (backend.hls4ml_emit): rows / RF multipliers, one DSP48E2 each up to
+        # 27x18 bits. (The PE-array RTL scales by shift-and-add instead; counting them keeps the estimate safe
+        # for the design the handoff builds.)
+        e.dsp += math.ceil(m.rows / max(1, min(m.reuse_factor, m.rows))) * dsp_per_product(W, 16)
     else:
         e.cycles_per_vector = m.cycles_per_vector()
         e.weight_bits = m.rows * m.cols * wbits + m.rows * BIAS_BITS

@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +22,18 @@ from . import __version__, limits
 from .backend.hls4ml_emit import hls_config, lower_to_hls4ml
 from .backend.hls4ml_project import HlsProject
 from .backend.precision import assign_precisions
+from .backend.summary import backend_summary
 from .boards import get_board
 from .compress.engine import CompressionConfig
 from .config import build_options_as_cli, dump_effective
 from .data import load_samples
 from .errors import CheckFailedError, FcompError
 from .frontend import import_onnx
-from .plan import plan_layers
+from .handoff import write_handoff
+from .estimate import estimate
+from .planner import DEFAULT_MARGIN, DoesNotFitError, check_fit, keep_share_for_ratio, over_budget, plan_and_estimate
 from .progress import StageTimer, log, progress_bar
+from .report import render_html, weight_stats
 from .verify.reference import run_onnx, tensor_ranges
 from .verify.rerun import save_check_inputs
 
@@ -51,6 +55,7 @@ class BuildOptions:
     rtl_layers: str = "2"             # RTL-verified ternary layers: 'none', 'all', a count N (smallest), or names
     max_memory_gb: float | None = None    # stop early above this predicted memory (None: 80% of the machine's)
     max_csim_minutes: float | None = 60.0  # stop early above this predicted C-sim compile + check time
+    margin: float = DEFAULT_MARGIN    # share of the board's resources the plan may use
 
     def resolved_output(self, model_name: str) -> Path:
         return Path(self.output) if self.output else Path("build") / f"{model_name}-{self.board}"
@@ -124,6 +129,7 @@ def build(opts: BuildOptions) -> dict:
         report = _run_steps(opts, board, fe, tmp, timer)
         report["output"] = str(target)
         _write_report(tmp, report)
+        render_html(tmp)
         (tmp / "fcomp.effective.yaml").write_text(dump_effective(build_options_as_cli(opts)), encoding="utf-8")
     if not report["check"]["passed"]:
         raise CheckFailedError(report["check"]["message"] + f" (report: {target / 'report.json'})")
@@ -141,12 +147,14 @@ def compress_only(opts: BuildOptions) -> dict:
     cfg = opts.compression or CompressionConfig()
     with timer.stage("frontend", f"Importing {opts.model}"):
         fe = import_onnx(opts.model)
-    get_board(opts.board)
+    board = get_board(opts.board)
+    with timer.stage("plan", f"Planning the PE mapping for {board.name}"):
+        plan, _ = plan_for_board(fe.graph, board, replace(opts, compression=cfg))
     target = Path(opts.output) if opts.output else Path("build") / f"{_model_stem(Path(opts.model))}-compressed"
     # torchrun: every rank trains, rank 0 alone writes the output
     with _staged_output(target, opts.force, publish=lambda: _rank() == 0) as tmp:
         onnx.save_model(fe.onnx_model, os.fspath(tmp / "model.normalized.onnx"))
-        result, _ = _compress_and_export(fe.graph, plan_layers(fe.graph), cfg, opts.data, tmp, timer)
+        result, _ = _compress_and_export(fe.graph, plan, cfg, opts.data, tmp, timer)
     summary = _compression_summary(result)
     summary.update(output=str(target), timings_s=timer.timings)
     return summary
@@ -183,21 +191,24 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
         samples = load_samples(data, graph.inputs[0].shape, opts.n_calibration, opts.n_check)
         save_check_inputs(out, samples)
 
-    with timer.stage("plan", "Planning the PE mapping"):
-        plan = plan_layers(graph)
+    with timer.stage("plan", f"Planning the PE mapping for {board.name}"):
+        plan, est = plan_for_board(graph, board, opts)
 
     reference = fe.onnx_model
     compression = None
     if opts.compression is not None:
         compression, reference = _compress_and_export(graph, plan, opts.compression, opts.data, out, timer)
         graph = compression.graph
+        est = estimate_compressed(graph, plan, board, opts, compression.layers)
+        with _named_model(opts.model, graph):
+            check_fit(est, board, opts.margin)
 
     with timer.stage("calibrate", f"Measuring value ranges on {len(samples.calibration)} calibration inputs"):
         ranges = tensor_ranges(reference, samples.calibration, [n.name for n in graph.nodes])
         precisions = assign_precisions(graph, ranges, opts.act_bits, opts.weight_bits)
 
     with timer.stage("hls4ml_convert", "Lowering to hls4ml (Vitis, io_stream)"):
-        layers, hls_names = lower_to_hls4ml(graph, opts.model)
+        layers, hls_names = lower_to_hls4ml(graph, opts.model, precisions)
         cfg = hls_config(graph, layers, hls_names, precisions, plan)
         project = HlsProject(layers, cfg, out / "hls", board.part, board.clock_mhz,
                              hls_names[graph.inputs[0].name], hls_names[graph.outputs[0]])
@@ -229,10 +240,7 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
     on_chip_bits = board.resources["bram36"] * 36 * 1024 + board.resources["uram"] * 288 * 1024
     memory = {"weight_bits": int(weight_bits), "on_chip_bits": int(on_chip_bits),
               "fits_on_chip": bool(weight_bits <= on_chip_bits)}
-    if not memory["fits_on_chip"]:
-        log.warning("weights need %.1f Mbit, %s has %.1f Mbit of BRAM/URAM: this uncompressed model does not fit "
-                    "on-chip", weight_bits / 2**20, board.name, on_chip_bits / 2**20)
-    return {
+    report = {
         "fcomp_version": __version__,
         "model": {"file": os.path.basename(str(opts.model)), "graph": graph.name,
                   "input_shape": [1, *graph.inputs[0].shape], "output_shape": [1, *graph.node(graph.outputs[0]).shape],
@@ -244,12 +252,66 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
                     "min_agreement": opts.min_agreement, "tie_margin": opts.tie_margin},
         "layers": layer_rows,
         "memory": memory,
+        "estimate": _estimate_summary(est, board, opts.margin),
         "compression": None if compression is None else _compression_summary(compression),
+        "weights": None if compression is None else weight_stats(fe.graph, compression.graph),
         "check": check,
+        "backend": backend_summary(graph, precisions, hls_names, out / "hls"),
         "rtl": rtl,
         "timings_s": timer.timings,
         "tools": _tool_versions(),
     }
+    with timer.stage("handoff", "Writing the Vivado/Vitis handoff bundle"):
+        report["handoff"] = write_handoff(out, report, board, csim=project.predict)
+    return report
+
+
+def _ternary_layers(graph, cfg: CompressionConfig | None) -> set[str]:
+    """The layers the compression engine ternarizes (all, or all but the first and last at first_last_bits 8)."""
+    names = [n.name for n in graph.weighted()]
+    if cfg is None:
+        return set()
+    return set(names) if cfg.first_last_bits == 2 else set(names[1:-1])
+
+
+def plan_for_board(graph, board, opts: BuildOptions):
+    """The board plan (per layer P, S, memory kind) for the build's compression, and its estimate. Structured
+    strategies are planned at the keep share that reaches the target ratio; the others as dense ternary."""
+    from .compress.engine import get_strategy
+
+    cfg = opts.compression
+    ternary = _ternary_layers(graph, cfg)
+    keep = 1.0
+    if cfg is not None and get_strategy(cfg.strategy).structured:
+        keep = keep_share_for_ratio(graph, cfg.target, ternary=ternary, weight_bits=cfg.first_last_bits)
+    with _named_model(opts.model, graph):
+        return plan_and_estimate(graph, board, keep_share=keep, act_bits=opts.act_bits, ternary=ternary,
+                                 weight_bits=opts.weight_bits, margin=opts.margin)
+
+
+@contextlib.contextmanager
+def _named_model(model: Path, graph):
+    """Does-not-fit errors name the model file the user gave, not the ONNX graph's internal name."""
+    try:
+        yield
+    except DoesNotFitError as exc:
+        raise DoesNotFitError(str(exc).replace(graph.name, Path(model).name, 1)) from None
+
+
+def estimate_compressed(graph, plan, board, opts: BuildOptions, layers: list[dict]):
+    """The estimate re-made with what compression really kept (groups per PE, ternary or fixed-point layers)."""
+    kept = {r["name"]: r["kept_groups_per_pe"] for r in layers if r.get("kept_groups_per_pe") is not None}
+    ternary = {r["name"] for r in layers if r["bits"] == 2}
+    return estimate(graph, plan, clock_mhz=board.clock_mhz, act_bits=opts.act_bits, ternary=ternary,
+                    weight_bits=opts.weight_bits, kept_groups=kept, keep_share=1.0)
+
+
+def _estimate_summary(est, board, margin: float) -> dict:
+    d = est.to_dict()
+    d["margin"] = margin
+    d["budget"] = {r: int(board.resources[r] * margin) for r in d["total"]}
+    d["fits"] = not over_budget(est.total(), board, margin)
+    return d
 
 
 def _compress_and_export(graph, plan, cfg: CompressionConfig, data: str | None, out: Path, timer: StageTimer):

@@ -202,6 +202,11 @@ def _plan(graph, board, keep_share, act_bits, ternary, weight_bits, margin, hint
     if not 0 < keep_share <= 1:
         raise FcompError(f"keep share must be in (0, 1], got {keep_share}")
     s = _Search(graph, board, keep_share, act_bits, ternary, weight_bits, margin)
+    if not s.cands:     # no weighted layer (pooling only): nothing to fold, the streaming layers still count
+        est = s.estimate({})
+        if not s.fits(est):
+            raise DoesNotFitError(_not_fit_message(graph.name, board, est, margin, "as it is"))
+        return {}, est
     targets = s.targets()
     plan, est = s.assign_memory(s.folding(targets[-1]))
     if not s.fits(est):

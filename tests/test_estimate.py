@@ -114,10 +114,12 @@ def test_totals_frame_rate_and_latency():
         assert est.frames_per_s == pytest.approx(200e6 / est.cycles_per_frame)
         assert est.latency_cycles == sum(l.cycles_per_frame for l in est.layers) >= est.cycles_per_frame
         assert est.to_dict()["latency_is_upper_bound"]
-    assert ter.total()["dsp"] == 0
+    # ternary products are adder-only; the DSPs are the hls4ml scale stage's, rows / ReuseFactor per layer
+    assert ter.total()["dsp"] == sum(-(-m.rows // min(m.reuse_factor, m.rows)) for m in plan.values())
     # 8-bit weights x 16-bit activations: one DSP48E2 per product, P*S products per layer
     assert fix.total()["dsp"] == sum(m.pe * m.simd for m in plan.values())
-    assert mixed.total()["dsp"] == plan["d"].pe * plan["d"].simd
+    c = plan["c"]
+    assert mixed.total()["dsp"] == plan["d"].pe * plan["d"].simd + -(-c.rows // min(c.reuse_factor, c.rows))
     d = next(l for l in fix.layers if l.layer == "d")
     assert d.cycles_per_vector == plan["d"].cycles_per_vector() == plan["d"].reuse_factor
     assert d.weight_bits == 1024 * 10 * 8 + 10 * 16

@@ -116,10 +116,13 @@ def _same_check(now: dict, then: dict) -> bool:
 def _rerun_rtl(out_dir: Path) -> dict:
     from .rtl import rerun_layer
 
-    folders = sorted(p.parent for p in (out_dir / "rtl").glob("*/layer.json")) if (out_dir / "rtl").is_dir() else []
+    rtl = out_dir / "rtl"
+    folders = sorted({p.parent.parent if p.parent.name == "rom" else p.parent
+                      for p in [*rtl.glob("*/layer.json"), *rtl.glob("*/rom/layer.json")]}) if rtl.is_dir() else []
     layers = []
-    for folder in progress_bar(folders, "RTL re-simulation"):
-        layers.append({"layer": folder.name, **rerun_layer(folder)})
+    with tempfile.TemporaryDirectory(prefix="fcomp_verify_rtl_") as work:  # OUTPUT itself is not written to
+        for folder in progress_bar(folders, "RTL re-simulation"):
+            layers.append({"layer": folder.name, **rerun_layer(folder, work_dir=Path(work) / folder.name)})
     passed = all(l.get("passed", False) for l in layers)
     if not layers:
         msg = "RTL: no layer folders with a stored stimulus"

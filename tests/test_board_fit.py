@@ -1,0 +1,60 @@
+"""The build plans for the board before any compiling: a model that cannot fit stops with exit 2, the numbers
+per resource and the smallest board that fits, and writes nothing; resource limits stop a build just as early."""
+
+import pytest
+
+from compiler import cli
+
+
+def _fails_early(argv, capsys, out):
+    rc = cli.main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert not out.exists()
+    return err
+
+
+def test_resnet18_on_pynq_z2_names_the_smallest_board_that_fits(zoo_onnx, tmp_path, capsys):
+    out = tmp_path / "out"
+    err = _fails_early(["build", str(zoo_onnx("resnet18")), "--board", "pynq-z2", "-o", str(out)], capsys, out)
+    assert "resnet18.onnx does not fit pynq-z2" in err
+    assert "needed vs" in err and "available" in err
+    assert "smallest board in boards/ that fits is zcu102" in err
+    assert "Traceback" not in err
+
+
+def test_uncompressed_resnet18_does_not_fit_zcu104(zoo_onnx, tmp_path, capsys):
+    out = tmp_path / "out"
+    err = _fails_early(["build", str(zoo_onnx("resnet18")), "--strategy", "none", "-o", str(out)], capsys, out)
+    assert "does not fit zcu104" in err and "alveo-u250" in err
+
+
+def test_a_tighter_margin_is_honoured(zoo_onnx, tmp_path, capsys):
+    out = tmp_path / "out"
+    err = _fails_early(["build", str(zoo_onnx("resnet18")), "--margin", "0.05", "-o", str(out)], capsys, out)
+    assert "(5% of its resources)" in err
+
+
+def test_predicted_csim_time_over_the_limit_stops_before_any_output(zoo_onnx, tmp_path, capsys):
+    out = tmp_path / "out"
+    err = _fails_early(["build", str(zoo_onnx("digits_cnn")), "--max-csim-minutes", "0.001", "-o", str(out)],
+                       capsys, out)
+    assert "--max-csim-minutes" in err
+
+
+def test_predicted_memory_over_the_limit_stops_before_any_output(zoo_onnx, tmp_path, capsys):
+    out = tmp_path / "out"
+    err = _fails_early(["build", str(zoo_onnx("resnet18")), "--max-memory-gb", "0.1", "-o", str(out)], capsys, out)
+    assert "--max-memory-gb" in err
+
+
+@pytest.mark.parametrize("board", ["zcu104", "zcu102", "alveo-u250"])
+def test_compressed_resnet18_fits_the_larger_boards(zoo_onnx, board):
+    from compiler.boards import get_board
+    from compiler.frontend import import_onnx
+    from compiler.pipeline import BuildOptions, plan_for_board
+
+    fe = import_onnx(zoo_onnx("resnet18"))
+    plan, est = plan_for_board(fe.graph, get_board(board), BuildOptions(model=zoo_onnx("resnet18"), board=board))
+    assert set(plan) == {n.name for n in fe.graph.weighted()}
+    assert est.total()["dsp"] < 0.1 * get_board(board).resources["dsp"] and est.frames_per_s > 10
