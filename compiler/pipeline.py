@@ -30,6 +30,7 @@ from .data import load_samples
 from .errors import CheckFailedError, FcompError
 from .frontend import import_onnx
 from .handoff import write_handoff
+from .handoff.manifest import sha256_file, tool_versions
 from .estimate import estimate
 from .planner import DEFAULT_MARGIN, DoesNotFitError, check_fit, keep_share_for_ratio, over_budget, plan_and_estimate
 from .progress import StageTimer, log, progress_bar
@@ -245,7 +246,7 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
         "model": {"file": os.path.basename(str(opts.model)), "graph": graph.name,
                   "input_shape": [1, *graph.inputs[0].shape], "output_shape": [1, *graph.node(graph.outputs[0]).shape],
                   "params": int(sum(n.params for n in graph.nodes)), "macs": int(sum(n.macs() for n in graph.nodes)),
-                  "onnx_sha256": _sha256(opts.model)},
+                  "onnx_sha256": sha256_file(opts.model)},
         "board": board.to_dict(),
         "options": {"act_bits": opts.act_bits, "weight_bits": opts.weight_bits, "data": samples.source,
                     "n_calibration": len(samples.calibration), "n_check": len(samples.check),
@@ -259,7 +260,7 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
         "backend": backend_summary(graph, precisions, hls_names, out / "hls"),
         "rtl": rtl,
         "timings_s": timer.timings,
-        "tools": _tool_versions(),
+        "tools": tool_versions(),
     }
     with timer.stage("handoff", "Writing the Vivado/Vitis handoff bundle"):
         report["handoff"] = write_handoff(out, report, board, csim=project.predict)
@@ -404,25 +405,3 @@ def _check(project: HlsProject, model, graph, samples, min_agreement: float, tie
     if not result["passed"]:
         result["message"] = "check failed: " + result["message"]
     return result
-
-
-def _sha256(path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _tool_versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("hls4ml", "onnx", "onnxruntime", "numpy"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = None
-    return out
