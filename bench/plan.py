@@ -58,7 +58,7 @@ def calibrate() -> dict:
             "rows": rows}
 
 
-def bench(model: Path, target: float, act_bits: int, margin: float) -> dict:
+def bench(model: Path, target: float, act_bits: int, margin: float, max_simd: int = 16) -> dict:
     from compiler.boards import list_boards
     from compiler.estimate import weight_memory_bits
     from compiler.frontend import import_onnx
@@ -69,25 +69,26 @@ def bench(model: Path, target: float, act_bits: int, margin: float) -> dict:
     before = weight_memory_bits(graph, ternary=False, weight_bits=16)
     after = weight_memory_bits(graph, keep_share=keep)
     out = {"model": str(model.relative_to(ROOT) if model.is_relative_to(ROOT) else model), "target_ratio": target,
-           "keep_share": keep, "act_bits": act_bits, "margin": margin, "weight_mbit_uncompressed_16bit": before / MBIT,
+           "keep_share": keep, "act_bits": act_bits, "margin": margin, "max_simd": max_simd, "weight_mbit_uncompressed_16bit": before / MBIT,
            "weight_mbit_compressed_estimate": after / MBIT, "boards": []}
     for board in sorted(list_boards(), key=lambda b: (on_chip_bits(b), b.resources["lut"])):
         row = {"board": board.name, "clock_mhz": board.clock_mhz, "on_chip_mbit": on_chip_bits(board) / MBIT,
                "available": dict(board.resources)}
         t0 = time.perf_counter()
         try:
-            plan, est = plan_and_estimate(graph, board, keep_share=keep, act_bits=act_bits, margin=margin)
+            plan, est = plan_and_estimate(graph, board, keep_share=keep, act_bits=act_bits, margin=margin,
+                                          max_simd=max_simd)
             row.update(fits=True, used=est.total(), frames_per_s=est.frames_per_s, latency_ms=est.latency_ms,
                        bottleneck=est.bottleneck.layer, planned_weight_mbit=est.weight_bits / MBIT,
                        planned_buffer_mbit=sum(l.buffer_bits for l in est.layers) / MBIT,
                        plan={n: {"pe": m.pe, "simd": m.simd, "memory": m.memory, "reuse_factor": m.reuse_factor}
                              for n, m in plan.items()})
         except DoesNotFitError as exc:
-            row.update(fits=False, reason=str(exc))
+            row.update(fits=False, reason=str(exc).replace(graph.name, model.name, 1))
         row["plan_s"] = round(time.perf_counter() - t0, 2)
         try:
             plan_and_estimate(graph, board, keep_share=1.0, act_bits=act_bits, ternary=False, weight_bits=16,
-                              margin=margin)
+                              margin=margin, max_simd=max_simd)
             row["uncompressed_fits"] = True
         except DoesNotFitError as exc:
             row["uncompressed_fits"] = False
@@ -99,7 +100,8 @@ def bench(model: Path, target: float, act_bits: int, margin: float) -> dict:
 def print_table(r: dict) -> None:
     print(f"{r['model']}: weights {r['weight_mbit_uncompressed_16bit']:.1f} Mbit uncompressed (16-bit), "
           f"{r['weight_mbit_compressed_estimate']:.1f} Mbit at {r['target_ratio']:g}x (estimate: keep share "
-          f"{r['keep_share']:.3f} of PE groups, no compression run); act_bits {r['act_bits']}, margin {r['margin']}")
+          f"{r['keep_share']:.3f} of PE groups, no compression run); act_bits {r['act_bits']}, margin {r['margin']}, "
+          f"max_simd {r['max_simd']}")
     print(f"{'board':11s} {'on-chip':>8s} {'16b fits':>8s} {'fits':>5s} {'LUT':>17s} {'DSP':>9s} {'BRAM36':>9s} "
           f"{'URAM':>8s} {'weights':>8s} {'frames/s':>9s} {'lat ms':>8s}")
     for b in r["boards"]:
@@ -121,6 +123,7 @@ def main(argv=None) -> int:
     ap.add_argument("--act-bits", type=int, default=16)
     ap.add_argument("--margin", type=float, default=0.85)
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "bench")
+    ap.add_argument("--max-simd", type=int, default=16, help="widest PE (lanes), as fcomp build --max-simd")
     ap.add_argument("--calibrate", action="store_true")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -138,7 +141,7 @@ def main(argv=None) -> int:
         from models.zoo import MODELS
 
         export_one(MODELS[args.model.stem], args.model.parent)
-    r = bench(args.model, args.target, args.act_bits, args.margin)
+    r = bench(args.model, args.target, args.act_bits, args.margin, args.max_simd)
     print_table(r)
     (args.out / "plan_bench.json").write_text(json.dumps(r, indent=1))
     print(f"wrote {args.out / 'plan_bench.json'}")

@@ -60,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--margin", type=float, default=0.85, metavar="F",
                    help="share of the board's LUT/FF/DSP/BRAM/URAM the plan may use (default 0.85); a model that "
                         "does not fit stops with exit 2, the numbers per resource and the smallest board that fits")
+    b.add_argument("--target-fps", type=float, default=None, metavar="F",
+                   help="plan the cheapest design that reaches F frames/s (as FINN's target_fps) instead of the "
+                        "fastest that fits; exit 2 when the board cannot reach it. Example: --target-fps 1000")
+    b.add_argument("--max-simd", type=int, default=16, metavar="S",
+                   help="widest PE the planner builds, in lanes (default 16); S is also the width of a pruning "
+                        "group, so a wider limit buys throughput on large boards at coarser pruning. "
+                        "Example: --max-simd 32")
     _compression_args(b)
 
     c = subs["compress"] = sub.add_parser("compress", help="ONNX model -> model.compressed.onnx + compression.json (no hardware)",
@@ -251,7 +258,8 @@ def _build_options(args):
                         compression=_compression_config(args),
                         rtl_layers="none" if args.no_rtl else args.rtl_layers,
                         max_memory_gb=args.max_memory_gb, max_csim_minutes=args.max_csim_minutes,
-                        margin=args.margin)
+                        margin=args.margin, target_fps=args.target_fps,
+                        max_simd=args.max_simd)
 
 
 def _print(args, data, text: str) -> None:

@@ -135,7 +135,7 @@ def build_options_as_cli(opts) -> dict:
     else:
         out.update(strategy=c.strategy, target_compression=c.target, epochs=c.epochs, lr=c.lr, penalty=c.penalty,
                    seed=c.seed, first_last_bits=c.first_last_bits, device=c.device)
-    for extra in ("margin",):   # planner options, when present
+    for extra in ("margin", "target_fps", "max_simd"):   # planner options, when present
         if hasattr(opts, extra):
             out[extra] = getattr(opts, extra)
     return out

@@ -375,6 +375,7 @@ def estimate(graph: Graph, plan: dict[str, LayerMapping], *, clock_mhz: float, a
     layers = []
     for node in graph.nodes:
         if node.op == "input":
+            layers.append(_input_stream(node, act_bits))
             continue
         if node.name in plan:
             e = layer_estimate(graph, node, plan[node.name], act_bits=act_bits, ternary=ternary,
@@ -399,6 +400,25 @@ def layer_estimate(graph: Graph, node: Node, m: LayerMapping, *, act_bits: int =
         _line_buffer(e, node, graph.node(node.inputs[0]).shape, act_bits, m.simd)
     for depth, width in e.buffers:
         e.add(buffer_cost(depth, width, m.buffers))
+    return e
+
+
+AXI_WORD_BITS = 64     # the handoff wrapper's AXI-Stream word (compiler.handoff.axi.WORD_BITS)
+
+
+def input_frame_cycles(shape, act_bits: int) -> int:
+    """Cycles for one input frame to arrive: the AXI-Stream words (elements in lanes of the smallest of 8/16/32/64
+    bits that holds act_bits, one word per cycle), and at least one cycle per pixel, hls4ml's io_stream beat.
+    No layer needs to be faster than this; the planner does not buy parallelism beyond it."""
+    lane = next((b for b in (8, 16, 32, 64) if b >= act_bits), 64)
+    elements = int(np.prod(shape))
+    pixels = int(shape[1] * shape[2]) if len(shape) == 3 else 1
+    return max(math.ceil(elements / (AXI_WORD_BITS // lane)), pixels)
+
+
+def _input_stream(node: Node, act_bits: int) -> LayerEstimate:
+    e = LayerEstimate(node.name, "input", "stream")
+    e.cycles_per_frame = input_frame_cycles(node.shape, act_bits)
     return e
 
 

@@ -32,7 +32,7 @@ from .frontend import import_onnx
 from .handoff import write_handoff
 from .handoff.manifest import sha256_file, tool_versions
 from .estimate import estimate
-from .planner import DEFAULT_MARGIN, DoesNotFitError, check_fit, keep_share_for_ratio, over_budget, plan_and_estimate
+from .planner import DEFAULT_MARGIN, MAX_SIMD, DoesNotFitError, check_fit, keep_share_for_ratio, over_budget, plan_and_estimate
 from .progress import StageTimer, log, progress_bar
 from .report import render_html, weight_stats
 from .verify.reference import run_onnx, tensor_ranges
@@ -57,6 +57,8 @@ class BuildOptions:
     max_memory_gb: float | None = None    # stop early above this predicted memory (None: 80% of the machine's)
     max_csim_minutes: float | None = 60.0  # stop early above this predicted C-sim compile + check time
     margin: float = DEFAULT_MARGIN    # share of the board's resources the plan may use
+    target_fps: float | None = None   # cheapest plan reaching this frame rate (None: the fastest that fits)
+    max_simd: int = MAX_SIMD          # widest PE (lanes S = pruning group width) the planner may use
 
     def resolved_output(self, model_name: str) -> Path:
         return Path(self.output) if self.output else Path("build") / f"{model_name}-{self.board}"
@@ -287,7 +289,8 @@ def plan_for_board(graph, board, opts: BuildOptions):
         keep = keep_share_for_ratio(graph, cfg.target, ternary=ternary, weight_bits=cfg.first_last_bits)
     with _named_model(opts.model, graph):
         return plan_and_estimate(graph, board, keep_share=keep, act_bits=opts.act_bits, ternary=ternary,
-                                 weight_bits=opts.weight_bits, margin=opts.margin)
+                                 weight_bits=opts.weight_bits, margin=opts.margin, target_fps=opts.target_fps,
+                                 max_simd=opts.max_simd)
 
 
 @contextlib.contextmanager

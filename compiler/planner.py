@@ -24,12 +24,16 @@ import math
 
 from .boards import RESOURCE_KEYS, Board, list_boards
 from .errors import FcompError
-from .estimate import (ACT_BITS, LUTRAM_MAX_BITS, Estimate, estimate, is_ternary, keep_per_pe, layer_estimate,
-                       memory_cost, weight_rom)
+from .estimate import (ACT_BITS, LUTRAM_MAX_BITS, Estimate, estimate, input_frame_cycles, is_ternary, keep_per_pe,
+                       layer_estimate, memory_cost, weight_rom)
 from .ir import Graph
 from .plan import MEMORY_KINDS, LayerMapping, foldings, layer_matrix, plan_layers
 
 DEFAULT_MARGIN = 0.85
+# The widest PE the planner builds by default (`max_simd`). S is also the pruning group's width
+# (compress.groups): wider groups prune coarser (S = cols drops whole output rows) and cost accuracy, as the
+# digits models showed at S = 32..72; a wider limit buys throughput on large boards (README, bench/plan.py).
+MAX_SIMD = 16
 _KIND_ORDER = {"bram": 0, "uram": 1, "lutram": 2}
 
 
@@ -86,7 +90,7 @@ def keep_share_for_ratio(graph: Graph, target: float, *, ternary=True, weight_bi
 class _Search:
     """Candidate foldings per layer and the fit test for one board."""
 
-    def __init__(self, graph, board, keep_share, act_bits, ternary, weight_bits, margin):
+    def __init__(self, graph, board, keep_share, act_bits, ternary, weight_bits, margin, max_simd=MAX_SIMD):
         self.graph, self.board, self.keep, self.act_bits = graph, board, keep_share, act_bits
         self.ternary, self.weight_bits, self.margin = ternary, weight_bits, margin
         self.budget = budget(board, margin)
@@ -98,6 +102,8 @@ class _Search:
             rows, cols, vectors = layer_matrix(node)
             lst = []
             for p, s in foldings(rows, cols):
+                if s > max_simd:
+                    continue
                 m = LayerMapping(node.name, rows, cols, p, s, vectors)
                 costs = []
                 for kind in self.kinds:
@@ -108,8 +114,10 @@ class _Search:
             self.cands[node.name] = sorted(lst, key=lambda c: (c[2], c[0].pe * c[0].simd, c[0].pe))
 
     def targets(self) -> list[int]:
-        lo = max(min(c for _, c, _ in lst) for lst in self.cands.values())
-        return sorted({c for lst in self.cands.values() for _, c, _ in lst if c >= lo})
+        # no faster than the slowest layer's fastest folding, and no faster than a frame arrives
+        lo = max(max(min(c for _, c, _ in lst) for lst in self.cands.values()),
+                 input_frame_cycles(self.graph.inputs[0].shape, self.act_bits))
+        return sorted({c for lst in self.cands.values() for _, c, _ in lst if c >= lo} | {lo})
 
     def folding(self, T: int) -> dict[str, LayerMapping]:
         """Each layer's cheapest folding (normalized resource cost) meeting T."""
@@ -182,26 +190,35 @@ def _util(v: float, cap: float) -> float:
 
 
 def plan_for_board(graph: Graph, board: Board, *, keep_share: float, act_bits: int = ACT_BITS, ternary=True,
-                   weight_bits=16, margin: float = DEFAULT_MARGIN) -> dict[str, LayerMapping]:
-    """Per-layer P, S and memory kind that fit `board` x `margin` at the highest frame rate.
+                   weight_bits=16, margin: float = DEFAULT_MARGIN,
+                   target_fps: float | None = None, max_simd: int = MAX_SIMD) -> dict[str, LayerMapping]:
+    """Per-layer P, S and memory kind that fit `board` x `margin` at the highest frame rate, or, with
+    `target_fps`, the cheapest plan that reaches that frame rate (as FINN's target_fps).
 
     keep_share: expected share of PE groups kept (1.0 uncompressed; `keep_share_for_ratio` for a target
     ratio). ternary: True, False or the set of ternary layer names; the others are fixed-point at
     `weight_bits` (int or {layer: bits}). Raises DoesNotFitError when even each layer's cheapest folding does
     not fit."""
-    return _plan(graph, board, keep_share, act_bits, ternary, weight_bits, margin, hint=True)[0]
+    return _plan(graph, board, keep_share, act_bits, ternary, weight_bits, margin, hint=True,
+                 target_fps=target_fps, max_simd=max_simd)[0]
 
 
 def plan_and_estimate(graph: Graph, board: Board, *, keep_share: float, act_bits: int = ACT_BITS, ternary=True,
-                      weight_bits=16, margin: float = DEFAULT_MARGIN) -> tuple[dict[str, LayerMapping], Estimate]:
+                      weight_bits=16, margin: float = DEFAULT_MARGIN,
+                      target_fps: float | None = None,
+                      max_simd: int = MAX_SIMD) -> tuple[dict[str, LayerMapping], Estimate]:
     """`plan_for_board` and the estimate of the plan it returns (made with `keep_share`)."""
-    return _plan(graph, board, keep_share, act_bits, ternary, weight_bits, margin, hint=True)
+    return _plan(graph, board, keep_share, act_bits, ternary, weight_bits, margin, hint=True, target_fps=target_fps,
+                 max_simd=max_simd)
 
 
-def _plan(graph, board, keep_share, act_bits, ternary, weight_bits, margin, hint):
+def _plan(graph, board, keep_share, act_bits, ternary, weight_bits, margin, hint, target_fps=None,
+          max_simd=MAX_SIMD):
     if not 0 < keep_share <= 1:
         raise FcompError(f"keep share must be in (0, 1], got {keep_share}")
-    s = _Search(graph, board, keep_share, act_bits, ternary, weight_bits, margin)
+    if max_simd < 1:
+        raise FcompError(f"--max-simd must be at least 1, got {max_simd}")
+    s = _Search(graph, board, keep_share, act_bits, ternary, weight_bits, margin, max_simd)
     if not s.cands:     # no weighted layer (pooling only): nothing to fold, the streaming layers still count
         est = s.estimate({})
         if not s.fits(est):
@@ -210,7 +227,8 @@ def _plan(graph, board, keep_share, act_bits, ternary, weight_bits, margin, hint
     targets = s.targets()
     plan, est = s.assign_memory(s.folding(targets[-1]))
     if not s.fits(est):
-        hint_text = _smallest_board_hint(graph, board, keep_share, act_bits, ternary, weight_bits, margin) \
+        hint_text = _smallest_board_hint(graph, board, keep_share, act_bits, ternary, weight_bits, margin,
+                                         max_simd) \
             if hint else ""
         raise DoesNotFitError(_not_fit_message(graph.name, board, est, margin, "even at its cheapest folding")
                               + hint_text)
@@ -223,6 +241,21 @@ def _plan(graph, board, keep_share, act_bits, ternary, weight_bits, margin, hint
             hi, best = mid, (p, e)
         else:
             lo = mid + 1
+    return best if target_fps is None else _slow_down_to(s, best, targets, target_fps, graph.name)
+
+
+def _slow_down_to(s: _Search, best, targets: list[int], target_fps: float, model: str):
+    """The cheapest plan (largest cycles per frame) that still reaches `target_fps`; `best` is the fastest."""
+    if target_fps <= 0:
+        raise FcompError(f"target frame rate must be > 0, got {target_fps}")
+    if best[1].frames_per_s < target_fps:
+        raise DoesNotFitError(f"{model} reaches at most {best[1].frames_per_s:,.1f} frames/s on {s.board.name} "
+                              f"({int(s.margin * 100)}% of its resources), below the target {target_fps:,.1f}")
+    limit = s.board.clock_mhz * 1e6 / target_fps
+    for t in reversed([t for t in targets if t <= limit]):
+        p, e = s.assign_memory(s.folding(t))
+        if s.fits(e) and e.frames_per_s >= target_fps:
+            return p, e
     return best
 
 
@@ -238,12 +271,13 @@ def _fmt(v: float) -> str:
     return f"{v:,.0f}"
 
 
-def _smallest_board_hint(graph, board, keep_share, act_bits, ternary, weight_bits, margin) -> str:
+def _smallest_board_hint(graph, board, keep_share, act_bits, ternary, weight_bits, margin,
+                         max_simd=MAX_SIMD) -> str:
     for b in sorted(list_boards(), key=lambda b: (on_chip_bits(b), b.resources["lut"], b.name)):
         if b.name == board.name:
             continue
         try:
-            _plan(graph, b, keep_share, act_bits, ternary, weight_bits, margin, hint=False)
+            _plan(graph, b, keep_share, act_bits, ternary, weight_bits, margin, hint=False, max_simd=max_simd)
         except DoesNotFitError:
             continue
         return f"; the smallest board in boards/ that fits is {b.name}"

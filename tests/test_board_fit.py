@@ -58,3 +58,39 @@ def test_compressed_resnet18_fits_the_larger_boards(zoo_onnx, board):
     plan, est = plan_for_board(fe.graph, get_board(board), BuildOptions(model=zoo_onnx("resnet18"), board=board))
     assert set(plan) == {n.name for n in fe.graph.weighted()}
     assert est.total()["dsp"] < 0.1 * get_board(board).resources["dsp"] and est.frames_per_s > 10
+
+
+def test_target_fps_plans_the_cheapest_design_that_reaches_it(zoo_onnx):
+    from compiler.boards import get_board
+    from compiler.frontend import import_onnx
+    from compiler.pipeline import BuildOptions, plan_for_board
+
+    model = zoo_onnx("digits_resnet")
+    g, board = import_onnx(model).graph, get_board("zcu104")
+    _, fastest = plan_for_board(g, board, BuildOptions(model=model))
+    _, slow = plan_for_board(g, board, BuildOptions(model=model, target_fps=1000))
+    assert 1000 <= slow.frames_per_s < fastest.frames_per_s
+    assert slow.total()["lut"] < fastest.total()["lut"] / 4
+
+
+def test_an_unreachable_frame_rate_is_refused(zoo_onnx, tmp_path, capsys):
+    out = tmp_path / "out"
+    err = _fails_early(["build", str(zoo_onnx("digits_resnet")), "--target-fps", "1e9", "-o", str(out)], capsys, out)
+    assert "reaches at most" in err and "below the target" in err
+
+
+def test_the_planner_never_plans_faster_than_a_frame_arrives(zoo_onnx):
+    """digits_mlp's 64 inputs arrive in 16 AXI words; before the input stage was modelled the planner bought
+    512-lane PEs for 4 cycles per frame (100M frames/s) and 32-wide pruning groups that cost accuracy."""
+    from compiler.boards import get_board
+    from compiler.estimate import input_frame_cycles
+    from compiler.frontend import import_onnx
+    from compiler.pipeline import BuildOptions, plan_for_board
+    from compiler.planner import MAX_SIMD
+
+    model = zoo_onnx("digits_mlp")
+    g = import_onnx(model).graph
+    plan, est = plan_for_board(g, get_board("alveo-u250"), BuildOptions(model=model, board="alveo-u250"))
+    assert input_frame_cycles(g.inputs[0].shape, 16) == 16
+    assert est.cycles_per_frame == 16
+    assert all(m.simd <= MAX_SIMD for m in plan.values())
