@@ -1,7 +1,6 @@
 """The C-sim vs ONNX Runtime comparison (pipeline._check) on hand-made scores: no simulator needed."""
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper
 
 from compiler.data import Samples

@@ -3,11 +3,9 @@
 import json
 
 import pytest
-import yaml
 
 from compiler import cli
-from compiler.config import build_options_as_cli, defaults_for, dump_effective, load_file
-from compiler.errors import FcompError
+from compiler.config import build_options_as_cli, dump_effective
 
 
 def _args(argv, tmp_path, text=None, monkeypatch=None):

@@ -9,7 +9,6 @@ import warnings
 import numpy as np
 import onnx
 import pytest
-from onnx import numpy_helper
 
 import onnx_builders as B
 from compiler.frontend import import_onnx

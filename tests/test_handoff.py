@@ -296,14 +296,15 @@ def test_planner_estimate_and_hostile_layer_names(builds, tmp_path):
     work = tmp_path / "out"
     shutil.copytree(a, work)
     layer = report["rtl"]["layers"][0]["layer"]
-    est = {"total": {"lut": 12345, "dsp": 0, "frames_per_s": 4321.5},
-           "layers": [{"layer": "logits", "lut": 99, "cycles": 7}]}
-    summary = write_handoff(work, {**report, "estimate": est}, get_board(BOARD),
+    est = report["estimate"]
+    summary = write_handoff(work, report, get_board(BOARD),
                             rtl_layers={'evil "name"; exec rm -rf / [x]': a / "rtl" / layer})
     bundle = work / "handoff"
     page = (bundle / "HANDOFF.md").read_text()
-    assert "| lut | 12,345 | 230,400 | 5.4% |" in page and "| frames_per_s | 4,322 |" in page
-    assert "| logits | 7 | 99 |" in page
+    lut = est["total"]["lut"]
+    assert f"| LUT | {lut:,} | 230,400 | {est['budget']['lut']:,} | {100 * lut / 230400:.1f}% |" in page
+    assert "frames/s** at 200 MHz" in page and f"set by `{est['bottleneck']}`" in page
+    assert "| logits | dense | ternary |" in page
     assert json.loads((bundle / MANIFEST).read_text())["estimate"] == est
     assert summary["rtl_layers"] == ["evil_name_exec_rm_rf_x"]
     tcl = (bundle / "synth_rtl.tcl").read_text()

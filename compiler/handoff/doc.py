@@ -13,7 +13,6 @@ from ..boards import RESOURCE_KEYS, Board
 from .axi import WRAPPER_TOP
 from .tcl import HLS_PROJECT, IP_LIBRARY, IP_VENDOR, IP_VERSION, TOOL_VERSION, constraints_name, has_block_design
 
-_NUM = (int, float)
 
 
 def _fmt(v) -> str:
@@ -34,45 +33,38 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
     return out
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
-    """Scalars of a nested dict, keys joined with '.' (the planner's estimate may group its figures)."""
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        elif isinstance(v, _NUM + (str, bool)):
-            out[f"{prefix}{k}"] = v
-    return out
+_RESOURCES = (("lut", "LUT"), ("ff", "FF"), ("dsp", "DSP"), ("bram36", "BRAM36"), ("uram", "URAM"))
 
 
 def _estimate_lines(report: dict, board: Board) -> list[str]:
+    """The planner's estimate (report.json `estimate`, `compiler.estimate.Estimate.to_dict` plus the budget):
+    resources against the board, frame rate and latency, and per layer where they go."""
     est = report.get("estimate")
-    if not isinstance(est, dict) or not est:
+    if not isinstance(est, dict) or not isinstance(est.get("total"), dict):
         return ["No resource/throughput estimate in this build's report (the board planner did not run); the "
                 "post-route figures come from `work/reports/utilization.rpt` and `timing_summary.rpt`."]
-    lines = []
-    total = _flat(est["total"]) if isinstance(est.get("total"), dict) else \
-        _flat({k: v for k, v in est.items() if k != "layers"})
-    if total:
-        rows = []
-        for k in sorted(total):
-            v = total[k]
-            budget = board.resources.get(k.rsplit(".", 1)[-1].lower())
-            share = f"{100.0 * v / budget:.1f}%" if isinstance(v, _NUM) and not isinstance(v, bool) and budget \
-                else ""
-            rows.append([k, v, budget if budget is not None else "", share])
-        lines += ["Estimated by fcomp's planner (report.json `estimate`):", ""]
-        lines += _table(["quantity", "estimate", f"{board.name} has", "use"], rows)
-    layers = est.get("layers")
-    if isinstance(layers, dict):
-        layers = [{"layer": k, **v} for k, v in sorted(layers.items()) if isinstance(v, dict)]
-    if isinstance(layers, list) and layers and all(isinstance(r, dict) for r in layers):
-        flat = [_flat(r) for r in layers]
-        keys = sorted({k for r in flat for k in r if k not in ("layer", "name")})
+    total, budget = est["total"], est.get("budget") or {}
+    margin = est.get("margin")
+    rows = []
+    for key, label in _RESOURCES:
+        have = board.resources.get(key)
+        rows.append([label, total.get(key), have, budget.get(key),
+                     f"{100.0 * total.get(key, 0) / have:.1f}%" if have else "-"])
+    lines = [f"Estimated by fcomp's planner (report.json `estimate`; models fitted to Yosys and the memories' "
+             f"geometry, not post-route figures). The plan may use {_fmt(margin)} of the board:", ""]
+    lines += _table(["resource", "estimate", f"{board.name} has", "plan budget", "use"], rows)
+    if est.get("frames_per_s") is not None:
+        lines += ["", f"Throughput: **{_fmt(est['frames_per_s'])} frames/s** at {_fmt(est.get('clock_mhz'))} MHz "
+                      f"({_fmt(est.get('cycles_per_frame'))} cycles per frame, set by `{est.get('bottleneck')}`); "
+                      f"latency at most {_fmt(est.get('latency_ms'))} ms (the layers' frame times added up; the "
+                      "dataflow pipeline overlaps them)."]
+    layers = [r for r in est.get("layers") or [] if isinstance(r, dict)]
+    if layers:
+        cols = ("op", "kind", "pe", "simd", "memory", "cycles_per_frame", "lut", "ff", "dsp", "bram36", "uram")
         lines += ["", "Per layer:", ""]
-        lines += _table(["layer", *keys], [[r.get("layer", r.get("name", "")), *[r.get(k, "") for k in keys]]
-                                           for r in flat])
-    return lines or ["The report's `estimate` has no figures this page can show; see report.json."]
+        lines += _table(["layer", "op", "weights", "P", "S", "memory", "cycles/frame", "LUT", "FF", "DSP",
+                         "BRAM36", "URAM"], [[r.get("layer", ""), *[r.get(k, "") for k in cols]] for r in layers])
+    return lines
 
 
 def _plan_rows(plan: list[dict]) -> list[list]:
