@@ -26,8 +26,10 @@ def _parser() -> argparse.ArgumentParser:
     p._fcomp_subparsers = subs = {}
 
     b = subs["build"] = sub.add_parser("build", help="ONNX model -> planned, compressed, verified design + hardware handoff bundle for a board",
-                       description="Import an ONNX model, compress it, lower it to an hls4ml project for the board, "
-                                   "compile the C simulation and check it against ONNX Runtime. "
+                       description="Import an ONNX model, plan its PE array for the board (exit 2 when it cannot "
+                                   "fit), compress it, lower it to an hls4ml project, compile the C simulation and "
+                                   "check it against ONNX Runtime, simulate sampled layers on the PE-array RTL, and "
+                                   "write report.html and the Vivado/Vitis handoff bundle. "
                                    "Example: fcomp build models/resnet18.onnx --board zcu104",
                        epilog=EPILOG)
     _common_args(b, "target board (see `fcomp boards`), default zcu104", "build/<model>-<board>/",
@@ -57,16 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     lim.add_argument("--max-csim-minutes", type=float, default=60.0, metavar="MIN",
                      help="stop early when compiling plus running the C simulation on the check inputs is "
                           "predicted to take longer than this (default 60)")
-    b.add_argument("--margin", type=float, default=0.85, metavar="F",
-                   help="share of the board's LUT/FF/DSP/BRAM/URAM the plan may use (default 0.85); a model that "
-                        "does not fit stops with exit 2, the numbers per resource and the smallest board that fits")
-    b.add_argument("--target-fps", type=float, default=None, metavar="F",
-                   help="plan the cheapest design that reaches F frames/s (as FINN's target_fps) instead of the "
-                        "fastest that fits; exit 2 when the board cannot reach it. Example: --target-fps 1000")
-    b.add_argument("--max-simd", type=int, default=16, metavar="S",
-                   help="widest PE the planner builds, in lanes (default 16); S is also the width of a pruning "
-                        "group, so a wider limit buys throughput on large boards at coarser pruning. "
-                        "Example: --max-simd 32")
+    _planner_args(b)
     _compression_args(b)
 
     c = subs["compress"] = sub.add_parser("compress", help="ONNX model -> model.compressed.onnx + compression.json (no hardware)",
@@ -77,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     _common_args(c, "board whose PE mapping shapes the pruning groups", "build/<model>-compressed/",
                  "'digits', an .npz (x, y) or an image folder: fine-tune on it (else data-free)",
                  "print compression.json's summary on stdout")
+    _planner_args(c)
     _compression_args(c, allow_none=False)
 
     v = subs["verify"] = sub.add_parser(
@@ -115,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="another strategy's result to show in the accuracy-vs-compression plot; repeatable. "
                         "Example: --point magnitude:21.3:0.962")
     r.add_argument("--html", type=Path, metavar="FILE", help="write here instead of OUTPUT/report.html")
+    r.add_argument("--json", action="store_true", help="print {\"html\": path} as JSON on stdout")
     return p
 
 
@@ -128,6 +123,20 @@ def _common_args(p, board_help: str, output_default: str, data_help: str, json_h
     p.add_argument("--json", action="store_true", help=json_help)
     p.add_argument("-v", "--verbose", action="store_true", help="debug output")
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+
+
+def _planner_args(p) -> None:
+    g = p.add_argument_group("board planner (per-layer PE folding; the same plan shapes compression groups)")
+    g.add_argument("--margin", type=float, default=0.85, metavar="F",
+                   help="share of the board's LUT/FF/DSP/BRAM/URAM the plan may use (default 0.85); a model that "
+                        "does not fit stops with exit 2, the numbers per resource and the smallest board that fits")
+    g.add_argument("--target-fps", type=float, default=None, metavar="F",
+                   help="plan the cheapest design that reaches F frames/s (as FINN's target_fps) instead of the "
+                        "fastest that fits; exit 2 when the board cannot reach it. Example: --target-fps 1000")
+    g.add_argument("--max-simd", type=int, default=16, metavar="S",
+                   help="widest PE the planner builds, in lanes (default 16); S is also the width of a pruning "
+                        "group, so a wider limit buys throughput on large boards at coarser pruning. "
+                        "Example: --max-simd 32")
 
 
 def _compression_args(p, allow_none: bool = True) -> None:
@@ -285,7 +294,8 @@ def _run(args) -> int:
     if args.command == "report":
         from .report.html import render_html
 
-        print(render_html(_existing_output(args.output), args.point, args.html))
+        html = render_html(_existing_output(args.output), args.point, args.html)
+        _print(args, {"html": str(html)}, str(html))
         return 0
     if args.command == "verify":
         from .verify.rerun import verify_output
@@ -300,7 +310,8 @@ def _run(args) -> int:
 
         summary = compress_only(BuildOptions(model=args.model, board=args.board, output=args.output,
                                              force=args.force, data=args.data,
-                                             compression=_compression_config(args)))
+                                             compression=_compression_config(args), margin=args.margin,
+                                             target_fps=args.target_fps, max_simd=args.max_simd))
         _print(args, summary, _compress_summary(summary))
         return 0
     from .pipeline import build

@@ -125,7 +125,10 @@ def build_options_as_cli(opts) -> dict:
     """A BuildOptions (from the CLI, a config file or the Python API) as `fcomp build` option names: the
     effective configuration a build saves, loadable again with `fcomp --config`."""
     c = opts.compression
-    out = {"model": str(opts.model), "board": opts.board, "data": opts.data,
+    data = opts.data
+    if data is not None and data != "digits" and os.path.exists(data):
+        data = os.path.abspath(data)     # the saved file must work from any folder
+    out = {"model": os.path.abspath(opts.model), "board": opts.board, "data": data,
            "check_inputs": opts.n_check, "calibration_inputs": opts.n_calibration,
            "min_agreement": opts.min_agreement, "tie_margin": opts.tie_margin, "act_bits": opts.act_bits,
            "weight_bits": opts.weight_bits, "rtl_layers": opts.rtl_layers, "max_memory_gb": opts.max_memory_gb,

@@ -218,11 +218,18 @@ def _plan(graph, board, keep_share, act_bits, ternary, weight_bits, margin, hint
         raise FcompError(f"keep share must be in (0, 1], got {keep_share}")
     if max_simd < 1:
         raise FcompError(f"--max-simd must be at least 1, got {max_simd}")
+    if not (math.isfinite(margin) and 0 < margin <= 1):
+        raise FcompError(f"--margin must be a share of the board in (0, 1], got {margin}")
+    if target_fps is not None and not (math.isfinite(target_fps) and target_fps > 0):
+        raise FcompError(f"--target-fps must be a positive frame rate, got {target_fps}")
     s = _Search(graph, board, keep_share, act_bits, ternary, weight_bits, margin, max_simd)
     if not s.cands:     # no weighted layer (pooling only): nothing to fold, the streaming layers still count
         est = s.estimate({})
         if not s.fits(est):
             raise DoesNotFitError(_not_fit_message(graph.name, board, est, margin, "as it is"))
+        if target_fps is not None and est.frames_per_s < target_fps:
+            raise DoesNotFitError(f"{graph.name} reaches at most {est.frames_per_s:,.1f} frames/s on {board.name}, "
+                                  f"below the target {target_fps:,.1f}")
         return {}, est
     targets = s.targets()
     plan, est = s.assign_memory(s.folding(targets[-1]))
@@ -246,8 +253,6 @@ def _plan(graph, board, keep_share, act_bits, ternary, weight_bits, margin, hint
 
 def _slow_down_to(s: _Search, best, targets: list[int], target_fps: float, model: str):
     """The cheapest plan (largest cycles per frame) that still reaches `target_fps`; `best` is the fastest."""
-    if target_fps <= 0:
-        raise FcompError(f"target frame rate must be > 0, got {target_fps}")
     if best[1].frames_per_s < target_fps:
         raise DoesNotFitError(f"{model} reaches at most {best[1].frames_per_s:,.1f} frames/s on {s.board.name} "
                               f"({int(s.margin * 100)}% of its resources), below the target {target_fps:,.1f}")

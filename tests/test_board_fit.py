@@ -94,3 +94,36 @@ def test_the_planner_never_plans_faster_than_a_frame_arrives(zoo_onnx):
     assert input_frame_cycles(g.inputs[0].shape, 16) == 16
     assert est.cycles_per_frame == 16
     assert all(m.simd <= MAX_SIMD for m in plan.values())
+
+
+@pytest.mark.parametrize("flag, value", [("--margin", "1.5"), ("--margin", "0"), ("--margin", "nan"),
+                                         ("--target-fps", "nan"), ("--target-fps", "-5"), ("--max-simd", "0")])
+def test_planner_options_out_of_range_are_usage_errors(zoo_onnx, tmp_path, capsys, flag, value):
+    """--margin 1.5 used to plan 150% of the board's LUTs as a fit, nan crashed with a traceback, and
+    --target-fps nan was silently ignored."""
+    out = tmp_path / "out"
+    err = _fails_early(["build", str(zoo_onnx("digits_mlp")), flag, value, "-o", str(out)], capsys, out)
+    assert flag in err and "Traceback" not in err
+
+
+def test_target_fps_is_checked_for_a_model_without_weighted_layers(tmp_path, capsys):
+    import onnx
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph([helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+                           helper.make_node("Flatten", ["p"], ["y"])], "pool",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 32])])
+    path = tmp_path / "pool.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    out = tmp_path / "out"
+    err = _fails_early(["build", str(path), "--strategy", "none", "--target-fps", "1e12", "-o", str(out)], capsys,
+                       out)
+    assert "below the target" in err
+
+
+def test_compress_takes_the_planner_options_so_its_groups_match_build(zoo_onnx):
+    from compiler import cli as cli_mod
+
+    args = cli_mod._parse(["compress", str(zoo_onnx("digits_mlp")), "--max-simd", "4", "--margin", "0.5"])
+    assert args.max_simd == 4 and args.margin == 0.5

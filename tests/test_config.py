@@ -93,3 +93,12 @@ def test_every_subcommand_help_has_an_example(capsys):
         out = capsys.readouterr().out
         assert "Example" in out or "example" in out, cmd
         assert "exit codes" in out
+
+
+def test_effective_config_names_the_model_by_absolute_path(tmp_path, monkeypatch):
+    """A build's fcomp.effective.yaml must load from any folder; it used to keep the model path as typed."""
+    from compiler.pipeline import BuildOptions
+
+    monkeypatch.chdir(tmp_path)
+    saved = build_options_as_cli(BuildOptions(model="models/m.onnx"))
+    assert saved["model"] == str(tmp_path / "models" / "m.onnx")

@@ -80,7 +80,7 @@ def render(report: dict, board: Board, interface: dict, plan: list[dict], rtl_ro
     clock = board.clock_mhz
     xdc = constraints_name(board)
     L = [f"# fcomp hardware handoff: {model.get('file', 'model')} on {board.name}", ""]
-    L += [f"A compressed CNN ({model.get('params', 0):,} parameters, {model.get('macs', 0):,} MACs per frame"
+    L += [f"A {'compressed ' if comp else ''}CNN ({model.get('params', 0):,} parameters, {model.get('macs', 0):,} MACs per frame"
           + (f"; {comp.get('strategy')} at {comp.get('ratio', 0):.1f}x compression" if comp else "; uncompressed")
           + f") as an hls4ml {report.get('tools', {}).get('hls4ml', '')} io_stream design behind an AXI-Stream "
           f"wrapper, ready for Vitis HLS and Vivado {TOOL_VERSION}, for the {board.name} "
@@ -128,7 +128,8 @@ def render(report: dict, board: Board, interface: dict, plan: list[dict], rtl_ro
           + ", ".join(f"{k.upper()} {board.resources[k]:,}" for k in RESOURCE_KEYS) + ".", ""]
     mem = report.get("memory")
     if mem:
-        L += [f"Weights: {mem['weight_bits'] / 2**20:.3f} Mbit as stored by the compressed model, against "
+        L += [f"Weights: {mem['weight_bits'] / 2**20:.3f} Mbit as stored by the "
+              f"{'compressed' if comp else 'fixed-point'} model, against "
               f"{mem['on_chip_bits'] / 2**20:.1f} Mbit of on-chip BRAM/URAM (fits: {_fmt(mem['fits_on_chip'])}).", ""]
     L += _estimate_lines(report, board) + [""]
     if plan:

@@ -69,13 +69,13 @@ def save_check_inputs(out_dir: Path, samples) -> None:
 
 
 def verify_output(out_dir: Path, rtl: bool = True) -> dict:
+    """`fcomp verify`: recompile the build's C simulation and compare it with ONNX Runtime on the saved check
+    inputs, and re-simulate every RTL layer from its stored stimulus, all in temporary folders (`out_dir` is
+    not written). Returns {'passed', 'check', 'same_as_build', 'rtl', 'message'}."""
     from ..data import Samples
     from ..frontend import import_onnx
     from ..pipeline import _check
 
-    """`fcomp verify`: recompile the build's C simulation and compare it with ONNX Runtime on the saved check
-    inputs, and re-simulate every RTL layer from its stored stimulus, all in temporary folders (`out_dir` is
-    not written). Returns {'passed', 'check', 'same_as_build', 'rtl', 'message'}."""
     out_dir = Path(out_dir)
     if not (out_dir / "report.json").is_file():
         raise FcompError(f"{out_dir} is not an fcomp build output (no report.json in it)")
