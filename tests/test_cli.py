@@ -85,7 +85,8 @@ def test_check_failure_exit_1_keeps_output(tmp_path, capsys, zoo_onnx):
 
 
 def test_non_editable_install_carries_board_files(tmp_path):
-    """`pip install .` (a wheel, not the editable checkout) gives a working fcomp with its board files."""
+    """`pip install .` (a wheel, not the editable checkout) gives a working fcomp with its board files, RTL and
+    HLS sources."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.run(pip + ["wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "wheel"), root],
@@ -94,12 +95,16 @@ def test_non_editable_install_carries_board_files(tmp_path):
     subprocess.run(pip + ["install", "--no-deps", "--target", str(tmp_path / "site"), str(wheel)],
                    check=True, capture_output=True, timeout=300)
     env = dict(os.environ, PYTHONPATH=str(tmp_path / "site"))
-    code = "import compiler, compiler.cli as c; print(compiler.__file__); c.main(['boards'])"
+    code = ("import compiler, compiler.cli as c; print(compiler.__file__); c.main(['boards']); "
+            "from compiler.handoff.axi import hls_dir; from compiler.rtl.layer import RTL_DIR; "
+            "print(sorted(p.name for p in hls_dir().glob('*.cpp')), (RTL_DIR / 'tpe_layer.sv').is_file())")
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0].startswith(str(tmp_path / "site"))
     assert "xczu7ev-ffvc1156-2-e" in r.stdout and "alveo-u250" in r.stdout
+    # the handoff's HLS C++ and the PE-array RTL travel as package data too
+    assert r.stdout.splitlines()[-1] == "['fcomp_top_axi.cpp', 'fcomp_top_axi_test.cpp'] True"
 
 
 def test_compress_subcommand_writes_compressed_model(tmp_path, capsys, zoo_onnx):
