@@ -77,18 +77,18 @@ def bench(model: Path, target: float, act_bits: int, margin: float, max_simd: in
         t0 = time.perf_counter()
         try:
             plan, est = plan_and_estimate(graph, board, keep_share=keep, act_bits=act_bits, margin=margin,
-                                          max_simd=max_simd)
+                                          max_simd=max_simd, model=model.name)
             row.update(fits=True, used=est.total(), frames_per_s=est.frames_per_s, latency_ms=est.latency_ms,
                        bottleneck=est.bottleneck.layer, planned_weight_mbit=est.weight_bits / MBIT,
                        planned_buffer_mbit=sum(l.buffer_bits for l in est.layers) / MBIT,
                        plan={n: {"pe": m.pe, "simd": m.simd, "memory": m.memory, "reuse_factor": m.reuse_factor}
                              for n, m in plan.items()})
         except DoesNotFitError as exc:
-            row.update(fits=False, reason=str(exc).replace(graph.name, model.name, 1))
+            row.update(fits=False, reason=str(exc))
         row["plan_s"] = round(time.perf_counter() - t0, 2)
         try:
             plan_and_estimate(graph, board, keep_share=1.0, act_bits=act_bits, ternary=False, weight_bits=16,
-                              margin=margin, max_simd=max_simd)
+                              margin=margin, max_simd=max_simd, model=model.name)
             row["uncompressed_fits"] = True
         except DoesNotFitError as exc:
             row["uncompressed_fits"] = False

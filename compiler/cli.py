@@ -25,7 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     p._fcomp_subparsers = subs = {}
 
-    b = subs["build"] = sub.add_parser("build", help="ONNX model -> planned, compressed, verified design + hardware handoff bundle for a board",
+    b = subs["build"] = sub.add_parser(
+                       "build", help="ONNX model -> planned, compressed, verified design + hardware handoff bundle "
+                                     "for a board",
                        description="Import an ONNX model, plan its PE array for the board (exit 2 when it cannot "
                                    "fit), compress it, lower it to an hls4ml project, compile the C simulation and "
                                    "check it against ONNX Runtime, simulate sampled layers on the PE-array RTL, and "
@@ -204,9 +206,9 @@ def _summary(report: dict) -> str:
         lines.append("  " + "; ".join(p.strip() for p in parts))
     est = report.get("estimate")
     if est:
-        res = board_res = report["board"]["resources"]
-        res = ", ".join(f"{k.upper()} {est['total'][k]:,}/{board_res[k]:,} ({est['total'][k] / board_res[k]:.0%})"
-                        for k in ("lut", "ff", "dsp", "bram36", "uram") if board_res.get(k))
+        have = report["board"]["resources"]
+        res = ", ".join(f"{k.upper()} {est['total'][k]:,}/{have[k]:,} ({est['total'][k] / have[k]:.0%})"
+                        for k in ("lut", "ff", "dsp", "bram36", "uram") if have.get(k))
         lines.append(f"  estimate: {res}; {est['frames_per_s']:,.1f} frames/s at {est['clock_mhz']:g} MHz, "
                      f"latency <= {est['latency_ms']:.3g} ms, bottleneck {est['bottleneck']}")
     lines.append(f"  {c['message']}")

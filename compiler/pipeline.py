@@ -24,7 +24,7 @@ from .backend.hls4ml_project import HlsProject
 from .backend.precision import assign_precisions
 from .backend.summary import backend_summary
 from .boards import get_board
-from .compress.engine import CompressionConfig
+from .compress.engine import CompressionConfig, layer_bits
 from .config import build_options_as_cli, dump_effective
 from .data import load_samples
 from .errors import CheckFailedError, FcompError
@@ -32,7 +32,8 @@ from .frontend import import_onnx
 from .handoff import write_handoff
 from .handoff.manifest import sha256_file, tool_versions
 from .estimate import estimate
-from .planner import DEFAULT_MARGIN, MAX_SIMD, DoesNotFitError, check_fit, keep_share_for_ratio, over_budget, plan_and_estimate
+from .planner import (DEFAULT_MARGIN, MAX_SIMD, budget, check_fit, keep_share_for_ratio, on_chip_bits, over_budget,
+                      plan_and_estimate)
 from .progress import StageTimer, log, progress_bar
 from .report import render_html, weight_stats
 from .verify.reference import run_onnx, tensor_ranges
@@ -203,8 +204,7 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
         compression, reference = _compress_and_export(graph, plan, opts.compression, opts.data, out, timer)
         graph = compression.graph
         est = estimate_compressed(graph, plan, board, opts, compression.layers)
-        with _named_model(opts.model, graph):
-            check_fit(est, board, opts.margin)
+        check_fit(est, board, opts.margin, model=Path(opts.model).name)
 
     with timer.stage("calibrate", f"Measuring value ranges on {len(samples.calibration)} calibration inputs"):
         ranges = tensor_ranges(reference, samples.calibration, [n.name for n in graph.nodes])
@@ -240,9 +240,9 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
     else:
         weight_bits = sum(n.weights["W"].size * precisions[n.name]["weight"].width
                           + n.weights["b"].size * precisions[n.name]["bias"].width for n in graph.weighted())
-    on_chip_bits = board.resources["bram36"] * 36 * 1024 + board.resources["uram"] * 288 * 1024
-    memory = {"weight_bits": int(weight_bits), "on_chip_bits": int(on_chip_bits),
-              "fits_on_chip": bool(weight_bits <= on_chip_bits)}
+    on_chip = on_chip_bits(board)
+    memory = {"weight_bits": int(weight_bits), "on_chip_bits": int(on_chip),
+              "fits_on_chip": bool(weight_bits <= on_chip)}
     report = {
         "fcomp_version": __version__,
         "model": {"file": os.path.basename(str(opts.model)), "graph": graph.name,
@@ -271,10 +271,9 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
 
 def _ternary_layers(graph, cfg: CompressionConfig | None) -> set[str]:
     """The layers the compression engine ternarizes (all, or all but the first and last at first_last_bits 8)."""
-    names = [n.name for n in graph.weighted()]
     if cfg is None:
         return set()
-    return set(names) if cfg.first_last_bits == 2 else set(names[1:-1])
+    return {name for name, bits in layer_bits(graph, cfg.first_last_bits).items() if bits == 2}
 
 
 def plan_for_board(graph, board, opts: BuildOptions):
@@ -287,19 +286,9 @@ def plan_for_board(graph, board, opts: BuildOptions):
     keep = 1.0
     if cfg is not None and get_strategy(cfg.strategy).structured:
         keep = keep_share_for_ratio(graph, cfg.target, ternary=ternary, weight_bits=cfg.first_last_bits)
-    with _named_model(opts.model, graph):
-        return plan_and_estimate(graph, board, keep_share=keep, act_bits=opts.act_bits, ternary=ternary,
-                                 weight_bits=opts.weight_bits, margin=opts.margin, target_fps=opts.target_fps,
-                                 max_simd=opts.max_simd)
-
-
-@contextlib.contextmanager
-def _named_model(model: Path, graph):
-    """Does-not-fit errors name the model file the user gave, not the ONNX graph's internal name."""
-    try:
-        yield
-    except DoesNotFitError as exc:
-        raise DoesNotFitError(str(exc).replace(graph.name, Path(model).name, 1)) from None
+    return plan_and_estimate(graph, board, keep_share=keep, act_bits=opts.act_bits, ternary=ternary,
+                             weight_bits=opts.weight_bits, margin=opts.margin, target_fps=opts.target_fps,
+                             max_simd=opts.max_simd, model=Path(opts.model).name)
 
 
 def estimate_compressed(graph, plan, board, opts: BuildOptions, layers: list[dict]):
@@ -313,7 +302,7 @@ def estimate_compressed(graph, plan, board, opts: BuildOptions, layers: list[dic
 def _estimate_summary(est, board, margin: float) -> dict:
     d = est.to_dict()
     d["margin"] = margin
-    d["budget"] = {r: int(board.resources[r] * margin) for r in d["total"]}
+    d["budget"] = {r: int(v) for r, v in budget(board, margin).items()}
     d["fits"] = not over_budget(est.total(), board, margin)
     return d
 

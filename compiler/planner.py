@@ -191,29 +191,31 @@ def _util(v: float, cap: float) -> float:
 
 def plan_for_board(graph: Graph, board: Board, *, keep_share: float, act_bits: int = ACT_BITS, ternary=True,
                    weight_bits=16, margin: float = DEFAULT_MARGIN,
-                   target_fps: float | None = None, max_simd: int = MAX_SIMD) -> dict[str, LayerMapping]:
+                   target_fps: float | None = None, max_simd: int = MAX_SIMD,
+                   model: str | None = None) -> dict[str, LayerMapping]:
     """Per-layer P, S and memory kind that fit `board` x `margin` at the highest frame rate, or, with
     `target_fps`, the cheapest plan that reaches that frame rate (as FINN's target_fps).
 
     keep_share: expected share of PE groups kept (1.0 uncompressed; `keep_share_for_ratio` for a target
     ratio). ternary: True, False or the set of ternary layer names; the others are fixed-point at
     `weight_bits` (int or {layer: bits}). Raises DoesNotFitError when even each layer's cheapest folding does
-    not fit."""
+    not fit; its message names the model as `model` (e.g. the ONNX file name; default: the graph's name)."""
     return _plan(graph, board, keep_share, act_bits, ternary, weight_bits, margin, hint=True,
-                 target_fps=target_fps, max_simd=max_simd)[0]
+                 target_fps=target_fps, max_simd=max_simd, model=model)[0]
 
 
 def plan_and_estimate(graph: Graph, board: Board, *, keep_share: float, act_bits: int = ACT_BITS, ternary=True,
                       weight_bits=16, margin: float = DEFAULT_MARGIN,
                       target_fps: float | None = None,
-                      max_simd: int = MAX_SIMD) -> tuple[dict[str, LayerMapping], Estimate]:
+                      max_simd: int = MAX_SIMD, model: str | None = None) -> tuple[dict[str, LayerMapping], Estimate]:
     """`plan_for_board` and the estimate of the plan it returns (made with `keep_share`)."""
     return _plan(graph, board, keep_share, act_bits, ternary, weight_bits, margin, hint=True, target_fps=target_fps,
-                 max_simd=max_simd)
+                 max_simd=max_simd, model=model)
 
 
 def _plan(graph, board, keep_share, act_bits, ternary, weight_bits, margin, hint, target_fps=None,
-          max_simd=MAX_SIMD):
+          max_simd=MAX_SIMD, model=None):
+    model = model or graph.name
     if not 0 < keep_share <= 1:
         raise FcompError(f"keep share must be in (0, 1], got {keep_share}")
     if max_simd < 1:
@@ -226,9 +228,9 @@ def _plan(graph, board, keep_share, act_bits, ternary, weight_bits, margin, hint
     if not s.cands:     # no weighted layer (pooling only): nothing to fold, the streaming layers still count
         est = s.estimate({})
         if not s.fits(est):
-            raise DoesNotFitError(_not_fit_message(graph.name, board, est, margin, "as it is"))
+            raise DoesNotFitError(_not_fit_message(model, board, est, margin, "as it is"))
         if target_fps is not None and est.frames_per_s < target_fps:
-            raise DoesNotFitError(f"{graph.name} reaches at most {est.frames_per_s:,.1f} frames/s on {board.name}, "
+            raise DoesNotFitError(f"{model} reaches at most {est.frames_per_s:,.1f} frames/s on {board.name}, "
                                   f"below the target {target_fps:,.1f}")
         return {}, est
     targets = s.targets()
@@ -237,7 +239,7 @@ def _plan(graph, board, keep_share, act_bits, ternary, weight_bits, margin, hint
         hint_text = _smallest_board_hint(graph, board, keep_share, act_bits, ternary, weight_bits, margin,
                                          max_simd) \
             if hint else ""
-        raise DoesNotFitError(_not_fit_message(graph.name, board, est, margin, "even at its cheapest folding")
+        raise DoesNotFitError(_not_fit_message(model, board, est, margin, "even at its cheapest folding")
                               + hint_text)
     lo, hi = 0, len(targets) - 1        # targets[hi] fits; find the smallest index that fits
     best = (plan, est)
@@ -248,7 +250,7 @@ def _plan(graph, board, keep_share, act_bits, ternary, weight_bits, margin, hint
             hi, best = mid, (p, e)
         else:
             lo = mid + 1
-    return best if target_fps is None else _slow_down_to(s, best, targets, target_fps, graph.name)
+    return best if target_fps is None else _slow_down_to(s, best, targets, target_fps, model)
 
 
 def _slow_down_to(s: _Search, best, targets: list[int], target_fps: float, model: str):
@@ -289,7 +291,7 @@ def _smallest_board_hint(graph, board, keep_share, act_bits, ternary, weight_bit
     return "; no board in boards/ fits it"
 
 
-def check_fit(est: Estimate, board: Board, margin: float = DEFAULT_MARGIN) -> None:
+def check_fit(est: Estimate, board: Board, margin: float = DEFAULT_MARGIN, model: str | None = None) -> None:
     """Raise DoesNotFitError when an estimate (e.g. re-made after compression with the real kept groups)
     exceeds the board x margin; the message names the smallest board the planner fits the model on."""
     if not over_budget(est.total(), board, margin):
@@ -306,7 +308,8 @@ def check_fit(est: Estimate, board: Board, margin: float = DEFAULT_MARGIN) -> No
             keep = sum(sum(kept[le.layer]) for le in ternary_layers) / total if total else 1.0
         hint = _smallest_board_hint(inp["graph"], board, keep or 1.0, inp["act_bits"], inp["ternary"],
                                     inp["weight_bits"], margin)
-    raise DoesNotFitError(_not_fit_message(inp["graph"].name if inp.get("graph") else "the model", board, est,
+    model = model or (inp["graph"].name if inp.get("graph") else "the model")
+    raise DoesNotFitError(_not_fit_message(model, board, est,
                                            margin, "with this plan") + hint)
 
 

@@ -246,6 +246,12 @@ def get_strategy(name: str) -> Strategy:
 
 
 # ---- the engine --------------------------------------------------------------------------------------------------
+def layer_bits(graph: Graph, first_last_bits: int) -> dict[str, int]:
+    """Weight bits of each weighted layer after compression: 2 (ternary), the first and last at first_last_bits."""
+    names = [n.name for n in graph.weighted()]
+    return {name: first_last_bits if i in (0, len(names) - 1) else 2 for i, name in enumerate(names)}
+
+
 class Context:
     def __init__(self, graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionConfig,
                  data: TrainData | None, strategy: Strategy):
@@ -255,11 +261,8 @@ class Context:
         self.graph, self.plan, self.cfg, self.data, self.strategy = graph, plan, cfg, data, strategy
         self.model = IRModule(graph).to(cfg.device)
         mods = weighted_modules(self.model)
-        names = [n.name for n in graph.weighted()]
         self.layers: dict[str, Layer] = {}
-        for i, name in enumerate(names):
-            edge = i in (0, len(names) - 1)
-            bits = cfg.first_last_bits if edge else 2
+        for name, bits in layer_bits(graph, cfg.first_last_bits).items():
             self.layers[name] = Layer(name, mods[name], plan[name], bits, prunable=(bits == 2))
         self.history: list[dict] = []
         self.epoch = 0
