@@ -64,6 +64,19 @@ def copy(model: onnx.ModelProto) -> onnx.ModelProto:
     return m
 
 
+def rename_tensors(model: onnx.ModelProto, names: dict[str, str]) -> None:
+    """Rename tensors in place wherever they appear: node inputs/outputs, graph inputs/outputs, initializers and
+    value_info (names not in `names` stay)."""
+    g = model.graph
+    for n in g.node:
+        for field in (n.input, n.output):
+            for i, x in enumerate(field):
+                field[i] = names.get(x, x)
+    for coll in (g.input, g.output, g.initializer, g.value_info):
+        for v in coll:
+            v.name = names.get(v.name, v.name)
+
+
 def input_shape(model: onnx.ModelProto) -> tuple[int, ...]:
     """The graph input's shape with any non-fixed dimension taken as 1."""
     dims = model.graph.input[0].type.tensor_type.shape.dim

@@ -91,13 +91,7 @@ def _hostile_model():
             if o not in {v.name for v in m.graph.output}:
                 renames[o] = next(pool, f"{conv_out} x")
     renames[m.graph.input[0].name] = "b5"
-    for n in m.graph.node:
-        for field in (n.input, n.output):
-            for i, x in enumerate(field):
-                field[i] = renames.get(x, x)
-    for coll in (m.graph.input, m.graph.output, m.graph.value_info):
-        for v in coll:
-            v.name = renames.get(v.name, v.name)
+    B.rename_tensors(m, renames)
     m.graph.node[2].name = "config3"
     m.graph.node[3].name = "fcomp_top"
     return B.checked(m)

@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 
 from .. import __version__
+from ..backend.hls4ml_project import PROJECT_NAME
 from ..boards import Board
 from ..errors import FcompError
 from . import tcl
@@ -36,10 +37,9 @@ from .axi import WRAPPER_TOP, write_wrapper
 from .doc import render
 from .hls_sources import copy_hls
 from .manifest import MANIFEST, fix_modes, portable, sha256_file, tool_versions, write_manifest
-from .rtl_sources import copy_rtl, find_layers
+from .rtl_sources import copy_rtl
 
 HANDOFF_DIR = "handoff"
-PROJECT_NAME = "fcomp_top"     # compiler.backend.hls4ml_project.PROJECT_NAME (not imported: keeps hls4ml unloaded)
 TB_SEED = 0
 
 __all__ = ["write_handoff", "HANDOFF_DIR"]
@@ -83,7 +83,7 @@ def write_handoff(out_dir: Path, report: dict, board: Board, *, rtl_layers: dict
     under `out_dir/rtl`. csim: hls4ml's C-simulation predict (channels-last batch -> outputs); when given, the
     expected output of the wrapper's example frame is written next to it (`hls/tb_data/axi_expected.txt`).
     """
-    from ..rtl.layer import RTL_DIR, rtl_sources
+    from ..rtl.layer import RTL_DIR, find_layers, rtl_sources
 
     out_dir = Path(out_dir)
     hls_dir = out_dir / "hls"

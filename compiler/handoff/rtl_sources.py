@@ -15,25 +15,10 @@ from pathlib import Path
 
 from ..errors import FcompError
 from ..names import sanitize
+from ..rtl.layer import rom_dir
 
 ROM_FILES = {"CODES_FILE": "codes.mem", "INDEX_FILE": "index.mem", "POST_FILE": "post.mem"}
 _PARAM = re.compile(r'\.(CODES_FILE|INDEX_FILE|POST_FILE)\("[^"]*"\)')
-
-
-def find_layers(rtl_dir: Path) -> dict[str, Path]:
-    """{layer: its ROM folder} of the layers a build wrote (`rtl/<layer>/rom/layer.json`)."""
-    rtl_dir = Path(rtl_dir)
-    if not rtl_dir.is_dir():
-        return {}
-    found = {}
-    for info in sorted(rtl_dir.glob("*/rom/layer.json")):
-        found[info.parent.parent.name] = info.parent
-    return found
-
-
-def _rom_dir(path: Path) -> Path:
-    path = Path(path)
-    return path if (path / "layer.json").is_file() else path / "rom"
 
 
 def copy_rtl(layers: dict[str, Path], dest: Path, shared_sources: list[Path], include_dir: Path,
@@ -50,7 +35,7 @@ def copy_rtl(layers: dict[str, Path], dest: Path, shared_sources: list[Path], in
         shutil.copyfile(testbench, dest / "tb" / Path(testbench).name)
     rows = []
     for raw in sorted(layers):
-        rom = _rom_dir(layers[raw])
+        rom = rom_dir(layers[raw])
         info_path = rom / "layer.json"
         if not info_path.is_file():
             raise FcompError(f"RTL layer {raw}: {info_path} is missing")

@@ -224,6 +224,19 @@ exit
 """
 
 
+def _ooc_implement(board: Board, report_prefix: str) -> str:
+    """Out-of-context synthesis and implementation of the HLS IP in $hls_v, with utilization and timing reports."""
+    return f"""add_files $hls_v
+read_xdc -mode out_of_context [file join $bundle constraints {constraints_name(board)}]
+synth_design -top {WRAPPER_TOP} -part $part -mode out_of_context
+opt_design
+place_design
+route_design
+report_utilization -file [file join $work reports {report_prefix}utilization.rpt]
+report_timing_summary -max_paths 20 -file [file join $work reports {report_prefix}timing_summary.rpt]
+"""
+
+
 def _ooc_body(board: Board, vivado_project: bool) -> str:
     """Out-of-context implementation of the IP alone (no block design): resources and timing at the board clock."""
     return f"""
@@ -231,15 +244,7 @@ def _ooc_body(board: Board, vivado_project: bool) -> str:
 # A Vitis kernel (v++ -c/-l for the platform) is not generated; see HANDOFF.md.
 close_project
 set hls_v [file join $work {HLS_PROJECT} solution1 syn verilog]
-add_files $hls_v
-read_xdc -mode out_of_context [file join $bundle constraints {constraints_name(board)}]
-synth_design -top {WRAPPER_TOP} -part $part -mode out_of_context
-opt_design
-place_design
-route_design
-report_utilization -file [file join $work reports utilization.rpt]
-report_timing_summary -max_paths 20 -file [file join $work reports timing_summary.rpt]
-set wns [get_property SLACK [get_timing_paths -max_paths 1]]
+{_ooc_implement(board, "")}set wns [get_property SLACK [get_timing_paths -max_paths 1]]
 puts "fcomp: out-of-context implementation at {board.clock_mhz:g} MHz, WNS $wns ns"
 exit
 """
@@ -254,15 +259,7 @@ set part {{{board.part}}}
 file mkdir [file join $work reports]
 set hls_v [file join $work {HLS_PROJECT} solution1 syn verilog]
 if {{![file isdirectory $hls_v]}} {{ error "no HLS RTL in $hls_v: run build_hls.tcl first" }}
-add_files $hls_v
-read_xdc -mode out_of_context [file join $bundle constraints {constraints_name(board)}]
-synth_design -top {WRAPPER_TOP} -part $part -mode out_of_context
-opt_design
-place_design
-route_design
-report_utilization -file [file join $work reports ooc_utilization.rpt]
-report_timing_summary -max_paths 20 -file [file join $work reports ooc_timing_summary.rpt]
-exit
+{_ooc_implement(board, "ooc_")}exit
 """
 
 

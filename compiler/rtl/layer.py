@@ -49,6 +49,24 @@ def rtl_sources() -> list[Path]:
     return [RTL_DIR / f for f in RTL_SOURCES]
 
 
+ROM_DIR = "rom"     # rtl/<layer>/rom/ of a build: the layer's ROMs, top module, layer.json and stimulus
+
+
+def rom_dir(layer_dir) -> Path:
+    """A layer's ROM folder, given that folder or the layer folder above it."""
+    layer_dir = Path(layer_dir)
+    return layer_dir if (layer_dir / "layer.json").is_file() else layer_dir / ROM_DIR
+
+
+def find_layers(rtl_dir) -> dict[str, Path]:
+    """{layer: its ROM folder} of the layers a build wrote under `rtl_dir` (those with a layer.json)."""
+    rtl_dir = Path(rtl_dir)
+    if not rtl_dir.is_dir():
+        return {}
+    roms = {layer.name: rom_dir(layer) for layer in sorted(rtl_dir.iterdir()) if layer.is_dir()}
+    return {name: rom for name, rom in roms.items() if (rom / "layer.json").is_file()}
+
+
 def _idxw(n: int) -> int:
     """Bits of an index into n entries (at least 1), as tpe_util.svh's idxw()."""
     return 1 if n <= 2 else math.ceil(math.log2(n))

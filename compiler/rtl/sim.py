@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import FcompError
 from .golden import golden
-from .layer import RTL_DIR, RtlLayer, rtl_sources, top_name, write_layer
+from .layer import ROM_DIR, RTL_DIR, RtlLayer, rtl_sources, top_name, write_layer
 
 TB_DIR = RTL_DIR / "tb"
 SIMULATORS = ("verilator", "icarus")
@@ -147,7 +147,7 @@ class LayerSim(StreamSim):
     def __init__(self, layer: RtlLayer, work_dir: Path, sim: str = "verilator", cxx_opt: str = "-O0",
                  waves: bool = False):
         self.layer = layer
-        self.rom_dir = Path(work_dir) / "rom"
+        self.rom_dir = Path(work_dir) / ROM_DIR
         top = top_name(layer.name)
         top_sv = write_layer(layer, self.rom_dir, top)
         super().__init__(top_sv, top, layer.name, work_dir, sim, cxx_opt, waves)

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from ..backend.hls4ml_project import PROJECT_NAME
 from ..errors import FcompError
 from ..progress import log, progress_bar
 
-PROJECT_NAME = "fcomp_top"
 CHECK_INPUTS = "check_inputs.npz"
 
 
@@ -119,15 +119,14 @@ def _same_check(now: dict, then: dict) -> bool:
 
 
 def _rerun_rtl(out_dir: Path) -> dict:
+    from ..rtl.layer import find_layers
     from .rtl import rerun_layer
 
-    rtl = out_dir / "rtl"
-    folders = sorted({p.parent.parent if p.parent.name == "rom" else p.parent
-                      for p in [*rtl.glob("*/layer.json"), *rtl.glob("*/rom/layer.json")]}) if rtl.is_dir() else []
+    found = find_layers(out_dir / "rtl")
     layers = []
     with tempfile.TemporaryDirectory(prefix="fcomp_verify_rtl_") as work:  # OUTPUT itself is not written to
-        for folder in progress_bar(folders, "RTL re-simulation"):
-            layers.append({"layer": folder.name, **rerun_layer(folder, work_dir=Path(work) / folder.name)})
+        for name in progress_bar(list(found), "RTL re-simulation"):
+            layers.append({"layer": name, **rerun_layer(found[name], work_dir=Path(work) / name)})
     passed = all(l.get("passed", False) for l in layers)
     if not layers:
         msg = "RTL: no layer folders with a stored stimulus"

@@ -188,11 +188,11 @@ def rerun_layer(layer_dir, sim: str = "verilator", work_dir=None) -> dict:
     import json
     import tempfile
 
-    from ..rtl.layer import top_from_params
+    from ..rtl.layer import rom_dir, top_from_params
     from ..rtl.sim import StreamSim
 
     layer_dir = Path(layer_dir).resolve()
-    rom = layer_dir if (layer_dir / "layer.json").is_file() else layer_dir / "rom"
+    rom = rom_dir(layer_dir)
     info_path = rom / "layer.json"
     if not info_path.is_file():
         raise FcompError(f"{layer_dir}: no layer.json (expected a layer folder written by fcomp build)")

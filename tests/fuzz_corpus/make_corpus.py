@@ -95,13 +95,7 @@ def hostile_names_everywhere():
     names = {"x": 'x"); system("rm -rf /"); //', "W": "../../etc/passwd", "B": "$(reboot)", "c": "a b",
              "gamma": "[exec rm]", "beta": "a_b", "mean": "a__b", "var": "\u00e9\u4e2d\u6587\U0001F600",
              "bn": "n" * 10240, "y": "a?b"}
-    for n in m.graph.node:
-        for field in (n.input, n.output):
-            for i, x in enumerate(field):
-                field[i] = names.get(x, x)
-    for coll in (m.graph.input, m.graph.output, m.graph.initializer):
-        for v in coll:
-            v.name = names.get(v.name, v.name)
+    B.rename_tensors(m, names)
     for n, name in zip(m.graph.node, ("`reboot`", "a b", "a\nb")):
         n.name = name
     m.graph.name = "../../graph; rm -rf ~"
