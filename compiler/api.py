@@ -12,7 +12,7 @@ from __future__ import annotations
 
 
 def build(model, board="zcu104", **options) -> dict:
-    """`compiler.build("model.onnx", board="zcu104", output="out")` -> the report (report.json's content).
+    """`api.build("model.onnx", board="zcu104", output="out")` -> the report (report.json's content).
 
     Keyword arguments are the fields of `compiler.pipeline.BuildOptions` (`data`, `n_check`, `margin`, ...;
     `compression=None` skips compression, or a `compiler.compress.engine.CompressionConfig`)."""
@@ -24,7 +24,7 @@ def build(model, board="zcu104", **options) -> dict:
 
 
 def compress(model, board="zcu104", **options) -> dict:
-    """`compiler.compress("model.onnx", data="digits", output="out")`: compression only (model.compressed.onnx,
+    """`api.compress("model.onnx", data="digits", output="out")`: compression only (model.compressed.onnx,
     compression.json); returns compression.json's summary. Options as for `build`."""
     from pathlib import Path
 

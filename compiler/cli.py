@@ -128,16 +128,19 @@ def _common_args(p, board_help: str, output_default: str, data_help: str, json_h
 
 
 def _planner_args(p) -> None:
+    from .planner import DEFAULT_MARGIN, MAX_SIMD
+
     g = p.add_argument_group("board planner (per-layer PE folding; the same plan shapes compression groups)")
-    g.add_argument("--margin", type=float, default=0.85, metavar="F",
-                   help="share of the board's LUT/FF/DSP/BRAM/URAM the plan may use (default 0.85); a model that "
+    g.add_argument("--margin", type=float, default=DEFAULT_MARGIN, metavar="F",
+                   help=f"share of the board's LUT/FF/DSP/BRAM/URAM the plan may use (default {DEFAULT_MARGIN}); a "
+                        "model that "
                         "does not fit stops with exit 2, the numbers per resource and the smallest board that fits")
     g.add_argument("--target-fps", type=float, default=None, metavar="F",
                    help="plan the cheapest design that reaches F frames/s (as FINN's target_fps) instead of the "
                         "fastest that fits; exit 2 when the board cannot reach it. Example: --target-fps 1000")
-    g.add_argument("--max-simd", type=int, default=16, metavar="S",
-                   help="widest PE the planner builds, in lanes (default 16); S is also the width of a pruning "
-                        "group, so a wider limit buys throughput on large boards at coarser pruning. "
+    g.add_argument("--max-simd", type=int, default=MAX_SIMD, metavar="S",
+                   help=f"widest PE the planner builds, in lanes (default {MAX_SIMD}); S is also the width of a "
+                        "pruning group, so a wider limit buys throughput on large boards at coarser pruning. "
                         "Example: --max-simd 32")
 
 

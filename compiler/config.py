@@ -132,13 +132,11 @@ def build_options_as_cli(opts) -> dict:
            "check_inputs": opts.n_check, "calibration_inputs": opts.n_calibration,
            "min_agreement": opts.min_agreement, "tie_margin": opts.tie_margin, "act_bits": opts.act_bits,
            "weight_bits": opts.weight_bits, "rtl_layers": opts.rtl_layers, "max_memory_gb": opts.max_memory_gb,
-           "max_csim_minutes": opts.max_csim_minutes}
+           "max_csim_minutes": opts.max_csim_minutes, "margin": opts.margin, "target_fps": opts.target_fps,
+           "max_simd": opts.max_simd}
     if c is None:
         out["strategy"] = "none"
     else:
         out.update(strategy=c.strategy, target_compression=c.target, epochs=c.epochs, lr=c.lr, penalty=c.penalty,
                    seed=c.seed, first_last_bits=c.first_last_bits, device=c.device)
-    for extra in ("margin", "target_fps", "max_simd"):   # planner options, when present
-        if hasattr(opts, extra):
-            out[extra] = getattr(opts, extra)
     return out

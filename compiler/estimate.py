@@ -44,6 +44,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from .handoff.axi import WORD_BITS, lane_bits
 from .ir import Graph, Node
 from .plan import LayerMapping
 
@@ -403,17 +404,14 @@ def layer_estimate(graph: Graph, node: Node, m: LayerMapping, *, act_bits: int =
     return e
 
 
-AXI_WORD_BITS = 64     # the handoff wrapper's AXI-Stream word (compiler.handoff.axi.WORD_BITS)
-
-
 def input_frame_cycles(shape, act_bits: int) -> int:
     """Cycles for one input frame to arrive: the AXI-Stream words (elements in lanes of the smallest of 8/16/32/64
     bits that holds act_bits, one word per cycle), and at least one cycle per pixel, hls4ml's io_stream beat.
     No layer needs to be faster than this; the planner does not buy parallelism beyond it."""
-    lane = next((b for b in (8, 16, 32, 64) if b >= act_bits), 64)
+    lane = lane_bits(act_bits)
     elements = int(np.prod(shape))
     pixels = int(shape[1] * shape[2]) if len(shape) == 3 else 1
-    return max(math.ceil(elements / (AXI_WORD_BITS // lane)), pixels)
+    return max(math.ceil(elements / (WORD_BITS // lane)), pixels)
 
 
 def _input_stream(node: Node, act_bits: int) -> LayerEstimate:

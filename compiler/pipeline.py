@@ -24,14 +24,14 @@ from .backend.hls4ml_project import HlsProject
 from .backend.precision import assign_precisions
 from .backend.summary import backend_summary
 from .boards import get_board
-from .compress.engine import CompressionConfig, layer_bits
+from .compress.engine import CompressionConfig, get_strategy, layer_bits
 from .config import build_options_as_cli, dump_effective
 from .data import load_samples
 from .errors import CheckFailedError, FcompError
+from .estimate import estimate
 from .frontend import import_onnx
 from .handoff import write_handoff
 from .handoff.manifest import sha256_file, tool_versions
-from .estimate import estimate
 from .planner import (DEFAULT_MARGIN, MAX_SIMD, budget, check_fit, keep_share_for_ratio, on_chip_bits, over_budget,
                       plan_and_estimate)
 from .progress import StageTimer, log, progress_bar
@@ -279,8 +279,6 @@ def _ternary_layers(graph, cfg: CompressionConfig | None) -> set[str]:
 def plan_for_board(graph, board, opts: BuildOptions):
     """The board plan (per layer P, S, memory kind) for the build's compression, and its estimate. Structured
     strategies are planned at the keep share that reaches the target ratio; the others as dense ternary."""
-    from .compress.engine import get_strategy
-
     cfg = opts.compression
     ternary = _ternary_layers(graph, cfg)
     keep = 1.0

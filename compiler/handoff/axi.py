@@ -61,7 +61,8 @@ class StreamFormat:
         return d
 
 
-def _lane_bits(width: int) -> int:
+def lane_bits(width: int) -> int:
+    """The AXI lane an element of `width` bits travels in: the smallest of 8/16/32/64 bits that holds it."""
     for bits in (8, 16, 32, 64):
         if width <= bits:
             return bits
@@ -106,7 +107,7 @@ def stream_formats(firmware: Path, project: str, in_elements: int, out_elements:
         if elements % channels:
             raise FcompError(f"stream {tname}: {elements} elements are not a whole number of {channels}-element "
                              "beats")
-        lane = _lane_bits(width)
+        lane = lane_bits(width)
         formats.append(StreamFormat(tname, elem, width, frac, signed, channels, elements, lane,
                                     max(word_bits, lane)))
     return formats[0], formats[1]
