@@ -199,3 +199,45 @@ def write_wrapper(firmware: Path, tb_dir: Path, project: str, in_elements: int, 
     return {"top": WRAPPER_TOP, "input": fin.to_dict(), "output": fout.to_dict(),
             "ports": {"s_axis": "AXI4-Stream slave (input frames)", "m_axis": "AXI4-Stream master (results)",
                       "s_axi_control": "AXI4-Lite ap_ctrl_hs registers (ap_start, ap_done, ap_idle, auto_restart)"}}
+
+
+def format_for(type_name: str, fixed, channels: int, elements: int, word_bits: int = WORD_BITS) -> StreamFormat:
+    """The stream format of a tensor of `fixed` type (compiler.backend.precision.Fixed): the same layout the
+    HLS wrapper uses, for the RTL accelerator (`compiler.rtl.accel`) and its testbench."""
+    lane = lane_bits(fixed.width)
+    return StreamFormat(type_name, fixed.hls(), fixed.width, fixed.fraction, fixed.signed, channels, elements,
+                        lane, max(word_bits, lane))
+
+
+def pack_frame(values, fmt: StreamFormat) -> list[int]:
+    """One frame of integers (elements in channels-last order) -> its AXI words: element k in lane
+    k mod per_word of word k // per_word, its raw low `width` bits (the lane's upper bits 0), last word padded."""
+    import numpy as np
+
+    v = np.asarray(values, np.int64).reshape(-1)
+    if v.size != fmt.elements:
+        raise FcompError(f"a frame has {fmt.elements} elements, got {v.size}")
+    mask = (1 << fmt.width) - 1
+    words = []
+    for w in range(fmt.words):
+        word = 0
+        for i, e in enumerate(v[w * fmt.per_word:(w + 1) * fmt.per_word]):
+            word |= (int(e) & mask) << (i * fmt.elem_bits)
+        words.append(word)
+    return words
+
+
+def unpack_frame(words: list[int], fmt: StreamFormat):
+    """AXI words of one output frame -> its integers (lanes sign-extended for signed types)."""
+    import numpy as np
+
+    if len(words) != fmt.words:
+        raise FcompError(f"an output frame has {fmt.words} words, got {len(words)}")
+    lane_mask = (1 << fmt.elem_bits) - 1
+    out = []
+    for k in range(fmt.elements):
+        e = (words[k // fmt.per_word] >> ((k % fmt.per_word) * fmt.elem_bits)) & lane_mask
+        if fmt.signed and e >> (fmt.elem_bits - 1):
+            e -= 1 << fmt.elem_bits
+        out.append(e)
+    return np.array(out, dtype=np.int64)

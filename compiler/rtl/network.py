@@ -1,0 +1,267 @@
+"""The whole network in fixed point: one integer description of every node, its golden model, and the stream
+formats the accelerator RTL (`compiler.rtl.accel`) uses between its modules.
+
+Every IR tensor t has the backend's fixed-point type T_t (`compiler.backend.precision.Fixed`): its values are
+the integers v with real value v * 2**-frac(T_t). The arithmetic below is hls4ml's C simulation of fcomp's
+project, op by op (templates of hls4ml 1.3.0, `nnet_utils/`), written once here for the golden model; the RTL
+modules in rtl_sim/fc_*.sv implement exactly these formulas and the tests prove they agree:
+
+* input      x_int = SAT(floor(x * 2**f + 1/2))                (float -> ap_fixed<.., AP_RND, AP_SAT>)
+* ternary conv/dense   acc = codes . x (exact), y = RND_SAT(acc * scale + bias)   (`compiler.rtl.golden`)
+* conv/dense (fixed-point weights)  acc = WRAP(bias + sum WRAP(w * x)) in the accumulator type, y = CAST(acc)
+* relu       y = CAST(max(x, 0))
+* add        y = CAST(a + b), the sum exact
+* maxpool    y = max over the window (zero padding: the input is non-negative, checked by the backend)
+* avgpool / globalavgpool   s = sum over the window in the accumulator type (exact), q = trunc_to_zero(s / N)
+                            with the accumulator's fraction bits (ap_fixed's `/ int`), y = CAST(q)
+* flatten    the same values, C*H*W order
+
+CAST(v from fraction f to type T) = shift to T's fraction bits (AP_RND: add half an LSB, then floor; AP_TRN:
+floor), then AP_SAT clamps to T's range or AP_WRAP keeps its low bits (`cast`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..backend.precision import Fixed, is_ternary, quantize as quantize_frac
+from ..errors import FcompError
+from ..ir import Graph, Node
+from ..plan import LayerMapping
+from .data import im2col
+from .golden import golden
+from .layer import RtlFormat, RtlLayer, build_layer
+
+SUPPORTED_OPS = ("input", "conv", "dense", "relu", "add", "maxpool", "avgpool", "globalavgpool", "flatten")
+
+
+def wrap(v: np.ndarray, bits: int, signed: bool = True) -> np.ndarray:
+    v = np.asarray(v, np.int64) & ((1 << bits) - 1)
+    return np.where(v >> (bits - 1), v - (1 << bits), v) if signed else v
+
+
+def saturate(v: np.ndarray, t: Fixed) -> np.ndarray:
+    lo, hi = ((-(1 << (t.width - 1)), (1 << (t.width - 1)) - 1) if t.signed else (0, (1 << t.width) - 1))
+    return np.clip(v, lo, hi)
+
+
+def cast(v: np.ndarray, frac: int, t: Fixed) -> np.ndarray:
+    """Integers with `frac` fraction bits -> integers of type t (ap_fixed's conversion with t's modes)."""
+    v = np.asarray(v, np.int64)
+    d = frac - t.fraction
+    if d > 0:
+        v = (v + (1 << (d - 1))) >> d if t.rounding else v >> d
+    elif d < 0:
+        v = v << -d
+    return saturate(v, t) if t.saturate else wrap(v, t.width, t.signed)
+
+
+def trunc_div(v: np.ndarray, n: int) -> np.ndarray:
+    """Integer division truncated towards zero (C's `/`, ap_fixed's sdiv)."""
+    v = np.asarray(v, np.int64)
+    q = np.abs(v) // n
+    return np.where(v < 0, -q, q)
+
+
+def quantize_input(x: np.ndarray, t: Fixed) -> np.ndarray:
+    """Real inputs -> integers of the input type (float -> ap_fixed with AP_RND, AP_SAT)."""
+    q = np.floor(np.asarray(x, np.float64) * 2.0 ** t.fraction + 0.5).astype(np.int64)
+    return saturate(q, t) if t.saturate else wrap(q, t.width, t.signed)
+
+
+@dataclass
+class NetNode:
+    """One node of the fixed-point network: its IR node, output type and (weighted layers) integer weights."""
+    node: Node
+    out: Fixed
+    accum: Fixed | None = None            # pools and fixed-point conv/dense
+    layer: RtlLayer | None = None         # ternary conv/dense: the PE-array description (codes, scale, bias)
+    mapping: LayerMapping | None = None
+    weight_int: np.ndarray | None = None  # fixed-point conv/dense: (rows, cols) integers
+    weight_t: Fixed | None = None
+    bias_int: np.ndarray | None = None
+    bias_t: Fixed | None = None
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    @property
+    def op(self) -> str:
+        return self.node.op
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.node.shape)
+
+
+@dataclass
+class Network:
+    graph: Graph
+    nodes: dict[str, NetNode]
+    order: list[str] = field(default_factory=list)
+
+    @property
+    def input(self) -> NetNode:
+        return self.nodes[self.graph.inputs[0].name]
+
+    @property
+    def output(self) -> NetNode:
+        return self.nodes[self.graph.outputs[0]]
+
+    def uncovered(self) -> list[str]:
+        """Why the accelerator RTL cannot build this network ([] when it can)."""
+        why = []
+        for nn in self.nodes.values():
+            if nn.op not in SUPPORTED_OPS:
+                why.append(f"{nn.name}: op {nn.op} has no RTL module")
+            elif nn.op in ("conv", "dense") and nn.layer is None:
+                why.append(f"{nn.name}: fixed-point (not ternary) weights: the accelerator has adder-only "
+                           "ternary PE arrays only")
+        return why
+
+
+def kept_per_pe(compression_rows: list[dict] | None, name: str) -> int | None:
+    for r in compression_rows or []:
+        if r["name"] == name and r.get("kept_groups_per_pe"):
+            return int(max(r["kept_groups_per_pe"]))
+    return None
+
+
+def build_network(graph: Graph, precisions: dict, plan: dict[str, LayerMapping],
+                  compression_rows: list[dict] | None = None, in_blocks: dict[str, int] | None = None) -> Network:
+    """The integer view of a (compressed) IR graph with the backend's types and the planner's PE mapping."""
+    from .data import auto_in_blocks
+
+    nodes: dict[str, NetNode] = {}
+    for node in graph.nodes:
+        if node.op not in SUPPORTED_OPS:
+            raise FcompError(f"node {node.name}: op {node.op} is not in the fixed-point network model")
+        p = precisions[node.name]
+        nn = NetNode(node, p["result"], accum=p.get("accum"))
+        if node.op in ("conv", "dense"):
+            mapping = plan[node.name]
+            nn.mapping = mapping
+            src_t = precisions[node.inputs[0]]["result"]
+            if is_ternary(node):
+                fmt = RtlFormat.from_backend(src_t, p)
+                k = kept_per_pe(compression_rows, node.name)
+                ib = (in_blocks or {}).get(node.name) or auto_in_blocks(mapping, k or math.ceil(
+                    mapping.rows / mapping.pe) * math.ceil(mapping.cols / mapping.simd))
+                nn.layer = build_layer(node, mapping, fmt, kept_per_pe=k, in_blocks=ib)
+            else:
+                w = node.weights["W"]
+                mat = w.reshape(w.shape[0], -1) if node.op == "conv" else w.T
+                nn.weight_t, nn.bias_t = p["weight"], p["bias"]
+                nn.weight_int = _weights_int(mat, p["weight"])
+                nn.bias_int = _weights_int(node.weights["b"], p["bias"])
+        nodes[node.name] = nn
+    return Network(graph, nodes, [n.name for n in graph.nodes])
+
+
+def _weights_int(w: np.ndarray, t: Fixed) -> np.ndarray:
+    q = quantize_frac(w, t.fraction)
+    return saturate(q, t) if t.saturate else wrap(q, t.width, t.signed)
+
+
+# ---- the golden model ----------------------------------------------------------------------------------------------
+def _windows(x: np.ndarray, kernel, strides, pads) -> np.ndarray:
+    """(N, C, H, W) -> (N, Ho*Wo, C*kh*kw) zero-padded windows, ONNX weight order (c, kh, kw)."""
+    return np.stack([im2col(a, kernel, strides, pads) for a in x])
+
+
+def _conv_out(node: Node) -> tuple[int, int, int]:
+    return tuple(node.shape)
+
+
+def run_node(net: Network, nn: NetNode, xs: list[np.ndarray], ts: list[Fixed]) -> np.ndarray:
+    """One node on a batch: integer inputs (N, *shape) of types ts -> integer outputs (N, *nn.shape)."""
+    node, n = nn.node, len(xs[0])
+    if node.op == "relu":
+        return cast(np.maximum(xs[0], 0), ts[0].fraction, nn.out)
+    if node.op == "flatten":
+        return xs[0].reshape(n, -1)
+    if node.op == "add":
+        f = max(ts[0].fraction, ts[1].fraction)
+        s = (xs[0] << (f - ts[0].fraction)) + (xs[1] << (f - ts[1].fraction))
+        return cast(s, f, nn.out)
+    if node.op in ("conv", "dense"):
+        if node.op == "conv":
+            vec = _windows(xs[0], node.attrs["kernel"], node.attrs["strides"], node.attrs["pads"])
+        else:
+            vec = xs[0].reshape(n, 1, -1)
+        flat = vec.reshape(-1, vec.shape[-1])
+        if nn.layer is not None:
+            y = golden(nn.layer, flat)
+        else:
+            y = _fixed_layer(nn, flat, ts[0])
+        y = y.reshape(n, vec.shape[1], -1)
+        if node.op == "conv":
+            c, h, w = node.shape
+            return y.transpose(0, 2, 1).reshape(n, c, h, w)
+        return y.reshape(n, -1)
+    if node.op == "maxpool":
+        c = xs[0].shape[1]
+        win = _windows(xs[0], node.attrs["kernel"], node.attrs["strides"], node.attrs["pads"])
+        k = int(np.prod(node.attrs["kernel"]))
+        y = win.reshape(n, -1, c, k).max(-1)
+        return y.transpose(0, 2, 1).reshape(n, *node.shape)
+    if node.op in ("avgpool", "globalavgpool"):
+        c = xs[0].shape[1]
+        if node.op == "avgpool":
+            win = _windows(xs[0], node.attrs["kernel"], node.attrs["strides"], node.attrs["pads"])
+            k = int(np.prod(node.attrs["kernel"]))
+            win = win.reshape(n, -1, c, k)
+        else:
+            k = int(np.prod(xs[0].shape[2:]))
+            win = xs[0].reshape(n, 1, c, k)
+        acc = nn.accum
+        s = wrap(cast(win, ts[0].fraction, acc).sum(-1), acc.width, acc.signed)
+        q = wrap(trunc_div(s, k), acc.width, acc.signed)
+        y = cast(q, acc.fraction, nn.out)
+        return y.transpose(0, 2, 1).reshape(n, *node.shape)
+    raise FcompError(f"node {node.name}: no golden model for op {node.op}")
+
+
+def _fixed_layer(nn: NetNode, x: np.ndarray, in_t: Fixed) -> np.ndarray:
+    """hls4ml's Dense/Conv (Resource strategy): acc = (accum_t) bias; acc += (accum_t)(w * x); res = (res_t) acc."""
+    acc_t = nn.accum
+    fp = in_t.fraction + nn.weight_t.fraction
+    prods = x[:, None, :] * nn.weight_int[None, :, :]                 # (n, rows, cols), exact
+    prods = wrap(cast(prods, fp, acc_t), acc_t.width, acc_t.signed)
+    acc = wrap(cast(nn.bias_int, nn.bias_t.fraction, acc_t)[None, :] + prods.sum(-1), acc_t.width, acc_t.signed)
+    return cast(acc, acc_t.fraction, nn.out)
+
+
+def run_network(net: Network, x: np.ndarray, keep: bool = False) -> dict[str, np.ndarray] | np.ndarray:
+    """Real network inputs (N, *input shape) -> the integer output (N, *output shape); keep=True returns every
+    node's integer tensor {name: (N, *shape)} (the layer-boundary traces the RTL is compared with)."""
+    x = np.asarray(x)
+    if x.ndim == len(net.input.shape):
+        x = x[None]
+    vals: dict[str, np.ndarray] = {}
+    for name in net.order:
+        nn = net.nodes[name]
+        if nn.op == "input":
+            vals[name] = quantize_input(x.reshape(len(x), *nn.shape), nn.out)
+            continue
+        srcs = [net.nodes[i] for i in nn.node.inputs]
+        vals[name] = run_node(net, nn, [vals[s.name] for s in srcs], [s.out for s in srcs])
+        if not keep:
+            for s in srcs:   # free tensors no later node reads
+                if s.name not in net.graph.outputs and all(
+                        s.name not in net.nodes[m].node.inputs for m in net.order[net.order.index(name) + 1:]):
+                    vals.pop(s.name, None)
+    return vals if keep else vals[net.graph.outputs[0]]
+
+
+def to_real(v: np.ndarray, t: Fixed) -> np.ndarray:
+    return np.asarray(v, np.float64) * 2.0 ** -t.fraction
+
+
+def from_real(y: np.ndarray, t: Fixed) -> np.ndarray:
+    """Exact fixed-point values (e.g. hls4ml's C-sim outputs) -> integers of type t."""
+    return np.round(np.asarray(y, np.float64) * 2.0 ** t.fraction).astype(np.int64)

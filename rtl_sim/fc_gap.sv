@@ -1,0 +1,56 @@
+// Global average pooling: NPIX pixels of C lanes -> one beat of C lanes, y = CAST(trunc_to_zero(s / NPIX)) with
+// s the per-channel sum in the accumulator type (AW bits, inputs shifted left by LSA: exact).
+module fc_gap (clk, rst, s_data, s_valid, s_ready, m_data, m_valid, m_ready);
+    parameter integer C    = 1;
+    parameter integer NPIX = 4;
+    parameter integer W    = 16;
+    parameter integer AW   = 20;
+    parameter integer LSA  = 0;
+    parameter logic [63:0] DM = 64'd1;
+    parameter integer DSH  = 0;
+    parameter integer OW   = 16;
+    parameter integer RSH  = 0;
+    parameter integer LSH  = 0;
+    parameter integer RND  = 1;
+    parameter integer SAT  = 1;
+    localparam integer IW = AW;
+    `include "tpe_util.svh"
+    `include "fc_cast.svh"
+    `include "fc_tdiv.svh"
+    input  logic                   clk;
+    input  logic                   rst;
+    input  logic [cmul(C, W)-1:0]  s_data;
+    input  logic                   s_valid;
+    output logic                   s_ready;
+    output logic [cmul(C, OW)-1:0] m_data;
+    output logic                   m_valid;
+    input  logic                   m_ready;
+
+    logic [cmul(C, AW)-1:0] acc, nxt;
+    integer cnt;
+    logic [cmul(C, OW)-1:0] y;
+    always_comb begin
+        for (int c = 0; c < C; c++) begin
+            logic signed [AW-1:0] s;
+            s = $signed(acc[cmul(c, AW) +: AW]) + (AW'($signed(s_data[cmul(c, W) +: W])) <<< LSA);
+            nxt[cmul(c, AW) +: AW] = s;
+            y[cmul(c, OW) +: OW] = fc_cast_fn(fc_tdiv_fn(s));
+        end
+    end
+    wire last = cnt == NPIX - 1;
+    assign s_ready = !rst && (!m_valid || m_ready);
+    always_ff @(posedge clk) begin
+        if (rst) begin
+            m_valid <= 1'b0; acc <= '0; cnt <= 0;
+        end else begin
+            if (m_valid && m_ready) m_valid <= 1'b0;
+            if (s_valid && s_ready) begin
+                if (last) begin
+                    m_valid <= 1'b1; m_data <= y; acc <= '0; cnt <= 0;
+                end else begin
+                    acc <= nxt; cnt <= cnt + 1;
+                end
+            end
+        end
+    end
+endmodule
