@@ -48,10 +48,16 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--tie-margin", type=float, default=0.01, metavar="F",
                    help="an input whose two best ONNX Runtime scores differ by less than F of its score range is a "
                         "near-tie and does not count against --min-agreement (default 0.01; 0 counts every input)")
-    b.add_argument("--rtl-layers", default="2", metavar="SPEC",
-                   help="ternary layers to verify on the adder-only PE-array RTL with Verilator: 'all', a count N "
-                        "(the N smallest layers, default 2), or comma-separated layer names (see report.json)")
-    b.add_argument("--no-rtl", action="store_true", help="skip the RTL verification")
+    b.add_argument("--rtl-layers", default="auto", metavar="SPEC",
+                   help="ternary layers to verify one by one on the adder-only PE-array RTL with Verilator "
+                        "(cocotb, every beat on its predicted cycle): 'all', a count N (the N smallest layers), "
+                        "comma-separated layer names (see report.json), or 'auto' (default: 2 when the whole "
+                        "network is not simulated, else none)")
+    b.add_argument("--rtl-frames", type=int, default=None, metavar="N",
+                   help="frames streamed end to end through the whole-network RTL (fcomp_accel) with Verilator, "
+                        "every output word compared with the golden model (default: 4 when the cycle model "
+                        "predicts under 2M cycles for them, else none with a message; 0: none)")
+    b.add_argument("--no-rtl", action="store_true", help="skip the RTL verification (layers and whole network)")
     b.add_argument("--act-bits", type=int, default=16, help="activation width in bits (default 16)")
     b.add_argument("--weight-bits", type=int, default=16, help="weight width in bits (default 16)")
     lim = b.add_argument_group("resource limits (checked before any compiling, from the model's sizes)")
@@ -220,7 +226,7 @@ def _summary(report: dict) -> str:
         n = sum(bool(r["multiplier_free"]) for r in be["ternary_layers"])
         lines.append(f"  hls4ml: {n}/{len(be['ternary_layers'])} ternary layers use the multiplier-free "
                      "weight_ternary product")
-    if report.get("rtl"):
+    if report.get("rtl") and report["rtl"]["layers"]:
         r = report["rtl"]
         done = [l for l in r["layers"] if "error" not in l]
         lines.append(f"  RTL (Verilator): {len(done)} layer(s) " + ("bit-exact and cycle-exact" if r["passed"]
@@ -230,6 +236,10 @@ def _summary(report: dict) -> str:
         for l in r["layers"]:
             if "error" in l:
                 lines.append(f"  RTL: {l['layer']} NOT verified: {l['error']}")
+    if c.get("golden"):
+        lines.append(f"  {c['golden']['message']}")
+    if report.get("rtl") and report["rtl"].get("network"):
+        lines.append(f"  {report['rtl']['network']['message']}")
     if "accuracy_csim" in c:
         lines.append(f"  accuracy on labelled check inputs: ONNX {c['accuracy_onnx']:.1%}, C-sim {c['accuracy_csim']:.1%}")
     t = report["timings_s"]
@@ -271,6 +281,7 @@ def _build_options(args):
                         act_bits=args.act_bits, weight_bits=args.weight_bits,
                         compression=_compression_config(args),
                         rtl_layers="none" if args.no_rtl else args.rtl_layers,
+                        rtl_frames=0 if args.no_rtl else args.rtl_frames,
                         max_memory_gb=args.max_memory_gb, max_csim_minutes=args.max_csim_minutes,
                         margin=args.margin, target_fps=args.target_fps,
                         max_simd=args.max_simd)

@@ -131,7 +131,8 @@ def build_options_as_cli(opts) -> dict:
     out = {"model": os.path.abspath(opts.model), "board": opts.board, "data": data,
            "check_inputs": opts.n_check, "calibration_inputs": opts.n_calibration,
            "min_agreement": opts.min_agreement, "tie_margin": opts.tie_margin, "act_bits": opts.act_bits,
-           "weight_bits": opts.weight_bits, "rtl_layers": opts.rtl_layers, "max_memory_gb": opts.max_memory_gb,
+           "weight_bits": opts.weight_bits, "rtl_layers": opts.rtl_layers, "rtl_frames": opts.rtl_frames,
+           "max_memory_gb": opts.max_memory_gb,
            "max_csim_minutes": opts.max_csim_minutes, "margin": opts.margin, "target_fps": opts.target_fps,
            "max_simd": opts.max_simd}
     if c is None:

@@ -13,7 +13,8 @@ MAX_LEN = 40
 # Names that would collide with hls4ml's generated code or with C++ keywords used in it.
 RESERVED = {"input", "output", "result", "layer", "model", "myproject", "nnet", "config", "void", "int",
             "float", "double", "static", "const", "return", "struct", "class", "template", "typename",
-            "default", "auto", "register", "namespace", "std", "hls", "ap_fixed", "ap_int", "ap_uint"}
+            "default", "auto", "register", "namespace", "std", "hls", "ap_fixed", "ap_int", "ap_uint",
+            "fcomp_accel"}   # fcomp_accel: the RTL top and its folder rtl/fcomp_accel/ beside the layer folders
 # Identifiers hls4ml generates itself in the project's C++: weight/bias/scale arrays (w3, b3, s3, z3, r3), layer
 # streams and their types (layer3_out, layer3_t, layer10_cpy1), config structs (config3, relu_config4), typedefs
 # (input_t, result_t, x_weight_t), the top function and its locals. A layer named like one of them either

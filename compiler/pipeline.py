@@ -36,6 +36,9 @@ from .planner import (DEFAULT_MARGIN, MAX_SIMD, budget, check_fit, keep_share_fo
                       plan_and_estimate)
 from .progress import StageTimer, log, progress_bar
 from .report import render_html, weight_stats
+from .rtl.network import build_network
+from .verify.network import golden_check, rtl_network
+from .verify.network import message as network_message
 from .verify.reference import run_onnx, tensor_ranges
 from .verify.rerun import save_check_inputs
 
@@ -54,7 +57,9 @@ class BuildOptions:
     act_bits: int = 16
     weight_bits: int = 16
     compression: CompressionConfig | None = field(default_factory=CompressionConfig)  # None: no compression
-    rtl_layers: str = "2"             # RTL-verified ternary layers: 'none', 'all', a count N (smallest), or names
+    rtl_layers: str = "auto"          # RTL-verified ternary layers: 'none', 'all', a count N (smallest), names, or
+                                      # 'auto' (2 when the whole network is not simulated, else none)
+    rtl_frames: int | None = None     # frames through the whole-network RTL (None: a few when cheap; 0: none)
     max_memory_gb: float | None = None    # stop early above this predicted memory (None: 80% of the machine's)
     max_csim_minutes: float | None = 60.0  # stop early above this predicted C-sim compile + check time
     margin: float = DEFAULT_MARGIN    # share of the board's resources the plan may use
@@ -123,6 +128,8 @@ def _output_to_onnx_order(y: np.ndarray, graph) -> np.ndarray:
 def build(opts: BuildOptions) -> dict:
     """Run the whole build; returns the report. Raises FcompError (exit 2) or CheckFailedError (exit 1)."""
     board = get_board(opts.board)
+    if opts.rtl_frames is not None and opts.rtl_frames < 0:
+        raise FcompError(f"--rtl-frames must be 0 or more, got {opts.rtl_frames}")
     timer = StageTimer()
     with timer.stage("frontend", f"Importing {opts.model}"):
         fe = import_onnx(opts.model)
@@ -137,6 +144,9 @@ def build(opts: BuildOptions) -> dict:
         (tmp / "fcomp.effective.yaml").write_text(dump_effective(build_options_as_cli(opts)), encoding="utf-8")
     if not report["check"]["passed"]:
         raise CheckFailedError(report["check"]["message"] + f" (report: {target / 'report.json'})")
+    net = (report.get("rtl") or {}).get("network") or {}
+    if net.get("passed") is False:
+        raise CheckFailedError(net["message"] + f" (see {target / 'verify.json'})")
     if report.get("rtl") and not report["rtl"]["passed"]:
         bad = [l["layer"] for l in report["rtl"]["layers"] if l["passed"] is False]
         raise CheckFailedError(f"RTL verification failed for {', '.join(bad)}: outputs or cycles differ from the "
@@ -220,12 +230,33 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
     with timer.stage("csim_compile", "Compiling the C simulation (g++)"):
         project.compile()
     with timer.stage("csim_check", f"C simulation vs ONNX Runtime on {len(samples.check)} inputs"):
-        check = _check(project, reference, graph, samples, opts.min_agreement, opts.tie_margin)
+        csim_out = _csim_outputs(project, samples)
+        check = _check(project, reference, graph, samples, opts.min_agreement, opts.tie_margin, csim_out)
+    with timer.stage("golden", "Golden fixed-point model vs C-sim (and every labelled test input)"):
+        net = build_network(graph, precisions, plan, compression.layers if compression is not None else None)
+        test = _test_split(data, graph) if samples.labels is not None else None
+        check["golden"] = golden_check(net, csim_out, samples.check, test, reference,
+                                       lambda y: _output_to_onnx_order(y, graph))
 
     rtl = None
-    if compression is not None and opts.rtl_layers != "none":
+    network_doc = None
+    if compression is not None and opts.rtl_frames != 0:
+        why = net.uncovered()
+        if why:
+            network_doc = {"passed": None, "skipped": "no whole-network RTL: " + "; ".join(why)}
+            log.warning(network_doc["skipped"])
+        else:
+            with timer.stage("rtl_network", "Whole-network RTL (fcomp_accel) end to end (Verilator)"):
+                network_doc = rtl_network(net, out / "rtl", samples.check, opts.rtl_frames)
+    layers_doc = None
+    spec = opts.rtl_layers
+    if spec == "auto":   # per-layer checks where the whole network was not simulated
+        spec = "none" if network_doc is not None and network_doc.get("passed") is not None else "2"
+    if compression is not None and spec != "none":
         with timer.stage("rtl_verify", "RTL verification of compressed layers (Verilator)"):
-            rtl = _verify_rtl(graph, plan, precisions, reference, samples, compression, opts.rtl_layers, out)
+            layers_doc = _verify_rtl(graph, plan, precisions, reference, samples, compression, spec, out)
+    if layers_doc is not None or network_doc is not None:
+        rtl = _write_verify(out, layers_doc, network_doc)
 
     layer_rows = []
     for row in graph.summary():
@@ -339,13 +370,10 @@ def run_compression(graph, plan, cfg: CompressionConfig, data: str | None, out: 
 
 
 def _verify_rtl(graph, plan, precisions, reference, samples, compression, spec: str, out: Path) -> dict:
-    """Run the RTL check and write verify.json; simulator build folders are dropped when everything passed."""
+    """Run the per-layer RTL check; simulator build folders are dropped when everything passed."""
     from .verify.rtl import verify_layers
 
     doc = verify_layers(graph, plan, precisions, reference, samples.check, compression.layers, spec, out / "rtl")
-    with open(out / "verify.json", "w", encoding="utf-8") as f:
-        json.dump(doc, f, indent=2, default=_json_default)
-        f.write("\n")
     if doc["passed"]:  # keep ROMs and tops; drop simulator builds, runs and their logs
         for p in [*(out / "rtl").glob("*/build_*"), *(out / "rtl").glob("*/run_*")]:
             if p.is_dir():
@@ -354,9 +382,40 @@ def _verify_rtl(graph, plan, precisions, reference, samples, compression, spec: 
                 p.unlink()
         for entry in doc["layers"]:
             entry.pop("work_dir", None)
+    return doc
+
+
+def _write_verify(out: Path, layers_doc: dict | None, network_doc: dict | None) -> dict:
+    """verify.json (per-layer checks and the `network` section) and the report's summary of it."""
+    doc = dict(layers_doc or {"passed": True, "layers": [], "simulator_version": None})
+    doc["network"] = network_doc
+    if network_doc is not None and network_doc.get("passed") is False:
+        doc["passed"] = False
+    with open(out / "verify.json", "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=2, default=_json_default)
+        f.write("\n")
     keys = ("layer", "vectors", "mismatches", "cycles_measured", "cycles_predicted", "passed", "error")
-    return {"passed": doc["passed"], "layers": [{k: l[k] for k in keys if k in l} for l in doc["layers"]],
-            "simulator_version": doc["simulator_version"]}
+    summary = {"passed": doc["passed"], "layers": [{k: l[k] for k in keys if k in l} for l in doc["layers"]],
+               "simulator_version": doc["simulator_version"]}
+    if network_doc is not None:
+        nkeys = ("passed", "skipped", "frames", "mismatches", "first_mismatch_layer", "cycles_per_frame_measured",
+                 "cycles_per_frame_predicted", "latency_cycles_measured", "cycles_error", "simulator")
+        summary["network"] = {k: network_doc[k] for k in nkeys if k in network_doc}
+        summary["network"]["message"] = network_message(network_doc)
+    return summary
+
+
+def _test_split(data: str | None, graph):
+    """The labelled test split (x, y) the golden model runs on, or None (no labels / not loadable)."""
+    from .data import load_training_data
+
+    if data is None:
+        return None
+    try:
+        t = load_training_data(data, graph.inputs[0].shape)
+    except FcompError:
+        return None
+    return t.x_test, t.y_test
 
 
 def _compression_summary(result) -> dict:
@@ -366,11 +425,17 @@ def _compression_summary(result) -> dict:
     return d
 
 
-def _check(project: HlsProject, model, graph, samples, min_agreement: float, tie_margin: float) -> dict:
+def _csim_outputs(project: HlsProject, samples) -> np.ndarray:
+    """The C-sim's outputs on the check inputs, channels-last as hls4ml streams them."""
+    return np.concatenate([project.predict(_channels_last(samples.check[i:i + 1]))
+                           for i in progress_bar(range(len(samples.check)), "C-sim")])
+
+
+def _check(project: HlsProject, model, graph, samples, min_agreement: float, tie_margin: float,
+           csim_out: np.ndarray | None = None) -> dict:
+    """C-sim (its outputs `csim_out` when already run) against ONNX Runtime on the check inputs."""
     ref = run_onnx(model, samples.check)[graph.outputs[0]].reshape(len(samples.check), -1)
-    sim = np.concatenate([project.predict(_channels_last(samples.check[i:i + 1]))
-                          for i in progress_bar(range(len(samples.check)), "C-sim")])
-    sim = _output_to_onnx_order(sim, graph)
+    sim = _output_to_onnx_order(_csim_outputs(project, samples) if csim_out is None else csim_out, graph)
     err = np.abs(sim - ref)
     strict = sim.argmax(1) == ref.argmax(1)
     # An input whose two best reference scores are closer than tie_margin of its score range is a near-tie:

@@ -28,6 +28,7 @@ module fc_window (clk, rst, s_data, s_valid, s_ready, m_data, m_valid, m_ready);
     localparam integer KK   = cmul(KH, KW);
     localparam integer OUTW = cmul(PXW, KK);
     localparam integer RW   = idxw(NR);
+    localparam integer LW   = idxw(WD);       // column bits: the buffer is addressed {slot, column}
     input  logic            clk;
     input  logic            rst;
     input  logic [PXW-1:0]  s_data;
@@ -37,48 +38,54 @@ module fc_window (clk, rst, s_data, s_valid, s_ready, m_data, m_valid, m_ready);
     output logic            m_valid;
     input  logic            m_ready;
 
-    logic [PXW-1:0] lb [0:cmul(NR, WD)-1];
+    logic [PXW-1:0] lb [0:(NR << LW)-1];
     integer in_rows;          // row being written, relative to the output frame's row 0
     integer ic;               // its column
     logic [RW-1:0] wslot;     // its line-buffer slot
     integer orow, ocol;       // output position
+    integer rb, cb;           // its window's top-left input position: orow*SH - PT, ocol*SW - PL
 
     integer out_low, r_hi, c_hi;
     logic avail, fire_out;
     always_comb begin
-        out_low = cmul(orow, SH) - PT;
-        if (out_low < 0) out_low = 0;
-        r_hi = cmul(orow, SH) - PT + KH - 1;
-        if (r_hi > H - 1) r_hi = H - 1;
-        c_hi = cmul(ocol, SW) - PL + KW - 1;
-        if (c_hi > WD - 1) c_hi = WD - 1;
+        out_low = (rb < 0) ? 0 : rb;
+        r_hi = (rb + KH - 1 > H - 1) ? H - 1 : rb + KH - 1;
+        c_hi = (cb + KW - 1 > WD - 1) ? WD - 1 : cb + KW - 1;
         avail = (in_rows > r_hi) || (in_rows == r_hi && ic > c_hi);
     end
     assign s_ready  = !rst && (in_rows < out_low + NR);
     assign fire_out = avail && (!m_valid || m_ready);
     wire   fire_in  = s_valid && s_ready;
 
-    // the window at (orow, ocol)
+    // the window at (orow, ocol): KH x KW pixel reads; the channel lanes are placed by wiring
+    logic [PXW-1:0] pix [0:KK-1];
     logic [OUTW-1:0] win;
-    always_comb begin
-        for (int c = 0; c < C; c++)
-            for (int kh = 0; kh < KH; kh++)
-                for (int kw = 0; kw < KW; kw++) begin
-                    integer r, q, lane;
-                    logic [RW-1:0] slot;
-                    r = cmul(orow, SH) - PT + kh;
-                    q = cmul(ocol, SW) - PL + kw;
-                    lane = cmul(cmul(c, KH) + kh, KW) + kw;
+    genvar gh, gw, gc;
+    generate
+        for (gh = 0; gh < KH; gh = gh + 1) begin : g_h
+            for (gw = 0; gw < KW; gw = gw + 1) begin : g_w
+                localparam integer K = cmul(gh, KW) + gw;
+                integer r, q;
+                logic [RW-1:0] slot;
+                always_comb begin
+                    r = rb + gh;
+                    q = cb + gw;
                     slot = RW'(wslot - RW'(in_rows) + RW'(r));
-                    if (r < 0 || r >= H || q < 0 || q >= WD) win[cmul(lane, W) +: W] = '0;
-                    else win[cmul(lane, W) +: W] = lb[cmul(slot, WD) + q][cmul(c, W) +: W];
+                    if (r < 0 || r >= H || q < 0 || q >= WD) pix[K] = '0;
+                    else pix[K] = lb[{slot, LW'(q)}];
                 end
-    end
+                for (gc = 0; gc < C; gc = gc + 1) begin : g_c
+                    assign win[cmul(cmul(gc, KK) + K, W) +: W] = pix[K][cmul(gc, W) +: W];
+                end
+            end
+        end
+    endgenerate
 
     always_ff @(posedge clk) begin
-        if (fire_in) lb[cmul(wslot, WD) + ic] <= s_data;
+        if (fire_in) lb[{wslot, LW'(ic)}] <= s_data;
         if (rst) begin
-            in_rows <= 0; ic <= 0; wslot <= '0; orow <= 0; ocol <= 0; m_valid <= 1'b0;
+            in_rows <= 0; ic <= 0; wslot <= '0; orow <= 0; ocol <= 0; rb <= -PT; cb <= -PL;
+            m_valid <= 1'b0;
         end else begin
             integer rows_next;
             rows_next = in_rows;
@@ -92,10 +99,10 @@ module fc_window (clk, rst, s_data, s_valid, s_ready, m_data, m_valid, m_ready);
                 m_valid <= 1'b1;
                 m_data  <= win;
                 if (ocol == WO - 1) begin
-                    ocol <= 0;
-                    if (orow == HO - 1) begin orow <= 0; rows_next = rows_next - H; end
-                    else orow <= orow + 1;
-                end else ocol <= ocol + 1;
+                    ocol <= 0; cb <= -PL;
+                    if (orow == HO - 1) begin orow <= 0; rb <= -PT; rows_next = rows_next - H; end
+                    else begin orow <= orow + 1; rb <= rb + SH; end
+                end else begin ocol <= ocol + 1; cb <= cb + SW; end
             end
             in_rows <= rows_next;
         end

@@ -37,7 +37,7 @@ from .axi import WRAPPER_TOP, write_wrapper
 from .doc import render
 from .hls_sources import copy_hls
 from .manifest import MANIFEST, fix_modes, portable, sha256_file, tool_versions, write_manifest
-from .rtl_sources import copy_rtl
+from .rtl_sources import copy_accel, copy_rtl
 
 HANDOFF_DIR = "handoff"
 TB_SEED = 0
@@ -83,7 +83,9 @@ def write_handoff(out_dir: Path, report: dict, board: Board, *, rtl_layers: dict
     under `out_dir/rtl`. csim: hls4ml's C-simulation predict (channels-last batch -> outputs); when given, the
     expected output of the wrapper's example frame is written next to it (`hls/tb_data/axi_expected.txt`).
     """
+    from ..rtl.accel import accel_sources
     from ..rtl.layer import RTL_DIR, find_layers, rtl_sources
+    from ..verify.network import ACCEL_DIR
 
     out_dir = Path(out_dir)
     hls_dir = out_dir / "hls"
@@ -111,8 +113,12 @@ def write_handoff(out_dir: Path, report: dict, board: Board, *, rtl_layers: dict
             "".join(f"{v:.17g}\n" for v in y), encoding="utf-8")
 
     layers = find_layers(out_dir / "rtl") if rtl_layers is None else dict(rtl_layers)
-    sources = rtl_sources()
+    accel_src = out_dir / "rtl" / ACCEL_DIR
+    has_accel = (accel_src / "accel.json").is_file()
+    sources = accel_sources() if has_accel else rtl_sources()
     rtl_rows = copy_rtl(layers, bundle / "rtl", sources, RTL_DIR, RTL_DIR / "tb" / "tb_layer.py")
+    accel = copy_accel(accel_src, bundle / "rtl" / ACCEL_DIR, RTL_DIR, RTL_DIR / "tb" / "tb_accel.cpp") \
+        if has_accel else None
 
     (bundle / "constraints").mkdir()
     (bundle / "constraints" / tcl.constraints_name(board)).write_text(tcl.constraints(
@@ -124,16 +130,18 @@ def write_handoff(out_dir: Path, report: dict, board: Board, *, rtl_layers: dict
     word_bits = interface["input"]["word_bits"]
     scripts = {
         "build_hls.tcl": tcl.build_hls_tcl(board, __version__, PROJECT_NAME),
-        "build_vivado.tcl": tcl.build_vivado_tcl(board, __version__, word_bits),
+        "build_vivado.tcl": tcl.build_vivado_tcl(board, __version__, word_bits, accel, [p.name for p in sources]),
         "synth_ip_ooc.tcl": tcl.synth_ip_ooc_tcl(board, __version__),
         "synth_rtl.tcl": tcl.synth_rtl_tcl(board, __version__, rtl_rows, [p.name for p in sources]),
-        "run_all.sh": tcl.run_all_sh(board, __version__, rtl_rows),
+        "run_all.sh": tcl.run_all_sh(board, __version__, rtl_rows, accel is not None),
     }
+    if accel is not None:   # the hls4ml IP's block design stays available beside the RTL one
+        scripts["build_vivado_hls.tcl"] = tcl.build_vivado_tcl(board, __version__, word_bits)
     for name, text in scripts.items():
         (bundle / name).write_text(text, encoding="utf-8")
 
     plan = _plan(report)
-    (bundle / "HANDOFF.md").write_text(render(report, board, interface, plan, rtl_rows, csim is not None),
+    (bundle / "HANDOFF.md").write_text(render(report, board, interface, plan, rtl_rows, csim is not None, accel),
                                        encoding="utf-8")
 
     needles = sorted({str(out_dir.resolve()), str(RTL_DIR), *scrubbed} - {"", "."})
@@ -141,7 +149,7 @@ def write_handoff(out_dir: Path, report: dict, board: Board, *, rtl_layers: dict
     if leaks:
         raise RuntimeError(f"handoff bundle names a build-machine path (fcomp bug): {leaks[0]}")
 
-    fix_modes(bundle, {"run_all.sh"})
+    fix_modes(bundle, {"run_all.sh", f"rtl/{ACCEL_DIR}/tb/sim_verilator.sh"})
     compressed = out_dir / "model.compressed.onnx"
     meta = {
         "fcomp_version": __version__,
@@ -159,10 +167,12 @@ def write_handoff(out_dir: Path, report: dict, board: Board, *, rtl_layers: dict
         "estimate": report.get("estimate"),
         "verification": {"check": report.get("check"), "rtl": report.get("rtl")},
         "rtl_layers": rtl_rows,
+        "accelerator": accel,
     }
     doc = write_manifest(bundle, portable(meta))
     return {"dir": HANDOFF_DIR, "files": len(doc["files"]) + 1, "top": WRAPPER_TOP,
             "manifest_sha256": sha256_file(bundle / MANIFEST), "rtl_layers": [r["layer"] for r in rtl_rows],
+            "design": "fcomp_accel (RTL)" if accel is not None else f"{WRAPPER_TOP} (hls4ml HLS)",
             "run": f"{HANDOFF_DIR}/run_all.sh"}
 
 

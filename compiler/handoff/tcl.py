@@ -109,15 +109,47 @@ def has_block_design(board: Board) -> bool:
     return board.family in _PS
 
 
-def build_vivado_tcl(board: Board, version: str, word_bits: int) -> str:
-    head = _HEADER.format(version=version, board=board.name, part=board.part,
-                          what="Vivado: block design (PS + AXI DMA + the fcomp IP), synthesis, implementation, "
-                               "bitstream, reports.\n# Run after build_hls.tcl: vivado -mode batch -source "
-                               "build_vivado.tcl") + f"""
+def build_vivado_tcl(board: Board, version: str, word_bits: int, accel: dict | None = None,
+                     sources: list[str] = ()) -> str:
+    """The bitstream flow. With `accel` (the bundle's rtl/fcomp_accel/, `copy_accel`): the whole-network RTL
+    accelerator as a module reference in the block design, fed by the AXI DMA, its frame-error flags on an AXI
+    GPIO. Without it: the hls4ml IP exported by build_hls.tcl (written as build_vivado_hls.tcl beside the RTL
+    flow when there is an accelerator)."""
+    rtl = accel is not None
+    what = ("Vivado: block design (PS + AXI DMA + fcomp_accel, the whole-network RTL), synthesis, implementation,\n"
+            "# bitstream, reports. Run: vivado -mode batch -source build_vivado.tcl" if rtl else
+            "Vivado: block design (PS + AXI DMA + the fcomp IP), synthesis, implementation, "
+            "bitstream, reports.\n# Run after build_hls.tcl: vivado -mode batch -source build_vivado.tcl")
+    head = _HEADER.format(version=version, board=board.name, part=board.part, what=what) + f"""
 set part {{{board.part}}}
 set clock_mhz {board.clock_mhz:g}
 set jobs [expr {{[info exists ::env(FCOMP_JOBS)] ? $::env(FCOMP_JOBS) : 8}}]
-set ip_repo [file join $work {HLS_PROJECT} solution1 impl ip]
+"""
+    if rtl:
+        files = [f"[file join $bundle rtl src {f}]" for f in sources] + [
+            f"[file join $bundle rtl {accel['sv'].replace('/', ' ')}]",
+            f"[file join $bundle rtl {accel['wrapper_v'].replace('/', ' ')}]"]
+        mems = [f"[file join $bundle rtl {m.replace('/', ' ')}]" for m in accel["mem"]]
+        head += """file mkdir [file join $work reports]
+""" + f"""
+proc latest_ipdef {{vln}} {{
+    set defs [lsort -dictionary [get_ipdefs -all "${{vln}}:*"]]
+    if {{[llength $defs] == 0}} {{ error "IP $vln is not in this Vivado's catalog" }}
+    return [lindex $defs end]
+}}
+
+create_project -force fcomp_vivado [file join $work vivado] -part $part
+add_files -norecurse [list \
+    {(" " + chr(92) + chr(10) + "    ").join(files)}]
+set_property include_dirs [list [file join $bundle rtl src]] [current_fileset]
+set mems [list \
+    {(" " + chr(92) + chr(10) + "    ").join(mems)}]
+add_files -norecurse $mems
+set_property file_type {{Memory Initialization Files}} [get_files $mems]
+update_compile_order -fileset sources_1
+"""
+    else:
+        head += f"""set ip_repo [file join $work {HLS_PROJECT} solution1 impl ip]
 if {{![file isdirectory $ip_repo]}} {{
     error "no exported IP in $ip_repo: run build_hls.tcl first (run_all.sh does)"
 }}
@@ -134,7 +166,7 @@ set_property ip_repo_paths [list $ip_repo] [current_project]
 update_ip_catalog
 """
     if not has_block_design(board):
-        return head + _ooc_body(board, vivado_project=True)
+        return head + (_rtl_ooc_body(board) if rtl else _ooc_body(board, vivado_project=True))
     ps = _PS[board.family]
     pattern = BOARD_PARTS.get(board.name)
     preset = f"""set board_part [lindex [lsort -dictionary [get_board_parts -quiet {{{pattern}}}]] end]
@@ -148,6 +180,22 @@ if {{$board_part ne ""}} {{
 }}
 """ if pattern else "set preset 0\n"
     rule_config = ps["rule_config"].replace('apply_board_preset "1"', 'apply_board_preset "$preset"')
+    if rtl:
+        cell = "fcomp_accel_0"
+        acc = f"""set acc [create_bd_cell -type module -reference {accel['wrapper']} {cell}]
+# the accelerator's sticky frame-error flags {{err_long, err_short}}, readable by the driver
+set gpio [create_bd_cell -type ip -vlnv [latest_ipdef xilinx.com:ip:axi_gpio] axi_gpio_err]
+set_property -dict [list CONFIG.C_GPIO_WIDTH {{2}} CONFIG.C_ALL_INPUTS {{1}}] $gpio
+connect_bd_net [get_bd_pins {cell}/err] [get_bd_pins axi_gpio_err/gpio_io_i]"""
+        ctrl = "connect_bd_intf_net [get_bd_intf_pins axi_ctrl/M01_AXI] [get_bd_intf_pins axi_gpio_err/S_AXI]"
+        clk_pins = f"[get_bd_pins {cell}/aclk] [get_bd_pins axi_gpio_err/s_axi_aclk]"
+        rst_pins = f"[get_bd_pins {cell}/aresetn] [get_bd_pins axi_gpio_err/s_axi_aresetn]"
+    else:
+        cell = f"{WRAPPER_TOP}_0"
+        acc = f"set acc [create_bd_cell -type ip -vlnv {IP_VENDOR}:{IP_LIBRARY}:{WRAPPER_TOP}:{IP_VERSION} {cell}]"
+        ctrl = f"connect_bd_intf_net [get_bd_intf_pins axi_ctrl/M01_AXI] [get_bd_intf_pins {cell}/s_axi_control]"
+        clk_pins = f"[get_bd_pins {cell}/ap_clk]"
+        rst_pins = f"[get_bd_pins {cell}/ap_rst_n]"
     return head + preset + f"""
 create_bd_design design_1
 set ps [create_bd_cell -type ip -vlnv [latest_ipdef xilinx.com:ip:{ps['ip']}] {ps['cell']}]
@@ -160,20 +208,20 @@ set_property -dict [list CONFIG.c_include_sg {{0}} CONFIG.c_sg_length_width {{26
     CONFIG.c_m_axi_mm2s_data_width {{{word_bits}}} CONFIG.c_m_axis_mm2s_tdata_width {{{word_bits}}} \\
     CONFIG.c_m_axi_s2mm_data_width {{{word_bits}}} CONFIG.c_s_axis_s2mm_tdata_width {{{word_bits}}} \\
     CONFIG.c_mm2s_burst_size {{16}} CONFIG.c_s2mm_burst_size {{16}}] $dma
-set acc [create_bd_cell -type ip -vlnv {IP_VENDOR}:{IP_LIBRARY}:{WRAPPER_TOP}:{IP_VERSION} {WRAPPER_TOP}_0]
+{acc}
 set ctrl [create_bd_cell -type ip -vlnv [latest_ipdef xilinx.com:ip:smartconnect] axi_ctrl]
 set_property -dict [list CONFIG.NUM_SI {{1}} CONFIG.NUM_MI {{2}}] $ctrl
 set mem [create_bd_cell -type ip -vlnv [latest_ipdef xilinx.com:ip:smartconnect] axi_mem]
 set_property -dict [list CONFIG.NUM_SI {{2}} CONFIG.NUM_MI {{1}}] $mem
 set rst [create_bd_cell -type ip -vlnv [latest_ipdef xilinx.com:ip:proc_sys_reset] rst_pl]
 
-# streams: DMA MM2S -> IP -> DMA S2MM
-connect_bd_intf_net [get_bd_intf_pins axi_dma_0/M_AXIS_MM2S] [get_bd_intf_pins {WRAPPER_TOP}_0/s_axis]
-connect_bd_intf_net [get_bd_intf_pins {WRAPPER_TOP}_0/m_axis] [get_bd_intf_pins axi_dma_0/S_AXIS_S2MM]
-# control: PS master -> DMA registers and the IP's ap_ctrl registers
+# streams: DMA MM2S -> accelerator -> DMA S2MM
+connect_bd_intf_net [get_bd_intf_pins axi_dma_0/M_AXIS_MM2S] [get_bd_intf_pins {cell}/s_axis]
+connect_bd_intf_net [get_bd_intf_pins {cell}/m_axis] [get_bd_intf_pins axi_dma_0/S_AXIS_S2MM]
+# control: PS master -> DMA registers and the accelerator's registers
 connect_bd_intf_net [get_bd_intf_pins {ps['cell']}/{ps['m_axi']}] [get_bd_intf_pins axi_ctrl/S00_AXI]
 connect_bd_intf_net [get_bd_intf_pins axi_ctrl/M00_AXI] [get_bd_intf_pins axi_dma_0/S_AXI_LITE]
-connect_bd_intf_net [get_bd_intf_pins axi_ctrl/M01_AXI] [get_bd_intf_pins {WRAPPER_TOP}_0/s_axi_control]
+{ctrl}
 # data: DMA masters -> PS DDR port
 connect_bd_intf_net [get_bd_intf_pins axi_dma_0/M_AXI_MM2S] [get_bd_intf_pins axi_mem/S00_AXI]
 connect_bd_intf_net [get_bd_intf_pins axi_dma_0/M_AXI_S2MM] [get_bd_intf_pins axi_mem/S01_AXI]
@@ -182,11 +230,11 @@ connect_bd_intf_net [get_bd_intf_pins axi_mem/M00_AXI] [get_bd_intf_pins {ps['ce
 connect_bd_net [get_bd_pins {ps['cell']}/{ps['clk']}] [get_bd_pins {ps['cell']}/{ps['m_aclk']}] \\
     [get_bd_pins {ps['cell']}/{ps['s_aclk']}] [get_bd_pins axi_dma_0/s_axi_lite_aclk] \\
     [get_bd_pins axi_dma_0/m_axi_mm2s_aclk] [get_bd_pins axi_dma_0/m_axi_s2mm_aclk] \\
-    [get_bd_pins {WRAPPER_TOP}_0/ap_clk] [get_bd_pins axi_ctrl/aclk] [get_bd_pins axi_mem/aclk] \\
+    {clk_pins} [get_bd_pins axi_ctrl/aclk] [get_bd_pins axi_mem/aclk] \\
     [get_bd_pins rst_pl/slowest_sync_clk]
 connect_bd_net [get_bd_pins {ps['cell']}/{ps['resetn']}] [get_bd_pins rst_pl/ext_reset_in]
 connect_bd_net [get_bd_pins rst_pl/peripheral_aresetn] [get_bd_pins axi_dma_0/axi_resetn] \\
-    [get_bd_pins {WRAPPER_TOP}_0/ap_rst_n] [get_bd_pins axi_ctrl/aresetn] [get_bd_pins axi_mem/aresetn]
+    {rst_pins} [get_bd_pins axi_ctrl/aresetn] [get_bd_pins axi_mem/aresetn]
 assign_bd_address
 validate_bd_design
 save_bd_design
@@ -220,6 +268,24 @@ if {{$wns < 0}} {{
     puts "ERROR: timing not met (WNS $wns ns): see timing_summary.rpt"
     exit 1
 }}
+exit
+"""
+
+
+def _rtl_ooc_body(board: Board) -> str:
+    """Boards without a Zynq PS: fcomp_accel out of context (resources and timing at the board clock)."""
+    return f"""
+# {board.name} ({board.family}) has no Zynq PS: fcomp_accel is implemented out of context for resources and
+# timing. A Vitis kernel (v++ -c/-l for the platform) is not generated; see HANDOFF.md.
+read_xdc -mode out_of_context [file join $bundle constraints {rtl_constraints_name(board)}]
+synth_design -top fcomp_accel -part $part -mode out_of_context -include_dirs [list [file join $bundle rtl src]]
+opt_design
+place_design
+route_design
+report_utilization -file [file join $work reports utilization.rpt]
+report_timing_summary -max_paths 20 -file [file join $work reports timing_summary.rpt]
+set wns [get_property SLACK [get_timing_paths -max_paths 1]]
+puts "fcomp: out-of-context implementation at {board.clock_mhz:g} MHz, WNS $wns ns"
 exit
 """
 
@@ -293,15 +359,35 @@ exit
 """
 
 
-def run_all_sh(board: Board, version: str, layers: list[dict]) -> str:
+def run_all_sh(board: Board, version: str, layers: list[dict], accel: bool = False) -> str:
     names = " ".join(row["layer"] for row in layers)
-    return f"""#!/bin/sh
-# Generated by fcomp {version} for {board.name} ({board.part}). Runs the hardware flow in order:
-#   hls     Vitis HLS: C synthesis of the AXI-Stream wrapper + IP export      (build_hls.tcl)
+    if accel:
+        steps = """#   vivado  Vivado: block design with fcomp_accel (the whole-network RTL), synthesis, implementation,
+#           bitstream, reports                                                 (build_vivado.tcl)
+#   hls     optional, the hls4ml path: Vitis HLS C synthesis + IP export       (build_hls.tcl)
+#   vivado-hls  optional: the block design around the hls4ml IP instead        (build_vivado_hls.tcl)
+#   ooc     optional: the hls4ml IP alone out of context at the board clock    (synth_ip_ooc.tcl)
+#   rtl     optional: each per-layer PE-array check top out of context         (synth_rtl.tcl)
+#   sim     optional: fcomp_accel end to end in Verilator on the build's frames (rtl/fcomp_accel/tb/sim_verilator.sh)
+# Usage: ./run_all.sh [all|vivado|hls|vivado-hls|ooc|rtl|sim]   (all = vivado)."""
+        cases = """    all|vivado) vivado -mode batch -nojournal -nolog -source build_vivado.tcl ;;
+    hls) hls ;;
+    vivado-hls) vivado -mode batch -nojournal -nolog -source build_vivado_hls.tcl ;;
+    sim) sh rtl/fcomp_accel/tb/sim_verilator.sh ;;"""
+        usage = "all|vivado|hls|vivado-hls|ooc|rtl|sim"
+    else:
+        steps = """#   hls     Vitis HLS: C synthesis of the AXI-Stream wrapper + IP export      (build_hls.tcl)
 #   vivado  Vivado: block design, synthesis, implementation, bitstream, reports (build_vivado.tcl)
 #   ooc     optional: the IP alone out of context at the board clock          (synth_ip_ooc.tcl)
 #   rtl     optional: each adder-only PE-array layer out of context           (synth_rtl.tcl)
-# Usage: ./run_all.sh [all|hls|vivado|ooc|rtl]   (all = hls then vivado). Tools: Vitis HLS + Vivado {TOOL_VERSION}
+# Usage: ./run_all.sh [all|hls|vivado|ooc|rtl]   (all = hls then vivado)."""
+        cases = """    all) hls; vivado -mode batch -nojournal -nolog -source build_vivado.tcl ;;
+    hls) hls ;;
+    vivado) vivado -mode batch -nojournal -nolog -source build_vivado.tcl ;;"""
+        usage = "all|hls|vivado|ooc|rtl"
+    return f"""#!/bin/sh
+# Generated by fcomp {version} for {board.name} ({board.part}). Runs the hardware flow in order:
+{steps} Tools: Vitis HLS + Vivado {TOOL_VERSION}
 # on PATH (source <install>/settings64.sh). Outputs go to work/ next to this script.
 set -eu
 cd "$(dirname "$0")"
@@ -311,13 +397,11 @@ hls() {{
     else vitis-run --mode hls --tcl build_hls.tcl; fi
 }}
 case "$step" in
-    all) hls; vivado -mode batch -nojournal -nolog -source build_vivado.tcl ;;
-    hls) hls ;;
-    vivado) vivado -mode batch -nojournal -nolog -source build_vivado.tcl ;;
+{cases}
     ooc) vivado -mode batch -nojournal -nolog -source synth_ip_ooc.tcl ;;
     rtl) for layer in {names}; do
              vivado -mode batch -nojournal -nolog -source synth_rtl.tcl -tclargs "$layer"
          done ;;
-    *) echo "usage: $0 [all|hls|vivado|ooc|rtl]" >&2; exit 2 ;;
+    *) echo "usage: $0 [{usage}]" >&2; exit 2 ;;
 esac
 """

@@ -4,9 +4,11 @@ latency measured, layer-boundary traces naming the first node that differs."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,14 @@ from .network import run_network
 from .sim import tool_env
 
 TB = RTL_DIR / "tb" / "tb_accel.cpp"
+
+
+def cache_dir() -> Path:
+    """Compiled simulators, by content hash: $FCOMP_CACHE_DIR, else ~/.cache/fcomp/verilator."""
+    root = os.environ.get("FCOMP_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "fcomp")
+    d = Path(root) / "verilator"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
 
 
 def _verilator_version() -> str:
@@ -55,33 +65,51 @@ class AccelSim:
         self.work = Path(work_dir).resolve()
         self.work.mkdir(parents=True, exist_ok=True)
         self.waves = waves
-        obj = self.work / ("obj_vcd" if waves else "obj")
-        srcs = [str(RTL_DIR / f) for f in ACCEL_SOURCES] + [str(self.accel_dir / f"{TOP}.sv")]
+        srcs = [RTL_DIR / f for f in ACCEL_SOURCES] + [self.accel_dir / f"{TOP}.sv"]
         cmd = ["verilator", "--cc", "--exe", "--build", "-j", str(jobs), "--top-module", TOP, "-O3",
                "-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "+define+FCOMP_TRACE",
-               f"-I{RTL_DIR}", "--Mdir", str(obj), "-o", "Vaccel", "-CFLAGS", "-O1", str(TB), *srcs]
+               f"-I{RTL_DIR}", "-o", "Vaccel", "-CFLAGS", "-O1", str(TB), *map(str, srcs)]
         if waves:
             cmd[3:3] = ["--trace"]
             cmd += ["-CFLAGS", "-DFCOMP_VCD"]
-        env = dict(os.environ)
-        env["MAKEFLAGS"] = " ".join(filter(None, [env.get("MAKEFLAGS"), "CFG_CXXFLAGS_PCH_I=-include",
-                                                  "OPT_FAST=-O1", "OPT_SLOW=-O0", "OPT_GLOBAL=-O1"]))
+        # The model depends on the sources only (ROM contents are read at run time by $readmemh), so a build
+        # is cached under the hash of the command, the simulator version and every source's text.
+        h = hashlib.sha256(" ".join(cmd[:-len(srcs) - 1]).encode() + _verilator_version().encode())
+        for f in [TB, *srcs, *(RTL_DIR / i for i in ACCEL_INCLUDES)]:
+            h.update(Path(f).name.encode() + b"\0" + Path(f).read_bytes())
+        cache = cache_dir() / h.hexdigest()[:24]
+        self.exe = cache / "Vaccel"
         t0 = time.perf_counter()
-        log = self.work / ("build_vcd.log" if waves else "build.log")
-        with open(log, "w") as f:
-            r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=self.work)
-        if r.returncode != 0:
-            tail = log.read_text(errors="replace")[-2000:]
-            raise FcompError(f"verilator build of {TOP} failed (see {log}):\n{tail}")
-        self.exe = obj / "Vaccel"
+        self.cached = self.exe.is_file()
+        if not self.cached:
+            tmp = Path(tempfile.mkdtemp(prefix=cache.name + ".tmp-", dir=cache.parent))
+            env = dict(os.environ)
+            env["MAKEFLAGS"] = " ".join(filter(None, [env.get("MAKEFLAGS"), "CFG_CXXFLAGS_PCH_I=-include",
+                                                      "OPT_FAST=-O1", "OPT_SLOW=-O0", "OPT_GLOBAL=-O1"]))
+            log = self.work / ("build_vcd.log" if waves else "build.log")
+            try:
+                with open(log, "w") as f:
+                    r = subprocess.run([*cmd[:3], "--Mdir", str(tmp / "obj"), *cmd[3:]], stdout=f,
+                                       stderr=subprocess.STDOUT, env=env, cwd=self.work)
+                if r.returncode != 0:
+                    tail = log.read_text(errors="replace")[-2000:]
+                    raise FcompError(f"verilator build of {TOP} failed (see {log}):\n{tail}")
+                shutil.move(str(tmp / "obj" / "Vaccel"), str(tmp / "Vaccel"))
+                shutil.rmtree(tmp / "obj", ignore_errors=True)
+                try:
+                    os.rename(tmp, cache)
+                except OSError:          # built meanwhile by another process: use that one
+                    pass
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
         self.build_s = time.perf_counter() - t0
         self.runs = 0
 
     def run_words(self, frames_words: list[list[int]], out_words: int, ready_prob: float = 1.0, seed: int = 1,
                   idle: int = 100_000, trace: bool = False, vcd: bool = False,
-                  last_flags: list[list[int]] | None = None) -> RunResult:
+                  last_flags: list[list[int]] | None = None) -> tuple[RunResult, list[int]]:
         """Stream frames (lists of AXI words; tlast on each frame's last word unless `last_flags` says otherwise)
-        and collect `out_words` output words."""
+        and collect `out_words` output words. Returns the result and the tlast flag of every output word."""
         self.runs += 1
         run = self.work / f"run_{self.runs}"
         run.mkdir(parents=True, exist_ok=True)

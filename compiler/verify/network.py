@@ -1,0 +1,176 @@
+"""The whole-network checks of `fcomp build` and `fcomp verify`:
+
+* golden: the integer model of the network (`compiler.rtl.network`) against hls4ml's C-sim bit for bit on the
+  check inputs, and on every labelled test input (accuracy, top-1 agreement with ONNX Runtime);
+* rtl: `fcomp_accel` generated into rtl/fcomp_accel/ and simulated end to end with Verilator, every output word
+  against the golden model, cycles per frame against the cycle model. Its stimulus and expected outputs stay in
+  rtl/fcomp_accel/ so `fcomp verify` re-simulates them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FcompError
+from ..progress import log
+from ..rtl.accel import Accel, generate, write_accel
+from ..rtl.accel_sim import AccelSim, channels_last, simulate_network
+from ..rtl.network import Network, from_real, run_network, to_real
+
+ACCEL_DIR = "fcomp_accel"           # rtl/fcomp_accel/ of a build (no layer can take the name)
+STIMULUS = "network_stimulus.npz"   # inputs (integers, channels-last) and expected outputs beside the ROMs
+MAX_SIM_CYCLES = 2_000_000          # default frames are simulated only below this many predicted cycles
+DEFAULT_FRAMES = 4
+
+
+def golden_check(net: Network, csim_out: np.ndarray, x_check: np.ndarray, test: tuple | None,
+                 reference_onnx, output_to_onnx_order) -> dict:
+    """golden vs C-sim on the check inputs (bit-exact), and on the labelled test split when there is one."""
+    from .reference import run_onnx
+
+    out_t = net.output.out
+    gold = run_network(net, x_check).reshape(len(x_check), -1)
+    sim = from_real(output_to_onnx_order(csim_out), out_t).reshape(len(x_check), -1)
+    diff = int(np.sum(gold != sim))
+    doc = {"check_inputs": int(len(x_check)), "bit_exact_vs_csim": diff == 0, "mismatches_vs_csim": diff,
+           "output_type": out_t.hls()}
+    if test is not None:
+        x, y = test
+        g = np.concatenate([run_network(net, x[i:i + 256]).reshape(len(x[i:i + 256]), -1)
+                            for i in range(0, len(x), 256)])
+        ref = run_onnx(reference_onnx, x)[net.graph.outputs[0]].reshape(len(x), -1)
+        doc.update({"inputs": int(len(x)), "split": "test", "accuracy": float(np.mean(g.argmax(1) == y)),
+                    "accuracy_onnx": float(np.mean(ref.argmax(1) == y)),
+                    "top1_agreement_onnx": float(np.mean(g.argmax(1) == ref.argmax(1))),
+                    "max_abs_error_onnx": float(np.max(np.abs(to_real(g, out_t) - ref)))})
+    else:
+        doc["inputs"] = int(len(x_check))
+    doc["passed"] = doc["bit_exact_vs_csim"]
+    doc["message"] = (f"golden model vs C-sim: {'bit-exact' if diff == 0 else f'{diff} values differ'} on "
+                      f"{len(x_check)} inputs" + (f"; test split ({doc['inputs']} inputs): accuracy "
+                                                 f"{doc['accuracy']:.2%}, top-1 agreement with ONNX Runtime "
+                                                 f"{doc['top1_agreement_onnx']:.2%}" if test is not None else ""))
+    return doc
+
+
+def network_frames(acc: Accel, requested: int | None) -> tuple[int, str | None]:
+    """Frames to simulate: `requested`, or by default DEFAULT_FRAMES when their predicted cycles are under
+    MAX_SIM_CYCLES (else 0, with the reason)."""
+    ii = acc.cycle_model()["cycles_per_frame"]
+    if requested is not None:
+        return requested, None
+    n = DEFAULT_FRAMES
+    if n * ii > MAX_SIM_CYCLES:
+        return 0, (f"whole-network RTL simulation skipped: {n} frames are {n * ii:,} cycles by the cycle model "
+                   f"(default limit {MAX_SIM_CYCLES:,}); run it with --rtl-frames N (fcomp build or fcomp verify)")
+    return n, None
+
+
+def rtl_network(net: Network, rtl_dir: Path, x: np.ndarray, frames: int | None) -> dict:
+    """Generate rtl/fcomp_accel/, and simulate `frames` frames of x (cycled when fewer) end to end."""
+    acc = generate(net)
+    accel_dir = Path(rtl_dir) / ACCEL_DIR
+    write_accel(acc, accel_dir)
+    n, why = network_frames(acc, frames)
+    model = acc.cycle_model()
+    doc = {"top": "fcomp_accel", "dir": f"rtl/{ACCEL_DIR}", "cycles_per_frame_predicted": model["cycles_per_frame"],
+           "bottleneck": model["bottleneck"], "fifo_depths": acc.fifo_depths, "frames": n}
+    if n == 0:
+        doc.update(passed=None, skipped=why)
+        log.warning(why)
+        return doc
+    xs = np.concatenate([x] * (-(-n // len(x))))[:n]
+    gold = run_network(net, xs, keep=True)
+    np.savez(accel_dir / STIMULUS, x=channels_last(gold[net.input.name]),
+             y=channels_last(gold[net.graph.outputs[0]]))
+    doc.update(simulate_accel(acc, accel_dir, xs))
+    return doc
+
+
+def simulate_accel(acc: Accel, accel_dir: Path, xs: np.ndarray, work: Path | None = None) -> dict:
+    """Two runs of the frames xs: sink always ready (cycles per frame and latency measured there) and with
+    random back-pressure (ready half the time); both must be bit-exact."""
+    tmp = Path(tempfile.mkdtemp(prefix="fcomp-accel-")) if work is None else Path(work)
+    try:
+        sim = AccelSim(accel_dir, tmp)
+        full = simulate_network(acc, xs, accel_dir, tmp, ready_prob=1.0, sim=sim)
+        bp = simulate_network(acc, xs, accel_dir, tmp, ready_prob=0.5, seed=7, sim=sim)
+        passed = bool(full["passed"] and bp["passed"])
+        doc = {k: full[k] for k in ("frames", "mismatches", "cycles_per_frame_measured", "latency_cycles_measured",
+                                    "cycles_error", "simulator", "build_s", "wall_s", "status", "err_short",
+                                    "err_long", "first_mismatch_layer") if k in full}
+        doc["backpressure"] = {k: bp[k] for k in ("ready_prob", "mismatches", "status", "cycles_per_frame_measured",
+                                                  "first_mismatch_layer") if k in bp}
+        doc["mismatches"] = full["mismatches"] + bp["mismatches"]
+        doc["first_mismatch_layer"] = full["first_mismatch_layer"] or bp["first_mismatch_layer"]
+        doc["passed"] = passed
+        if not passed and work is None:
+            keep = Path(accel_dir) / "failed_run"
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.copytree(tmp, keep, ignore=shutil.ignore_patterns("obj*"))
+            doc["work_dir"] = "rtl/fcomp_accel/failed_run"
+        return doc
+    finally:
+        if work is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def message(doc: dict) -> str:
+    if doc.get("skipped"):
+        return doc["skipped"]
+    if doc.get("passed"):
+        return (f"whole-network RTL (fcomp_accel, Verilator): {doc['frames']} frames bit-exact (also under "
+                f"back-pressure), {doc['cycles_per_frame_measured']:.0f} cycles/frame measured vs "
+                f"{doc['cycles_per_frame_predicted']} predicted, latency {doc['latency_cycles_measured']} cycles")
+    where = f"; first differing node {doc['first_mismatch_layer']}" if doc.get("first_mismatch_layer") else ""
+    return (f"whole-network RTL failed: {doc.get('mismatches')} output values differ, status {doc.get('status')}"
+            f"{', err_short' if doc.get('err_short') else ''}{', err_long' if doc.get('err_long') else ''}{where}")
+
+
+def rerun_network(out_dir: Path, frames: int | None = None) -> dict | None:
+    """`fcomp verify`: re-simulate rtl/fcomp_accel/ of a build on its stored stimulus (None when it has none)."""
+    accel_dir = Path(out_dir) / "rtl" / ACCEL_DIR
+    stim = accel_dir / STIMULUS
+    info = accel_dir / "accel.json"
+    if not stim.is_file() or not info.is_file():
+        return None
+    with np.load(stim) as f:
+        x, y = f["x"], f["y"]
+    if frames is not None:
+        x, y = x[:frames], y[:frames]
+    from ..rtl.accel_sim import AccelSim
+    from ..handoff.axi import StreamFormat
+
+    meta = json.loads(info.read_text())
+    fin, fout = StreamFormat(**_fmt(meta["input"])), StreamFormat(**_fmt(meta["output"]))
+    tmp = Path(tempfile.mkdtemp(prefix="fcomp-verify-accel-"))
+    try:
+        sim = AccelSim(accel_dir, tmp)
+        stub = _AccelStub(fin, fout, meta["cycle_model"]["cycles_per_frame"])
+        r = sim.run(stub, x)
+        mism = int(np.sum(r.outputs != y[:len(r.outputs)])) + (len(y) - len(r.outputs)) * y.shape[1]
+        return {"frames": int(len(x)), "mismatches": mism, "status": r.status, "err_short": r.err_short,
+                "err_long": r.err_long, "passed": bool(mism == 0 and r.status == "done" and not r.err_short
+                                                       and not r.err_long)}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _fmt(d: dict) -> dict:
+    keys = ("type_name", "element_type", "width", "frac", "signed", "channels", "elements", "elem_bits", "word_bits")
+    return {k: d[k] for k in keys}
+
+
+class _AccelStub:
+    """What AccelSim.run needs of an Accel, rebuilt from accel.json (fcomp verify has no IR in memory)."""
+
+    def __init__(self, fin, fout, ii):
+        self.fin, self.fout, self._ii = fin, fout, ii
+
+    def cycle_model(self) -> dict:
+        return {"cycles_per_frame": self._ii}
