@@ -33,13 +33,14 @@ def compress(model, board="zcu104", **options) -> dict:
     return compress_only(BuildOptions(model=Path(model), board=board, **options))
 
 
-def verify(output, rtl: bool = True) -> dict:
-    """Re-run a finished build's C-sim check (and RTL re-simulation) without modifying it; `["passed"]`."""
+def verify(output, rtl: bool = True, rtl_frames: int | None = None) -> dict:
+    """Re-run a finished build's C-sim check (and the RTL re-simulations: layers and the whole network) without
+    modifying it; `["passed"]`."""
     from pathlib import Path
 
     from .verify.rerun import verify_output
 
-    return verify_output(Path(output), rtl=rtl)
+    return verify_output(Path(output), rtl=rtl, rtl_frames=rtl_frames)
 
 
 def inspect(model) -> dict:

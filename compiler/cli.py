@@ -89,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG)
     v.add_argument("output", type=Path, help="a folder written by `fcomp build`")
     v.add_argument("--no-rtl", action="store_true", help="skip the RTL re-simulation")
+    v.add_argument("--rtl-frames", type=int, default=None, metavar="N",
+                   help="frames re-simulated through the whole-network RTL (default: the build's stored frames; "
+                        "more repeat them; 0: none)")
     v.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     v.add_argument("-v", "--verbose", action="store_true", help="debug output")
     v.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
@@ -316,7 +319,9 @@ def _run(args) -> int:
     if args.command == "verify":
         from .verify.rerun import verify_output
 
-        result = verify_output(_existing_output(args.output), rtl=not args.no_rtl)
+        if args.rtl_frames is not None and args.rtl_frames < 0:
+            raise FcompError(f"--rtl-frames must be 0 or more, got {args.rtl_frames}")
+        result = verify_output(_existing_output(args.output), rtl=not args.no_rtl, rtl_frames=args.rtl_frames)
         _print(args, result, result["message"])
         return 0 if result["passed"] else 1
     from .pipeline import compress_only

@@ -170,32 +170,38 @@ def channels_last(v: np.ndarray) -> np.ndarray:
     return v.reshape(len(v), -1)
 
 
-def read_trace(path: Path, acc: Accel) -> dict[str, np.ndarray]:
-    """The trace of a run -> {node: (beats, lanes) signed integers} in stream order."""
-    by_id = {i: name for name, i in acc.ids.items()}
+def read_trace(path: Path, streams: dict[str, tuple[str, int, int]]) -> dict[str, np.ndarray]:
+    """The trace of a run -> {node: (beats, lanes) signed integers} in stream order; streams maps each traced
+    id to (node name, lanes, lane width)."""
     beats: dict[str, list[int]] = {}
     for line in Path(path).read_text().splitlines():
         _, nid, hexv = line.split()
-        beats.setdefault(by_id[nid], []).append(int(hexv, 16))
+        beats.setdefault(nid, []).append(int(hexv, 16))
     out = {}
-    for name, words in beats.items():
-        nn = acc.net.nodes[name]
-        st = stream_of(nn)
-        w = st.width
-        arr = np.array([[(word >> (l * w)) & ((1 << w) - 1) for l in range(st.lanes)] for word in words],
-                       dtype=np.int64)
+    for nid, (name, lanes, w) in streams.items():
+        arr = np.array([[(word >> (l * w)) & ((1 << w) - 1) for l in range(lanes)] for word in beats.get(nid, [])],
+                       dtype=np.int64).reshape(-1, lanes)
         out[name] = np.where(arr >> (w - 1), arr - (1 << w), arr)
     return out
+
+
+def trace_streams(acc: Accel) -> dict[str, tuple[str, int, int]]:
+    return {i: (name, stream_of(acc.net.nodes[name]).lanes, stream_of(acc.net.nodes[name]).width)
+            for name, i in acc.ids.items()}
 
 
 def first_mismatch(acc: Accel, trace: dict[str, np.ndarray], golden: dict[str, np.ndarray]) -> str | None:
     """The first node (in graph order) whose traced beats differ from the golden model's (or are missing)."""
     for name in acc.net.order:
         want = channels_last(golden[name]).reshape(-1, stream_of(acc.net.nodes[name]).lanes)
-        got = trace.get(name)
-        if got is None or got.shape[0] < want.shape[0] or not np.array_equal(got[:want.shape[0]], want):
+        if not _beats_equal(trace.get(name), want):
             return name
     return None
+
+
+def _beats_equal(got: np.ndarray | None, want: np.ndarray) -> bool:
+    """The traced beats start with the wanted ones (a run may have traced more frames)."""
+    return got is not None and got.shape[0] >= want.shape[0] and np.array_equal(got[:want.shape[0]], want)
 
 
 def simulate_network(acc: Accel, x: np.ndarray, accel_dir: Path, work: Path, ready_prob: float = 0.5,
@@ -224,7 +230,7 @@ def simulate_network(acc: Accel, x: np.ndarray, accel_dir: Path, work: Path, rea
     doc["passed"] = bool(mism == 0 and res.status == "done" and not res.err_short and not res.err_long)
     if not doc["passed"]:
         tr = sim.run(acc, x_int, ready_prob=ready_prob, seed=seed, trace=True)
-        doc["first_mismatch_layer"] = first_mismatch(acc, read_trace(tr.trace, acc), gold) if tr.trace.is_file() \
+        doc["first_mismatch_layer"] = first_mismatch(acc, read_trace(tr.trace, trace_streams(acc)), gold) if tr.trace.is_file() \
             else None
         doc["trace"] = str(tr.trace)
     return doc

@@ -86,8 +86,10 @@ def rtl_network(net: Network, rtl_dir: Path, x: np.ndarray, frames: int | None) 
         return doc
     xs = np.concatenate([x] * (-(-n // len(x))))[:n]
     gold = run_network(net, xs, keep=True)
+    # frame 0 of every node, in stream order: `fcomp verify` names the first node a re-simulation differs in
+    first = {f"node_{acc.ids[n]}": channels_last(gold[n][:1])[0] for n in net.order}
     np.savez(accel_dir / STIMULUS, x=channels_last(gold[net.input.name]),
-             y=channels_last(gold[net.graph.outputs[0]]))
+             y=channels_last(gold[net.graph.outputs[0]]), **first)
     doc.update(simulate_accel(acc, accel_dir, xs))
     return doc
 
@@ -133,32 +135,54 @@ def message(doc: dict) -> str:
 
 
 def rerun_network(out_dir: Path, frames: int | None = None) -> dict | None:
-    """`fcomp verify`: re-simulate rtl/fcomp_accel/ of a build on its stored stimulus (None when it has none)."""
+    """`fcomp verify`: re-simulate rtl/fcomp_accel/ of a build on its stored frames (the first `frames`, or
+    those cycled to `frames`) in a temporary folder; None when the build has no stored stimulus."""
+    from ..handoff.axi import StreamFormat
+
     accel_dir = Path(out_dir) / "rtl" / ACCEL_DIR
-    stim = accel_dir / STIMULUS
-    info = accel_dir / "accel.json"
+    stim, info = accel_dir / STIMULUS, accel_dir / "accel.json"
     if not stim.is_file() or not info.is_file():
         return None
     with np.load(stim) as f:
         x, y = f["x"], f["y"]
+        frame0 = {k[5:]: f[k] for k in f.files if k.startswith("node_")}
     if frames is not None:
-        x, y = x[:frames], y[:frames]
-    from ..rtl.accel_sim import AccelSim
-    from ..handoff.axi import StreamFormat
-
+        reps = -(-frames // len(x))
+        x, y = np.concatenate([x] * reps)[:frames], np.concatenate([y] * reps)[:frames]
     meta = json.loads(info.read_text())
     fin, fout = StreamFormat(**_fmt(meta["input"])), StreamFormat(**_fmt(meta["output"]))
     tmp = Path(tempfile.mkdtemp(prefix="fcomp-verify-accel-"))
+    stub = _AccelStub(fin, fout, meta["cycle_model"]["cycles_per_frame"])
+    layer = None
     try:
         sim = AccelSim(accel_dir, tmp)
-        stub = _AccelStub(fin, fout, meta["cycle_model"]["cycles_per_frame"])
         r = sim.run(stub, x)
-        mism = int(np.sum(r.outputs != y[:len(r.outputs)])) + (len(y) - len(r.outputs)) * y.shape[1]
-        return {"frames": int(len(x)), "mismatches": mism, "status": r.status, "err_short": r.err_short,
-                "err_long": r.err_long, "passed": bool(mism == 0 and r.status == "done" and not r.err_short
-                                                       and not r.err_long)}
+        bad = r.outputs != y[:len(r.outputs)]
+        mism = int(np.sum(bad)) + (len(y) - len(r.outputs)) * y.shape[1]
+        passed = bool(mism == 0 and r.status == "done" and not r.err_short and not r.err_long)
+        if not passed and frame0:
+            tr = sim.run(stub, x[:1], trace=True)
+            layer = _first_traced_difference(tr.trace, meta["nodes"], frame0)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    first = None if not bad.any() else int(np.argwhere(bad)[0][0])
+    where = f"; first differing node {layer}" if layer else ""
+    msg = (f"whole-network RTL: {len(x)} frames bit-exact on re-simulation" if passed else
+           f"whole-network RTL FAILED on re-simulation: {mism} output values differ (first in frame {first}), "
+           f"status {r.status}{where}")
+    return {"frames": int(len(x)), "mismatches": mism, "first_mismatch_frame": first, "first_mismatch_layer": layer,
+            "status": r.status, "err_short": r.err_short, "err_long": r.err_long, "passed": passed, "message": msg}
+
+
+def _first_traced_difference(trace: Path, nodes: dict, frame0: dict) -> str | None:
+    """The first node (graph order, accel.json) whose traced beats of frame 0 differ from the stored ones."""
+    from ..rtl.accel_sim import _beats_equal, read_trace
+
+    got = read_trace(trace, {d["id"]: (name, d["lanes"], d["width"]) for name, d in nodes.items()})
+    for name, d in nodes.items():
+        if not _beats_equal(got.get(name), frame0[d["id"]].reshape(-1, d["lanes"])):
+            return name
+    return None
 
 
 def _fmt(d: dict) -> dict:

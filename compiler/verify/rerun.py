@@ -68,7 +68,7 @@ def save_check_inputs(out_dir: Path, samples) -> None:
     np.savez_compressed(Path(out_dir) / CHECK_INPUTS, **arrays)
 
 
-def verify_output(out_dir: Path, rtl: bool = True) -> dict:
+def verify_output(out_dir: Path, rtl: bool = True, rtl_frames: int | None = None) -> dict:
     """`fcomp verify`: recompile the build's C simulation and compare it with ONNX Runtime on the saved check
     inputs, and re-simulate every RTL layer from its stored stimulus, all in temporary folders (`out_dir` is
     not written). Returns {'passed', 'check', 'same_as_build', 'rtl', 'message'}."""
@@ -100,15 +100,24 @@ def verify_output(out_dir: Path, rtl: bool = True) -> dict:
         check = _check(lib, onnx.load(str(ref_path)), graph, samples, opts["min_agreement"], opts["tie_margin"])
     result = {"output": str(out_dir), "check": check,
               "same_as_build": _same_check(check, report.get("check") or {}), "rtl": None}
+    result["network"] = None
     if rtl:
         result["rtl"] = _rerun_rtl(out_dir)
+        if rtl_frames != 0:
+            from .network import rerun_network
+
+            log.info("Re-simulating the whole-network RTL (fcomp_accel) on its stored frames")
+            result["network"] = rerun_network(out_dir, rtl_frames)
     rtl_ok = result["rtl"] is None or result["rtl"]["passed"]
-    result["passed"] = bool(check["passed"] and rtl_ok)
+    net_ok = result["network"] is None or result["network"]["passed"]
+    result["passed"] = bool(check["passed"] and rtl_ok and net_ok)
     lines = [check["message"]]
     if not result["same_as_build"]:
         lines.append("C-sim results differ from the ones the build recorded in report.json")
     if result["rtl"] is not None:
         lines.append(result["rtl"]["message"])
+    if result["network"] is not None:
+        lines.append(result["network"]["message"])
     result["message"] = "\n".join(lines)
     return result
 
