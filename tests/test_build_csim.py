@@ -38,8 +38,31 @@ def resnet_build(zoo_onnx, tmp_path_factory):
     out = tmp_path_factory.mktemp("resnet") / "out"
     cfg = CompressionConfig(epochs=8, target=21)
     report = build(BuildOptions(model=zoo_onnx("digits_resnet"), output=out, data="digits", n_check=40,
-                                compression=cfg))
+                                compression=cfg, rtl_layers="2"))
     return out, report
+
+
+def test_whole_network_rtl_of_digits_resnet(resnet_build):
+    """Issue #10: fcomp_accel (every layer of digits_resnet: windows, PE arrays, residual adds, global pool)
+    streamed end to end in Verilator: every output word of every frame equals the golden model, with and
+    without back-pressure; the golden model equals the C-sim bit for bit and runs the whole test split; the
+    measured cycles per frame are within 2% of the cycle model."""
+    out, report = resnet_build
+    golden = report["check"]["golden"]
+    assert golden["bit_exact_vs_csim"] and golden["check_inputs"] == 40
+    assert golden["split"] == "test" and golden["inputs"] == 450 and golden["top1_agreement_onnx"] >= 0.99
+    net = report["rtl"]["network"]
+    assert net["passed"] and net["frames"] >= 2 and net["mismatches"] == 0, net
+    assert abs(net["cycles_per_frame_measured"] / net["cycles_per_frame_predicted"] - 1) <= 0.02, net
+    verify = json.loads((out / "verify.json").read_text())
+    v = verify["network"]
+    assert v["backpressure"]["mismatches"] == 0 and v["backpressure"]["status"] == "done"
+    assert set(v["fifo_depths"].values()) - {2}, "the residual adds' skip FIFOs are sized"
+    accel = out / "rtl" / "fcomp_accel"
+    assert (accel / "fcomp_accel.sv").is_file() and list(accel.glob("*.mem"))
+    bundle = out / "handoff"
+    assert (bundle / "rtl" / "fcomp_accel" / "fcomp_accel_axis.v").is_file()
+    assert "-reference fcomp_accel_axis" in (bundle / "build_vivado.tcl").read_text()
 
 
 def test_compressed_digits_resnet_builds_and_matches_compressed_onnx(resnet_build):
@@ -187,7 +210,8 @@ def test_rtl_mismatch_fails_the_build_and_keeps_a_waveform(tmp_path, zoo_onnx, m
     from compiler.errors import CheckFailedError
 
     with pytest.raises(CheckFailedError, match="RTL verification failed"):
-        build(BuildOptions(model=zoo_onnx("digits_mlp"), output=tmp_path / "out", n_check=4, rtl_layers="1"))
+        build(BuildOptions(model=zoo_onnx("digits_mlp"), output=tmp_path / "out", n_check=4, rtl_layers="1",
+                           rtl_frames=0))
     verify = json.loads((tmp_path / "out" / "verify.json").read_text())
     (layer,) = verify["layers"]
     assert not verify["passed"] and layer["mismatches"] > 0
@@ -204,5 +228,6 @@ def test_rtl_verification_with_a_relative_output_folder(tmp_path, zoo_onnx, monk
                                 compression=CompressionConfig(epochs=2), rtl_layers="all"))
     verify = json.loads((tmp_path / "rel" / "out" / "verify.json").read_text())
     assert report["rtl"]["passed"] and verify["verified_layers"] >= 1
+    assert report["rtl"]["network"]["passed"] and verify["network"]["mismatches"] == 0   # digits_mlp end to end
     for entry in verify["layers"]:   # every layer either verified or reported with its reason, never a crash
         assert entry["passed"] is True or (entry["passed"] is None and entry["error"])

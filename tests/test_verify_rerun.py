@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from compiler import cli
+from rom_defects import flip_a_weight_sign
 
 pytestmark = pytest.mark.sim
 
@@ -40,7 +41,23 @@ def test_verify_passes_and_leaves_the_output_untouched(built, capsys):
     assert rc == 0 and res["passed"] and res["same_as_build"]
     assert res["rtl"]["passed"] and len(res["rtl"]["layers"]) == 1
     assert res["rtl"]["layers"][0]["mismatches"] == 0
+    assert res["network"]["passed"] and res["network"]["frames"] >= 2     # fcomp_accel end to end, re-simulated
     assert _tree_hash(built) == before
+
+
+def test_verify_fails_on_a_flipped_accelerator_rom_bit_and_names_the_layer(built, tmp_path, capsys):
+    """A real ROM defect (one weight code of the classifier, +1 -> -1) in rtl/fcomp_accel/: the re-simulation
+    differs from the stored expected frames, exit 1, and the layer-boundary trace names the layer."""
+    out = tmp_path / "copy"
+    shutil.copytree(built, out)
+    info = json.loads((out / "rtl" / "fcomp_accel" / "accel.json").read_text())
+    name, node = [(n, d) for n, d in info["nodes"].items() if d["op"] in ("conv", "dense")][-1]
+    rom = out / "rtl" / "fcomp_accel" / f"{node['id']}_codes.mem"
+    flip_a_weight_sign(rom)
+    rc, res = _verify(out, capsys)
+    assert rc == 1 and not res["passed"] and res["check"]["passed"]
+    assert not res["network"]["passed"] and res["network"]["mismatches"] > 0
+    assert res["network"]["first_mismatch_layer"] == name and name in res["message"]
 
 
 def test_verify_fails_on_a_changed_rtl_expectation(built, tmp_path, capsys):

@@ -227,17 +227,23 @@ def pack_frame(values, fmt: StreamFormat) -> list[int]:
     return words
 
 
-def unpack_frame(words: list[int], fmt: StreamFormat):
-    """AXI words of one output frame -> its integers (lanes sign-extended for signed types)."""
+def unpack_frame(words: list[int], fmt: StreamFormat, extended: bool = True):
+    """AXI words of one frame -> its integers. extended (output frames): every lane must hold its element
+    sign-extended (zero-extended for unsigned types) to the lane width, as the accelerator and the HLS wrapper
+    write them; otherwise (input frames) only the low `width` bits of a lane count."""
     import numpy as np
 
     if len(words) != fmt.words:
-        raise FcompError(f"an output frame has {fmt.words} words, got {len(words)}")
-    lane_mask = (1 << fmt.elem_bits) - 1
+        raise FcompError(f"a frame has {fmt.words} words, got {len(words)}")
+    lane_mask, mask = (1 << fmt.elem_bits) - 1, (1 << fmt.width) - 1
     out = []
     for k in range(fmt.elements):
-        e = (words[k // fmt.per_word] >> ((k % fmt.per_word) * fmt.elem_bits)) & lane_mask
-        if fmt.signed and e >> (fmt.elem_bits - 1):
-            e -= 1 << fmt.elem_bits
+        lane = (words[k // fmt.per_word] >> ((k % fmt.per_word) * fmt.elem_bits)) & lane_mask
+        e = lane & mask
+        if fmt.signed and e >> (fmt.width - 1):
+            e -= 1 << fmt.width
+        if extended and (e & lane_mask) != lane:
+            raise FcompError(f"element {k}: lane {lane:#x} is not its {fmt.width}-bit value "
+                             f"{'sign' if fmt.signed else 'zero'}-extended to {fmt.elem_bits} bits")
         out.append(e)
     return np.array(out, dtype=np.int64)

@@ -448,6 +448,28 @@ def _verification(r: dict, verify: dict | None) -> Markup:
                                    f" (outputs up to {_num(check.get('output_max_abs'), 4)})"),
             ("accuracy ONNX / C-sim", f"{_pct(check.get('accuracy_onnx'))} / {_pct(check.get('accuracy_csim'))}"
              if check.get("accuracy_onnx") is not None else "no labels")]))
+    golden = check.get("golden")
+    if golden:
+        parts.append(Markup("<h3>Golden fixed-point model of the whole network</h3>") + _kv([
+            ("result", golden.get("message")),
+            ("vs C-sim", f"{'bit-exact' if golden.get('bit_exact_vs_csim') else 'DIFFERS'} on "
+                         f"{_int(golden.get('check_inputs'))} inputs ({_int(golden.get('mismatches_vs_csim'))} "
+                         "values differ)"),
+            ("test split", f"{_int(golden.get('inputs'))} inputs: accuracy {_pct(golden.get('accuracy'))} (ONNX "
+                           f"{_pct(golden.get('accuracy_onnx'))}), top-1 agreement with ONNX Runtime "
+                           f"{_pct(golden.get('top1_agreement_onnx'))}" if golden.get("split") else "no labels")]))
+    net = (verify or {}).get("network") or (r.get("rtl") or {}).get("network")
+    if net:
+        bp = net.get("backpressure") or {}
+        parts.append(Markup("<h3>Whole-network RTL (fcomp_accel) end to end</h3>") + _kv(
+            [("result", net.get("skipped") or ("pass" if net.get("passed") else "FAIL"))] + ([] if net.get("skipped")
+             else [("frames", _int(net.get("frames"))), ("mismatches", _int(net.get("mismatches"))),
+                   ("first differing node", net.get("first_mismatch_layer") or "none"),
+                   ("cycles/frame measured / predicted", f"{_num(net.get('cycles_per_frame_measured'))} / "
+                                                         f"{_int(net.get('cycles_per_frame_predicted'))}"),
+                   ("latency (cycles)", _int(net.get("latency_cycles_measured"))),
+                   ("back-pressure run", f"{bp.get('status', 'not run')}, {_int(bp.get('mismatches'))} mismatches"),
+                   ("simulator", net.get("simulator"))])))
     rtl_layers = (verify or {}).get("layers") or (r.get("rtl") or {}).get("layers") or []
     if rtl_layers:
         rows = []
@@ -465,7 +487,7 @@ def _verification(r: dict, verify: dict | None) -> Markup:
                             "predicted cycle.</p>") + _table(
             ["layer", "op", "rows×cols", "P×S", "vectors", "mismatches", "cycles measured / predicted",
              "steady cycles/vector measured / model", "status"], rows, {4, 5, 6, 7}))
-    elif r.get("compression"):
+    elif r.get("compression") and not net:
         parts.append(Markup("<p class=note>RTL verification was not run for this build.</p>"))
     return _section("verification", "Verification", "".join(parts) or "<p>No checks recorded.</p>")
 

@@ -1,0 +1,213 @@
+"""The whole network in fixed point (compiler/rtl/network.py) and as RTL (fcomp_accel, compiler/rtl/accel.py):
+the arithmetic against its definition, the golden model against hls4ml's C simulation node by node, and the
+accelerator end to end in Verilator against the golden model, including its failure paths (a flipped ROM bit,
+an undersized skip FIFO, frames with a wrong length)."""
+
+from __future__ import annotations
+
+import shutil
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rom_defects import flip_a_weight_sign
+import torch
+
+from compiler.backend.precision import Fixed
+from compiler.handoff.axi import format_for, pack_frame, unpack_frame
+from compiler.rtl.accel import generate, tdiv_constants, write_accel
+from compiler.rtl.accel_sim import AccelSim, channels_last, simulate_network
+from compiler.rtl.network import build_network, cast, run_network, to_real, trunc_div
+
+
+# ---- arithmetic ------------------------------------------------------------------------------------------------
+def _cast_exact(v: int, frac: int, t: Fixed) -> int:
+    """ap_fixed's conversion, from the definition: the exact value, rounded half up or floored, then clamped or
+    wrapped."""
+    x = Fraction(v, 2 ** frac) * 2 ** t.fraction
+    q = (x + Fraction(1, 2)).__floor__() if t.rounding else x.__floor__()
+    lo, hi = -(1 << (t.width - 1)), (1 << (t.width - 1)) - 1
+    if t.saturate:
+        return max(lo, min(hi, q))
+    q &= (1 << t.width) - 1
+    return q - (1 << t.width) if q >> (t.width - 1) else q
+
+
+@pytest.mark.parametrize("t", [Fixed(8, 3), Fixed(8, 3, rounding=False), Fixed(8, 3, saturate=False),
+                               Fixed(10, 6, rounding=False, saturate=False), Fixed(12, 14)])
+def test_cast_is_ap_fixed_conversion(t):
+    rng = np.random.default_rng(1)
+    for frac in (0, 3, 5, 9):
+        v = np.concatenate([rng.integers(-5000, 5000, 400), np.arange(-40, 40)])
+        got = cast(v, frac, t)
+        assert [int(g) for g in got] == [_cast_exact(int(x), frac, t) for x in v], (t, frac)
+
+
+@pytest.mark.parametrize("n", [2, 3, 7, 9, 16, 49, 196])
+@pytest.mark.parametrize("aw", [8, 19, 33])
+def test_constant_division_by_shift_add_is_truncating_division(n, aw):
+    """fc_tdiv.svh divides by a constant as (|s| * DM) >> DSH: equal to C's truncating division for every |s|
+    below 2**aw (checked at the edges and on random values)."""
+    dm, dsh = tdiv_constants(n, aw)
+    rng = np.random.default_rng(n)
+    s = np.concatenate([np.arange(0, 3 * n), (1 << aw) - 1 - np.arange(3 * n),
+                        rng.integers(0, 1 << aw, 2000, dtype=np.int64)])
+    s = s[(s >= 0) & (s < (1 << aw))]
+    got = [(int(x) * dm) >> dsh for x in s]
+    assert got == [int(x) // n for x in s]
+    assert list(trunc_div(np.array([-7, -1, 0, 1, 7]), 2)) == [-3, 0, 0, 0, 3]
+
+
+def test_frame_words_round_trip():
+    fmt = format_for("x", Fixed(12, 4), channels=3, elements=3 * 5)
+    v = np.arange(-7, 8) * 37
+    words = pack_frame(v, fmt)
+    assert len(words) == fmt.words == 4 and fmt.per_word == 4      # 16-bit lanes, last word padded
+    assert list(unpack_frame(words, fmt, extended=False)) == list(v)
+    with pytest.raises(Exception, match="sign-extended"):
+        unpack_frame(words, fmt)                                 # input lanes hold the low 12 bits only
+    with pytest.raises(Exception, match="elements"):
+        pack_frame(v[:-1], fmt)
+
+
+# ---- a network that exercises every module ----------------------------------------------------------------------
+class _Everything(torch.nn.Module):
+    """Strided padded 3x3 conv, ReLU, 2x2 AveragePool, a residual add over a 3x3 conv and a 1x1 conv (the one
+    conv without a window generator), a 3x3 (non power of two) global average pool, flatten and a dense layer;
+    3 x 12 x 12 input."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, 2, 1)
+        self.pool = torch.nn.AvgPool2d(2)
+        self.mid = torch.nn.Conv2d(8, 8, 3, 1, 1)
+        self.pw = torch.nn.Conv2d(8, 8, 1)
+        self.gap = torch.nn.AdaptiveAvgPool2d(1)
+        self.fc = torch.nn.Linear(8, 5)
+
+    def forward(self, x):
+        y = self.pool(torch.relu(self.conv(x)))
+        y = torch.relu(self.pw(torch.relu(self.mid(y))) + y)
+        return self.fc(torch.flatten(self.gap(y), 1))
+
+
+@pytest.fixture(scope="module")
+def everything(tmp_path_factory):
+    """(network, its C-sim project, accel, accel dir, samples) of _Everything, compressed data-free."""
+    from compiler.backend.hls4ml_emit import hls_config, lower_to_hls4ml
+    from compiler.backend.hls4ml_project import HlsProject
+    from compiler.backend.precision import assign_precisions
+    from compiler.compress.engine import CompressionConfig, compress
+    from compiler.compress.export_onnx import export_compressed_onnx
+    from compiler.frontend import import_onnx
+    from compiler.plan import plan_layers
+    from compiler.verify.reference import tensor_ranges
+
+    root = tmp_path_factory.mktemp("everything")
+    torch.manual_seed(0)
+    model = _Everything().eval()
+    path = root / "everything.onnx"
+    torch.onnx.export(model, torch.randn(1, 3, 12, 12), str(path), input_names=["x"], output_names=["y"],
+                      dynamo=False)
+    g = import_onnx(path).graph
+    assert {n.op for n in g.nodes} >= {"conv", "avgpool", "add", "globalavgpool", "dense"}
+    plan = plan_layers(g, pe=4, simd=4)
+    res = compress(g, plan, CompressionConfig(strategy="pe-wise", target=12))
+    g = res.graph
+    ref = export_compressed_onnx(g)
+    rng = np.random.default_rng(0)
+    cal, x = rng.random((32, 3, 12, 12), dtype=np.float32), rng.random((6, 3, 12, 12), dtype=np.float32)
+    prec = assign_precisions(g, tensor_ranges(ref, cal, [n.name for n in g.nodes]), 16, 16)
+    layers, names = lower_to_hls4ml(g, path, prec)
+    project = HlsProject(layers, hls_config(g, layers, names, prec, plan, trace=True), root / "hls",
+                         "xczu7ev-ffvc1156-2-e", 200, names[g.inputs[0].name], names[g.outputs[0]])
+    project.write()
+    project.compile()
+    net = build_network(g, prec, plan, res.layers)
+    acc = generate(net)
+    write_accel(acc, root / "accel")
+    return net, project, names, acc, root / "accel", x
+
+
+@pytest.mark.sim
+def test_golden_model_equals_hls4ml_csim_node_by_node(everything):
+    """Every IR tensor of the golden model equals hls4ml's C-sim trace bit for bit (avg pooling and the 3x3
+    global average with their truncating divisions, the add of two differently typed inputs, the scale stages)."""
+    net, project, names, _, _, x = everything
+    gold = run_network(net, x, keep=True)
+    trace = project.trace(x.transpose(0, 2, 3, 1).reshape(len(x), -1))
+    compared = 0
+    for name, nn in net.nodes.items():
+        if names[name] not in trace or nn.op in ("input", "flatten"):
+            continue
+        want = channels_last(gold[name])
+        got = np.round(np.asarray(trace[names[name]], np.float64).reshape(len(x), -1) * 2.0 ** nn.out.fraction)
+        assert np.array_equal(got.astype(np.int64), want), name
+        compared += 1
+    assert compared >= 8
+
+
+@pytest.mark.sim
+def test_accel_end_to_end_bit_exact_and_on_the_cycle_model(everything, tmp_path):
+    net, _, _, acc, accel_dir, x = everything
+    for ready in (1.0, 0.3):
+        doc = simulate_network(acc, x, accel_dir, tmp_path, ready_prob=ready)
+        assert doc["passed"] and doc["mismatches"] == 0 and doc["frames_out"] == len(x), doc
+        assert doc["first_mismatch_layer"] is None
+    # the sink always ready: the slowest module sets the pace, to within 2%
+    doc = simulate_network(acc, x, accel_dir, tmp_path, ready_prob=1.0)
+    assert abs(doc["cycles_per_frame_measured"] / doc["cycles_per_frame_predicted"] - 1) <= 0.02, doc
+
+
+@pytest.mark.sim
+def test_flipped_rom_bit_is_caught_and_named(everything, tmp_path):
+    net, _, _, acc, accel_dir, x = everything
+    bad = tmp_path / "bad"
+    shutil.copytree(accel_dir, bad)
+    layer = [n for n in net.order if net.nodes[n].layer is not None][-1]     # the classifier: feeds the output
+    rom = bad / f"{acc.ids[layer]}_codes.mem"
+    flip_a_weight_sign(rom)
+    doc = simulate_network(acc, x, bad, tmp_path / "run", ready_prob=1.0)
+    assert not doc["passed"] and doc["mismatches"] > 0
+    assert doc["first_mismatch_layer"] == layer
+
+
+@pytest.mark.sim
+def test_undersized_skip_fifo_is_reported_as_a_deadlock(everything, tmp_path):
+    """The skip path of the residual add needs the depth the generator computes (the 3x3 conv on the other
+    branch reads a row and a pixel ahead); 1 deadlocks the fork, and the testbench says so instead of hanging."""
+    net, _, _, acc, _, x = everything
+    add = next(n for n in net.order if net.nodes[n].op == "add")
+    assert max(acc.fifo_depths.values()) > 2
+    small = generate(net, skip_depths={add: 1})
+    write_accel(small, tmp_path / "small")
+    doc = simulate_network(small, x[:2], tmp_path / "small", tmp_path / "run", ready_prob=1.0)
+    assert not doc["passed"] and doc["status"] == "deadlock", doc
+
+
+@pytest.mark.sim
+def test_frames_with_a_wrong_length_raise_flags_and_do_not_shift_later_frames(everything, tmp_path):
+    net, _, _, acc, accel_dir, x = everything
+    gold = run_network(net, x[:3], keep=True)
+    xi = channels_last(gold[net.input.name])
+    fin, fout = acc.fin, acc.fout
+    frames = [pack_frame(f, fin) for f in xi]
+    lasts = [[int(i == len(w) - 1) for i in range(len(w))] for w in frames]
+    short = frames[1][:-3]                                   # tlast three words early: completed with zeros
+    frames[1], lasts[1] = short, [int(i == len(short) - 1) for i in range(len(short))]
+    longer = frames[2] + [0xdead, 0xbeef]                    # no tlast on its last word, two extra words
+    frames[2], lasts[2] = longer, [0] * (len(longer) - 1) + [1]
+    frames.append(pack_frame(xi[0], fin))
+    lasts.append([int(i == fin.words - 1) for i in range(fin.words)])
+    sim = AccelSim(accel_dir, tmp_path)
+    res, _ = sim.run_words(frames, fout.words * 4, idle=50_000, last_flags=lasts)
+    assert res.status == "done" and res.err_short and res.err_long
+    got = [unpack_frame(res.words[i * fout.words:(i + 1) * fout.words], fout) for i in range(4)]
+    zero_filled = xi[1].copy()
+    zero_filled[(fin.words - 3) * fin.per_word:] = 0
+    expect_in = np.stack([xi[0], zero_filled, xi[2], xi[0]])
+    shape = net.input.shape
+    real = to_real(expect_in.reshape(4, shape[1], shape[2], shape[0]).transpose(0, 3, 1, 2), net.input.out)
+    want = channels_last(run_network(net, real))
+    assert np.array_equal(np.stack(got), want)
