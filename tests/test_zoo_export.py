@@ -49,3 +49,22 @@ def test_export_is_the_same_on_any_cpu_and_thread_count(tmp_path, name):
     meta = {p.key: p.value for p in onnx.load(str(a / f"{name}.onnx")).metadata_props}
     assert meta["fcomp.test_accuracy"] == f"{first['test_accuracy']:.6f}"
     assert first["test_accuracy"] > 0.9         # trained, not the random init
+
+
+def _readme_fp32_accuracy(name: str) -> float:
+    """The fp32 test accuracy README's "Measured figures" build table states for a digits zoo model (the number
+    before the '->' of its compression column)."""
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    row = next(l for l in text.splitlines() if re.match(rf"\| {name}\b[ ,(]", l))
+    return float(re.search(r"(\d+\.\d+)% -> \d+\.\d+%", row).group(1)) / 100
+
+
+@pytest.mark.parametrize("name", ["digits_resnet", "digits_cnn", "digits_mlp"])
+def test_readme_states_the_exported_fp32_accuracy(zoo_onnx, name):
+    """The exported model's test accuracy (450 held-out digits, recorded by the export in the ONNX metadata) is the
+    README's, to its rounding (0.01 points; one sample is 0.22). A stale models/*.onnx from before the kernels
+    were pinned fails here too: re-export it with `python -m models.export --force NAME`."""
+    meta = {p.key: p.value for p in onnx.load(str(zoo_onnx(name))).metadata_props}
+    assert abs(float(meta["fcomp.test_accuracy"]) - _readme_fp32_accuracy(name)) < 5e-5, meta
