@@ -30,10 +30,11 @@ from pathlib import Path
 # Bit-identical training on any x86-64 machine: PyTorch's own CPU kernels at the baseline ISA (not the AVX2 or
 # AVX-512 variant the CPU offers: the vector width changes the order of every float sum) and MKL's conditional
 # numerical reproducibility mode (the same code path on every CPU). Both are read when torch, and the MKL inside it,
-# load, so they are set before `import torch` when this module runs as `python -m models.export`; `export_one`
-# called from a process that loaded torch otherwise runs the export in such a subprocess. Measured on this project's
-# AMD EPYC (AVX-512): without them digits_mlp exported different bytes with ATEN_CPU_CAPABILITY=avx2 or
-# MKL_ENABLE_INSTRUCTIONS=AVX2 than with the defaults; with them, one sha256 under every such setting.
+# load, so they are set (over whatever the caller's environment says) before `import torch` when this module runs as
+# `python -m models.export`; `export_one` called from any other process runs the export in such a subprocess.
+# oneDNN is switched off in `deterministic()`. Measured on this project's AMD EPYC (AVX-512): without these,
+# digits_mlp exported different bytes under ATEN_CPU_CAPABILITY=avx2 or MKL_ENABLE_INSTRUCTIONS=AVX2 than with the
+# defaults, and digits_cnn under ONEDNN_MAX_CPU_ISA=AVX2; with them, one sha256 each (tests/test_zoo_export.py).
 KERNEL_ENV = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"}
 if __name__ == "__main__" and "torch" not in sys.modules:
     os.environ.update(KERNEL_ENV)
