@@ -1,6 +1,7 @@
 # fcomp: the two README commands.
 #   make build   set up .venv if needed, export the zoo models if missing, build resnet18 + the digits models
-#   make test    set up .venv if needed, run the whole pytest suite (what CI runs)
+#   make test    set up .venv if needed, run the pytest suite except tests marked slow (what CI runs;
+#                the slow ones: .venv/bin/python -m pytest -m slow)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -46,7 +47,7 @@ sysdeps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $(SYSDEPS); }
 
 test: $(STAMP) sysdeps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not slow"
 
 bench: $(STAMP) $(MODELS) sysdeps
 	$(BIN)/python bench/build_time.py

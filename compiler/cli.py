@@ -1,18 +1,22 @@
-"""Command line: parses arguments and calls the library. Exit codes: 0 ok, 1 check failed, 2 bad input/usage."""
+"""Command line: parses arguments and calls the library. Exit codes: 0 ok, 1 check failed, 2 bad input/usage,
+128 + N when signal N (SIGINT 130, SIGTERM 143) stopped it."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
 from . import __version__
 from .errors import CheckFailedError, FcompError
+from .interrupt import signals_as_interrupts
 from .progress import log, setup_logging
 
-EPILOG = "exit codes: 0 ok, 1 a verification check failed, 2 bad input or usage"
+EPILOG = ("exit codes: 0 ok, 1 a verification check failed, 2 bad input or usage, 130/143 stopped by SIGINT "
+          "(Ctrl-C) / SIGTERM (a previous output folder is left as it was)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -359,16 +363,19 @@ def main(argv=None) -> int:
             _parser().print_help(sys.stderr)
             return 2
         setup_logging(getattr(args, "verbose", False), getattr(args, "quiet", False))
-        return _run(args)
+        with signals_as_interrupts():   # SIGTERM takes Ctrl-C's clean-up path; child processes are stopped
+            return _run(args)
     except CheckFailedError as exc:
         log.error("%s", exc)
         return exc.exit_code
     except FcompError as exc:
         log.error("error: %s", exc)
         return exc.exit_code
-    except KeyboardInterrupt:
-        log.error("interrupted; no output was written")
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        log.error("interrupted (%s); no output was written, a previous output folder is unchanged",
+                  signal.Signals(signum).name)
+        return 128 + signum
 
 
 if __name__ == "__main__":

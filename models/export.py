@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import json
 import math
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,16 +27,29 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import onnx
-import onnxruntime as ort
-import torch
-from torch import nn
+# Bit-identical training on any x86-64 machine: PyTorch's own CPU kernels at the baseline ISA (not the AVX2 or
+# AVX-512 variant the CPU offers: the vector width changes the order of every float sum) and MKL's conditional
+# numerical reproducibility mode (the same code path on every CPU). Both are read when torch, and the MKL inside it,
+# load, so they are set (over whatever the caller's environment says) before `import torch` when this module runs as
+# `python -m models.export`; `export_one` called from any other process runs the export in such a subprocess.
+# oneDNN is switched off in `deterministic()`. Measured on this project's AMD EPYC (AVX-512): without these,
+# digits_mlp exported different bytes under ATEN_CPU_CAPABILITY=avx2 or MKL_ENABLE_INSTRUCTIONS=AVX2 than with the
+# defaults, and digits_cnn under ONEDNN_MAX_CPU_ISA=AVX2; with them, one sha256 each (tests/test_zoo_export.py).
+KERNEL_ENV = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"}
+if __name__ == "__main__" and "torch" not in sys.modules:
+    os.environ.update(KERNEL_ENV)
 
-from compiler.datasets import load_digits_split
-from models.zoo import MODELS, ModelSpec
+import numpy as np  # noqa: E402
+import onnx  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from compiler.datasets import load_digits_split  # noqa: E402
+from models.zoo import MODELS, ModelSpec  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent
+REPO = DEFAULT_OUT.parent
 SEED = 0
 OPSET = 17
 ATOL = 1e-4
@@ -83,17 +98,29 @@ TRAIN_CONFIGS: dict[str, TrainConfig] = {
 def deterministic(seed: int) -> Iterator[None]:
     """Seed torch and force single-threaded deterministic kernels, so that
     training (and hence the exported bytes) does not depend on the machine's
-    core count or thread scheduling.  Restores global state afterwards."""
+    core count or thread scheduling.  oneDNN convolutions are switched off:
+    their JIT kernels pick ISA and blocking from the CPU and its cache sizes,
+    so convolutions run as im2col + MKL GEMM (pinned by KERNEL_ENV).
+    Restores global state afterwards."""
     prev_threads = torch.get_num_threads()
     prev_det = torch.are_deterministic_algorithms_enabled()
+    prev_mkldnn = torch.backends.mkldnn.enabled
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
+    torch.backends.mkldnn.enabled = False
     try:
         yield
     finally:
         torch.set_num_threads(prev_threads)
         torch.use_deterministic_algorithms(prev_det)
+        torch.backends.mkldnn.enabled = prev_mkldnn
+
+
+def kernels_pinned() -> bool:
+    """Whether this process's torch runs the pinned kernels (KERNEL_ENV set before torch loaded)."""
+    return (torch.backends.cpu.get_cpu_capability() == "DEFAULT"
+            and os.environ.get("MKL_CBWR") == KERNEL_ENV["MKL_CBWR"])
 
 
 def _digits_data(spec: ModelSpec) -> tuple[np.ndarray, ...]:
@@ -163,7 +190,16 @@ def _ort_session(path: Path) -> ort.InferenceSession:
 
 
 def export_one(spec: ModelSpec, out_dir: Path) -> dict[str, object]:
-    """Build/train/export one model to ``out_dir/<name>.onnx`` atomically."""
+    """Build/train/export one model to ``out_dir/<name>.onnx`` atomically; in a
+    ``python -m models.export`` subprocess when this process's kernels are not
+    pinned (torch was loaded before KERNEL_ENV was set)."""
+    if not kernels_pinned():
+        r = subprocess.run([sys.executable, "-m", "models.export", spec.name, "--out", os.fspath(out_dir),
+                            "--force", "--json"], cwd=REPO, env={**os.environ, **KERNEL_ENV},
+                           capture_output=True, text=True, check=False)
+        if r.returncode != 0:
+            raise ExportError(f"{spec.name}: export subprocess failed:\n{r.stderr[-4000:]}")
+        return json.loads(r.stdout.splitlines()[-1])
     t0 = time.perf_counter()
     info: dict[str, object] = {"name": spec.name}
     with deterministic(SEED):
@@ -277,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"models to export (default: all of {', '.join(MODELS)})")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory (default: models/)")
     parser.add_argument("--force", action="store_true", help="re-export even if the .onnx exists")
+    parser.add_argument("--json", action="store_true", help="print each export's summary as one JSON line")
     args = parser.parse_args(argv)
 
     unknown = [n for n in args.names if n not in MODELS]
@@ -290,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         if target.exists() and not args.force:
             print(f"{name}: {target} exists, skipping (use --force to rebuild)")
             continue
-        print(_report(export_one(MODELS[name], args.out)), flush=True)
+        info = export_one(MODELS[name], args.out)
+        print(json.dumps(info) if args.json else _report(info), flush=True)
     return 0
 
 

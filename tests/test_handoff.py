@@ -1,9 +1,10 @@
 """The hardware handoff bundle: reproducible bytes, no machine paths, TCL that parses and names only bundle files,
 and an AXI-Stream wrapper that compiles with g++ and computes what hls4ml's C simulation computes.
 
-Two real builds (`compiler.pipeline.build`, digits_cnn, data-free compression, one RTL layer on Verilator) of the
-same model into different folders, one with an absolute and one with a relative output path, each followed by
-`write_handoff` as the pipeline will call it.
+What `fcomp build` ships, as it wrote it: two separate CLI processes (`python -m compiler.cli build`, digits_mlp,
+data-free compression, one RTL layer on Verilator) build the same model into different folders, one given as an
+absolute and one as a relative output path from another working directory; the tests read their `handoff/` as
+written (expected AXI output and manifest included), never a bundle re-written afterwards.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,35 +29,34 @@ from compiler.handoff import write_handoff
 from compiler.handoff.axi import WRAPPER_TOP, stream_formats
 from compiler.handoff.manifest import MANIFEST, TOOL_PACKAGES
 from compiler.handoff.tcl import build_vivado_tcl
-from compiler.pipeline import BuildOptions, build
 
 pytestmark = pytest.mark.sim
 
 BOARD = "zcu104"
+MODEL = "digits_mlp"
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def _build(model: Path, out: Path) -> dict:
-    return build(BuildOptions(model=model, board=BOARD, output=out, n_check=4, n_calibration=16, rtl_layers="1"))
+def _cli_build(model: Path, out: str, cwd: Path) -> dict:
+    """`fcomp build` in its own process; returns the report.json it wrote."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    r = subprocess.run([sys.executable, "-m", "compiler.cli", "build", str(model), "--board", BOARD, "-o", out,
+                        "--check-inputs", "4", "--calibration-inputs", "16", "--rtl-layers", "1"],
+                       cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    return json.loads((cwd / out / "report.json").read_text())
 
 
 @pytest.fixture(scope="module")
 def builds(zoo_onnx, tmp_path_factory):
-    """[(output folder, report, write_handoff summary)] for two builds of the same model."""
+    """[(output folder, report, the report's handoff summary)] for two builds of the same model."""
     root = tmp_path_factory.mktemp("handoff")
-    model = zoo_onnx("digits_cnn")
-    board = get_board(BOARD)
+    model = zoo_onnx(MODEL)
+    (root / "first").mkdir()
     a = root / "first" / "out"
-    report_a = _build(model, a)
-    done = [(a, report_a, write_handoff(a, report_a, board))]
-    cwd = os.getcwd()
-    os.chdir(root)
-    try:   # a relative output folder, as `fcomp build -o rel` gives
-        report_b = _build(model, Path("second-out"))
-        summary_b = write_handoff(Path("second-out"), report_b, board)
-    finally:
-        os.chdir(cwd)
-    done.append((root / "second-out", report_b, summary_b))
-    return done
+    report_a = _cli_build(model, str(a), root / "first")
+    report_b = _cli_build(model, "second-out", root)     # a relative output folder, as `fcomp build -o rel` gives
+    return [(a, report_a, report_a["handoff"]), (root / "second-out", report_b, report_b["handoff"])]
 
 
 def _sha(path: Path) -> str:
@@ -69,6 +70,8 @@ def _files(bundle: Path) -> list[str]:
 def test_two_builds_give_byte_identical_bundles(builds):
     (a, _, sa), (b, _, sb) = builds
     ha, hb = a / "handoff", b / "handoff"
+    for must in ("hls/tb_data/axi_expected.txt", "hls/tb_data/axi_input.txt", MANIFEST, "HANDOFF.md"):
+        assert (ha / must).is_file(), must          # what a build ships, the C-sim's expected output included
     assert (ha / MANIFEST).read_bytes() == (hb / MANIFEST).read_bytes()
     assert sa["manifest_sha256"] == sb["manifest_sha256"]
     files = _files(ha)
@@ -100,12 +103,16 @@ def test_bundle_has_sources_only_and_no_machine_paths(builds):
     # the build's random hls4ml stamp and its (temporary) folder appear nowhere
     build_cfg = (a / "hls" / "hls4ml_config.yml").read_text()
     stamp = re.search(r"^Stamp: (\S+)", build_cfg, re.M).group(1)
+    import hls4ml
+
     needles = [str(a.resolve()), str(a.resolve().parent), str(b.resolve()), ".tmp-", stamp, "/work/", "/tmp/",
-               os.path.expanduser("~") + "/"]
+               os.path.expanduser("~") + "/", str(ROOT), sys.prefix, str(Path(hls4ml.__file__).parent)]
     for f in files:
         data = (bundle / f).read_bytes()
         for n in needles:
             assert n.encode() not in data, (f, n)
+        # no absolute path to a machine's folder in any form (quoted, after = or -I, in a comment)
+        assert not re.search(rb"(^|[\s\"'=(:,]|-I)/(home|tmp|work|root|opt|usr|var|mnt|srv)/", data), f
     cfg = (bundle / "hls" / "hls4ml_config.yml").read_text()
     assert re.search(r"^OutputDir: \.$", cfg, re.M)
     # no build date in any form a tool might write it (a date-only stamp would survive two builds in a row)
@@ -214,14 +221,14 @@ def test_manifest_records_versions_models_board_and_plan(builds, zoo_onnx):
 
     assert m["fcomp_version"] == compiler.__version__
     assert set(m["tools"]) == set(TOOL_PACKAGES) and m["tools"]["hls4ml"] and m["tools"]["torch"]
-    assert m["model"]["sha256"] == _sha(zoo_onnx("digits_cnn"))
+    assert m["model"]["sha256"] == _sha(zoo_onnx(MODEL))
     assert m["model"]["compressed_sha256"] == _sha(a / "model.compressed.onnx")
     assert m["board"] == get_board(BOARD).to_dict()
     mapped = [l["mapping"] for l in report["layers"] if "mapping" in l]
     assert [(p["layer"], p["P"], p["S"], p["reuse_factor"]) for p in m["plan"]] == \
         [(x["layer"], x["pe"], x["simd"], x["reuse_factor"]) for x in mapped]
     assert m["options"]["build"]["n_check"] == 4 and m["options"]["compression"]["strategy"] == "pe-wise+wpc"
-    assert m["interface"]["input"]["elements"] == 256 and m["interface"]["output"]["elements"] == 10
+    assert m["interface"]["input"]["elements"] == 64 and m["interface"]["output"]["elements"] == 10
     assert m["verification"]["check"]["passed"] and m["verification"]["rtl"]["passed"]
 
 
@@ -246,13 +253,12 @@ def _hls4ml_predict(hls_copy: Path):
 
 
 def test_axi_wrapper_compiles_and_matches_hls4ml_csim(builds, tmp_path):
-    """g++ builds the wrapper + the project's firmware + the generated testbench; its output for the example frame
-    equals hls4ml's C simulation of the unwrapped top, which write_handoff(csim=...) stores as expected output."""
+    """g++ builds the shipped wrapper + the project's firmware + the generated testbench; its output for the
+    example frame equals hls4ml's C simulation of the unwrapped top and the expected output the build shipped."""
     (a, report, _), _ = builds
     work = tmp_path / "out"
-    shutil.copytree(a, work)
+    shutil.copytree(a, work)           # compiled in a copy: the bundle's files stay as the build wrote them
     predict = _hls4ml_predict(work / "hls")
-    write_handoff(work, report, get_board(BOARD), csim=predict)
     hls = work / "handoff" / "hls"
     exe = tmp_path / "axi_tb"
     subprocess.run(["g++", "-O1", "-std=c++11", "-w", "-Ifirmware/ap_types", "-Ifirmware",
@@ -262,10 +268,11 @@ def test_axi_wrapper_compiles_and_matches_hls4ml_csim(builds, tmp_path):
     assert run.returncode == 0, run.stderr
     got = np.array([float(v) for v in run.stdout.split()])
     expected = np.loadtxt(hls / "tb_data" / "axi_expected.txt")
-    x = np.loadtxt(hls / "tb_data" / "axi_input.txt").reshape(1, 16, 16, 1)
+    x = np.loadtxt(hls / "tb_data" / "axi_input.txt").reshape(1, 64)
     assert got.shape == (10,) and np.array_equal(got, predict(x)[0].astype(np.float64))
     assert np.array_equal(got, expected)
     assert np.ptp(got) > 0        # a real output, not a constant
+    assert "axi_expected.txt" in (work / "handoff" / "HANDOFF.md").read_text()
 
 
 def test_stream_formats_pack_lanes_into_words(tmp_path):

@@ -73,6 +73,31 @@ def test_verify_fails_on_a_changed_rtl_expectation(built, tmp_path, capsys):
     assert res["rtl"]["layers"][0]["mismatches"] >= 1
 
 
+def test_verify_fails_on_a_flipped_weight_rom_bit_and_names_the_layer(built, tmp_path, capsys):
+    """A defect in the design itself, not in its expectation: one bit of the shipped ternary-code ROM flipped (a +1
+    weight, code 01, becomes -1, code 11). The re-simulated RTL then computes other outputs than the build stored."""
+    from compiler.rtl.layer import find_layers
+
+    out = tmp_path / "copy"
+    shutil.copytree(built, out)
+    (layer, rom), = find_layers(out / "rtl").items()
+    mem = rom / "codes.mem"
+    words = mem.read_text().split()
+    for i, w in enumerate(words):
+        v = int(w, 16)
+        lane = next((l for l in range(len(w) * 2) if (v >> 2 * l) & 3 == 1), None)
+        if lane is not None:
+            words[i] = format(v | 2 << 2 * lane, f"0{len(w)}x")
+            break
+    else:
+        pytest.fail("no +1 code in the ROM")
+    mem.write_text("\n".join(words) + "\n")
+    rc, res = _verify(out, capsys)
+    assert rc == 1 and not res["passed"] and res["check"]["passed"]
+    assert res["rtl"]["layers"][0]["mismatches"] >= 1
+    assert f"FAILED: {layer} (" in res["message"], res["message"]     # the line `fcomp verify` prints
+
+
 def _negate_codes(text: str) -> str:
     return re.sub(r"-?1\b", lambda m: "1" if m.group(0) == "-1" else "-1", text)
 

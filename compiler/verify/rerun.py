@@ -142,4 +142,9 @@ def _rerun_rtl(out_dir: Path) -> dict:
     else:
         msg = f"RTL: {sum(bool(l.get('passed')) for l in layers)}/{len(layers)} layer(s) bit-exact and cycle-exact " \
               "on re-simulation"
+        bad = [l for l in layers if not l.get("passed")]
+        if bad:
+            msg += "; FAILED: " + ", ".join(
+                f"{l['layer']} ({l['mismatches']} of {l['beats']} output beats differ)" if "mismatches" in l
+                else l["layer"] for l in bad)
     return {"passed": passed, "layers": layers, "message": msg}
