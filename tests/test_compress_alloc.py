@@ -188,3 +188,35 @@ def test_penalty_gradient_is_a_set_share_of_the_task_gradient(cnn):
     for l in untouched:
         assert torch.equal(l.module.weight.grad, before_other[l.name])
     assert ctx.penalty_shares[-1] == pytest.approx(0.5 / 1.5, rel=1e-4)
+
+
+# ---- the accuracy-budget search -----------------------------------------------------------------------------
+def test_budget_search_walks_the_ladder_and_keeps_the_largest_passing_ratio(monkeypatch, cnn):
+    from compiler.compress import engine as E
+
+    graph, data = cnn
+    seen = []
+
+    def fake(graph, plan, cfg, data=None):
+        seen.append(cfg.target)
+        drop = 0.5 if cfg.target <= 28 else 3.0
+        return E.CompressionResult(graph, cfg.strategy, False, cfg.target, cfg.target, 0.5, [],
+                                   validation={"fp32": 1.0, "compressed": 1 - drop / 100, "drop_points": drop})
+
+    monkeypatch.setattr(E, "compress", fake)
+    r = E.compress_auto(graph, plan_layers(graph), CompressionConfig(max_drop=1.0), data)
+    assert seen == [21, 24, 28, 32] and r.target == 28 and r.search["passed"]
+    assert [p["within_budget"] for p in r.search["probes"]] == [True, True, True, False]
+    seen.clear()
+    monkeypatch.setattr(E, "compress", lambda g, p, cfg, d=None: (seen.append(cfg.target), fake(g, p, cfg, d))[1]
+                        if cfg.target <= 8 else E.CompressionResult(g, cfg.strategy, False, cfg.target, cfg.target,
+                                                                    0.5, [], validation={"fp32": 1, "compressed": 0.9,
+                                                                                         "drop_points": 10.0}))
+    r = E.compress_auto(graph, plan_layers(graph), CompressionConfig(max_drop=1.0), data)
+    assert r.target == 8 and r.search["passed"] and r.search["chosen_target"] == 8
+    assert [p["target"] for p in r.search["probes"]] == [21, 16, 12, 8]
+    monkeypatch.setattr(E, "compress", lambda g, p, cfg, d=None: E.CompressionResult(
+        g, cfg.strategy, False, cfg.target, cfg.target, 0.5, [],
+        validation={"fp32": 1, "compressed": 0.5, "drop_points": 50.0}))
+    r = E.compress_auto(graph, plan_layers(graph), CompressionConfig(max_drop=1.0), data)
+    assert not r.search["passed"] and "not met" in r.search["message"] and r.target == 4

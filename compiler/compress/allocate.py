@@ -35,9 +35,15 @@ class Candidate:
 
     def sensitivity(self, count: int) -> float:
         """Sensitivity at a keep count, interpolated linearly in the keep share between the measured points
-        (0 at the dense layer; below the smallest measured share, the smallest point's value)."""
+        (0 at the dense layer; below the smallest measured share, the smallest point's value). Made monotone
+        first (a point counts at least as much as any larger share's): a one-shot prune of an untrained layer
+        can measure lower at an extreme share than at a milder one, which would lure the solver to extremes."""
         share = count / self.total
-        pts = sorted({(1.0, 0.0), *self.sens})
+        pts, worst = [], 0.0
+        for s, v in sorted({(1.0, 0.0), *self.sens}, reverse=True):
+            worst = max(worst, v)
+            pts.append((s, worst))
+        pts.reverse()
         if share <= pts[0][0]:
             return pts[0][1]
         for (s0, v0), (s1, v1) in zip(pts, pts[1:]):

@@ -29,6 +29,10 @@ from .ternary import int_weight, ternarize, ternary_weight
 from .wpc import group_lasso
 
 
+DEFAULT_TARGET = 21.0               # the target when none is given and there is nothing to search with
+DEFAULT_MAX_DROP = 1.0              # accuracy budget in points when labelled data is given
+SEARCH_LADDER = (4, 8, 12, 16, 21, 24, 28, 32, 40, 48, 64, 96, 128)   # ratios compress_auto probes
+FIRST_LAYER_SHARE = 0.2            # prune_first "auto": a first layer holding this share of the weights is prunable
 MIN_STEPS = 1000                    # optimizer steps of a run whose epochs are sized from the data
 VAL_SHARE = 0.15                    # share of the training data carved off (stratified) for validation
 VAL_SPLIT_SEED = 12345              # the validation split does not move with --seed: probes compare alike
@@ -37,7 +41,8 @@ VAL_SPLIT_SEED = 12345              # the validation split does not move with --
 @dataclass
 class CompressionConfig:
     strategy: str = "pe-wise+wpc"
-    target: float | None = 21.0     # total compression ratio to reach (ignored by ternary-only); None: searched
+    target: float | None = None     # total compression ratio to reach (ignored by ternary-only); None: searched
+                                    # under the accuracy budget with labelled data (compress_auto), else 21
     epochs: int | None = None       # None: sized from the data, at least MIN_STEPS optimizer steps
     lr: float = 2e-3
     batch_size: int = 64
@@ -190,7 +195,7 @@ class PEWise(Strategy):
         learning rate (the rest, phase 1)."""
         warm = max(1, round(0.2 * epochs))
         prune = max(1, round(0.3 * epochs))
-        tune = max(1, epochs - warm - prune)
+        tune = max(0, epochs - warm - prune)
         return ([EpochSpec(penalty=self.penalty) for _ in range(warm)]
                 + [EpochSpec(penalty=self.penalty, prune_keep=k) for k in _cubic(1.0, keep, prune)]
                 + [EpochSpec(phase=1) for _ in range(tune)])
@@ -219,7 +224,7 @@ class Magnitude(Strategy):
         prune = max(1, round(0.3 * epochs))
         return ([EpochSpec() for _ in range(warm)]
                 + [EpochSpec(prune_keep=k) for k in _cubic(1.0, keep, prune)]
-                + [EpochSpec(phase=1) for _ in range(max(1, epochs - warm - prune))])
+                + [EpochSpec(phase=1) for _ in range(max(0, epochs - warm - prune))])
 
 
 class Lottery(Strategy):
@@ -370,6 +375,10 @@ class Context:
         if least.stored_bits >= dense.stored_bits:
             return False, (f"not pruned: pruning cannot save bits here (S={layer.mapping.simd}: even one group per "
                            f"PE stores {least.stored_bits} bits with its index, dense ternary {dense.stored_bits})")
+        share = layer.mapping.rows * layer.mapping.cols / max(1, sum(
+            self.plan[n.name].rows * self.plan[n.name].cols for n in self.graph.weighted()))
+        if index == 0 and self.cfg.prune_first == "auto" and share >= FIRST_LAYER_SHARE:
+            return True, f"first layer: prunable, it holds {share:.0%} of the weights"
         if index == 0 and self.cfg.prune_first != "always":
             self.first_candidate = layer.name if self.cfg.prune_first == "auto" else None
             return False, ("first layer: not pruned (it sees all of the input and usually holds few bits; "
@@ -741,9 +750,7 @@ class Context:
 
     def run(self) -> None:
         cfg = self.cfg
-        if cfg.target is None and not isinstance(self.strategy, TernaryOnly):
-            raise FcompError("no target compression given (compress_auto searches one under an accuracy budget)")
-        self.allocate_layers(cfg.target if cfg.target is not None else 1.0)
+        self.allocate_layers(cfg.target if cfg.target is not None else DEFAULT_TARGET)
         if self.data is None:
             if self.strategy.needs_data:
                 raise FcompError(f"strategy '{self.strategy.name}' needs training data (--data)")
@@ -816,8 +823,12 @@ def compress(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionConfig
              data: TrainData | None = None) -> CompressionResult:
     """Compress the IR's weighted layers; returns a new IR holding ternary weights (W = codes * scale) with
     `codes` (int8) and `scale` (per output channel) alongside, plus per-layer statistics."""
+    from dataclasses import replace
+
     from .torch_ir import ir_from_module
 
+    if cfg.target is None:      # a plain run has nothing to search with (compress_auto does)
+        cfg = replace(cfg, target=DEFAULT_TARGET)
     strategy = get_strategy(cfg.strategy)
     ctx = Context(graph, plan, cfg, data, strategy)
     before, val_before = ctx.evaluate(), ctx.evaluate("val")
@@ -876,3 +887,81 @@ def compress(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionConfig
                           "drop_points": round(100 * (val_before - val_after), 3),
                           "best_epoch": None if ctx.best is None else ctx.best["epoch"]}
     return res
+
+
+def _ceiling(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionConfig) -> float:
+    """The largest ratio `compress` can reach for this model, mapping and strategy (no training)."""
+    from dataclasses import replace
+
+    from . import allocate as A
+
+    c = replace(cfg, prune_first="always" if cfg.prune_first == "auto" else cfg.prune_first)
+    ctx = Context(graph, plan, c, None, get_strategy(cfg.strategy))
+    cands, fixed, fp32 = ctx._candidates()
+    return A.ceiling(cands, fixed, fp32)
+
+
+def compress_auto(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionConfig,
+                  data: TrainData | None = None) -> CompressionResult:
+    """`compress` under an accuracy budget (cfg.max_drop points, DEFAULT_MAX_DROP with labelled data).
+
+    With a target: one run; `result.search["passed"]` says whether its test accuracy drop is within the budget.
+    Without one (and with labelled data): probes SEARCH_LADDER ratios up to the model's ceiling, starting at 21x
+    and walking up while the validation drop stays within the budget (down while it does not), and returns the
+    largest ratio that met it (the lowest probed when none did, with passed False). Data-free: the target
+    (default 21) and no budget (there are no labels to measure one)."""
+    from dataclasses import replace
+
+    get_strategy(cfg.strategy)
+    labelled = data is not None and data.soft_train is None
+    if not labelled:
+        if cfg.max_drop is not None:
+            raise FcompError("--max-accuracy-drop needs labelled data (--data digits|FILE.npz|FOLDER)")
+        return compress(graph, plan, replace(cfg, target=cfg.target or DEFAULT_TARGET), data)
+    budget = DEFAULT_MAX_DROP if cfg.max_drop is None else cfg.max_drop
+    if budget < 0:
+        raise FcompError(f"--max-accuracy-drop must be >= 0 points, not {budget:g}")
+    if cfg.target is not None or cfg.strategy == "ternary-only":
+        res = compress(graph, plan, replace(cfg, target=cfg.target or DEFAULT_TARGET), data)
+        drop = res.accuracy["drop_points"]
+        res.search = {"mode": "target", "max_drop_points": budget, "passed": drop <= budget + 1e-9, "probes": []}
+        if not res.search["passed"]:
+            res.search["message"] = (f"accuracy budget exceeded: test accuracy fell {drop:.2f} points "
+                                     f"({100 * res.accuracy['fp32']:.2f}% -> {100 * res.accuracy['compressed']:.2f}%) "
+                                     f"at {res.ratio:.2f}x, more than --max-accuracy-drop {budget:g}; run without "
+                                     "--target-compression to search the largest ratio within it")
+        return res
+    top = _ceiling(graph, plan, cfg)
+    ladder = [r for r in SEARCH_LADDER if r <= top * (1 - 1e-9)] or [max(1.01, top * 0.999)]
+    i = max(j for j, r in enumerate(ladder) if r <= DEFAULT_TARGET) if ladder[0] <= DEFAULT_TARGET else 0
+    probes, results = [], {}
+
+    def probe(j: int) -> bool:
+        r = compress(graph, plan, replace(cfg, target=float(ladder[j])), data)
+        ok = r.validation["drop_points"] <= budget + 1e-9
+        results[j] = r
+        probes.append({"target": ladder[j], "ratio": round(r.ratio, 3), "validation_fp32": r.validation["fp32"],
+                       "validation_compressed": r.validation["compressed"],
+                       "validation_drop_points": r.validation["drop_points"], "within_budget": ok})
+        log.info("budget search: %.1fx -> %.2fx, validation drop %.2f points (%s)", ladder[j], r.ratio,
+                 r.validation["drop_points"], "within" if ok else "over")
+        return ok
+
+    if probe(i):
+        while i + 1 < len(ladder) and probe(i + 1):
+            i += 1
+        best = i
+    else:
+        while i > 0 and not probe(i - 1):
+            i -= 1
+        best = i - 1 if i > 0 and probes[-1]["within_budget"] else None
+    chosen = results[best] if best is not None else results[min(results)]
+    chosen.search = {"mode": "search", "max_drop_points": budget, "ceiling_ratio": round(top, 3),
+                     "passed": best is not None, "chosen_target": ladder[best] if best is not None else None,
+                     "probes": probes}
+    if best is None:
+        chosen.search["message"] = (f"accuracy budget not met: even {ladder[min(results)]:g}x lost "
+                                    f"{probes[-1]['validation_drop_points']:.2f} validation points, more than "
+                                    f"--max-accuracy-drop {budget:g}")
+    chosen.target = chosen.target if best is None else float(ladder[best])
+    return chosen
