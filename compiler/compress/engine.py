@@ -54,6 +54,7 @@ class CompressionConfig:
                                     # out of reach without it: it sees all of the input and usually holds few bits)
     allocation: str = "sensitivity"  # per-layer keep shares: "sensitivity" (scan + solve) or "uniform"
     val_share: float = VAL_SHARE
+    distill: bool = True            # data-free: distill from the fp32 model on generated inputs where affordable
     max_drop: float | None = None   # accuracy budget in points (checked by the caller, searched by compress_auto)
     device: str = "cpu"
     checkpoint_dir: Path | None = None
@@ -827,9 +828,23 @@ def compress(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionConfig
 
     from .torch_ir import ir_from_module
 
+    from . import synth
+
     if cfg.target is None:      # a plain run has nothing to search with (compress_auto does)
         cfg = replace(cfg, target=DEFAULT_TARGET)
     strategy = get_strategy(cfg.strategy)
+    data_free, distilled = data is None, False
+    if data_free and strategy.needs_data:
+        raise FcompError(f"strategy '{strategy.name}' needs training data (--data)")
+    macs = max(1, int(sum(n.macs() for n in graph.nodes)))
+    budget = synth.DISTILL_MAC_BUDGET * (50 if str(cfg.device).startswith("cuda") else 1)
+    if data_free and cfg.distill and cfg.epochs != 0:
+        steps = MIN_STEPS if cfg.epochs is None else cfg.epochs * math.ceil(synth.N_TRAIN / cfg.batch_size)
+        if synth.distillation_cost(macs, steps, cfg.batch_size) <= budget:
+            data, distilled = synth.generated_data(graph, cfg.seed, cfg.device), True
+        else:
+            log.warning("data-free: %s MACs per input is too large to distill from the fp32 model within the "
+                        "budget of this device; ternarizing and pruning the weights as they are", f"{macs:,}")
     ctx = Context(graph, plan, cfg, data, strategy)
     before, val_before = ctx.evaluate(), ctx.evaluate("val")
     ctx.run()
@@ -874,13 +889,26 @@ def compress(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionConfig
     ratio = total_ratio(list(costs.values()))
     weights_only = (sum(c.fp32_bits for c in costs.values())
                     / max(1, sum(c.stored_weights * c.weight_bits for c in costs.values())))
-    res = CompressionResult(new_graph, strategy.name, data is None, cfg.target, ratio,
+    if data_free:
+        before = after = None
+    res = CompressionResult(new_graph, strategy.name, data_free, cfg.target, ratio,
                             kept_groups / max(1, all_groups), rows, ctx.history, before, after,
                             ratio_weights_only=weights_only, schedule=ctx.schedule, ceiling=ctx.ceiling)
     if ctx.penalty_shares:
         res.penalty_gradient_share = sum(ctx.penalty_shares) / len(ctx.penalty_shares)
     d = ctx.data
-    if d is not None and d.soft_train is None:
+    if data_free:
+        if distilled:
+            x_check, how = d.x_test, "held-out generated inputs (1/4 noise, 3/4 synthesised per class)"
+        else:
+            n = int(min(512, max(8, budget / (40 * macs))))   # 2 forward passes each, a few seconds at most
+            x_check = synth.generate(ctx.model, tuple(graph.inputs[0].shape), n, cfg.seed + 99, steps=0).numpy()
+            how = "N(0,1) inputs"
+        res.data_free_check = {"top1_agreement": synth.agreement(graph, new_graph, x_check),
+                               "inputs": int(len(x_check)), "generated": how, "distilled": distilled}
+        log.info("data-free: top-1 agreement with the fp32 model %.1f%% on %d %s",
+                 100 * res.data_free_check["top1_agreement"], len(x_check), how)
+    elif d is not None:
         res.accuracy = {"fp32": before, "compressed": after, "drop_points": round(100 * (before - after), 3),
                         "test_inputs": int(len(d.y_test)), "validation_inputs": int(len(d.y_val))}
         res.validation = {"fp32": val_before, "compressed": val_after,
