@@ -209,14 +209,18 @@ def test_budget_search_walks_the_ladder_and_keeps_the_largest_passing_ratio(monk
     assert [p["within_budget"] for p in r.search["probes"]] == [True, True, True, False]
     seen.clear()
     monkeypatch.setattr(E, "compress", lambda g, p, cfg, d=None: (seen.append(cfg.target), fake(g, p, cfg, d))[1]
-                        if cfg.target <= 8 else E.CompressionResult(g, cfg.strategy, False, cfg.target, cfg.target,
+                        if cfg.target <= 16 else E.CompressionResult(g, cfg.strategy, False, cfg.target, cfg.target,
                                                                     0.5, [], validation={"fp32": 1, "compressed": 0.9,
                                                                                          "drop_points": 10.0}))
     r = E.compress_auto(graph, plan_layers(graph), CompressionConfig(max_drop=1.0), data)
-    assert r.target == 8 and r.search["passed"] and r.search["chosen_target"] == 8
-    assert [p["target"] for p in r.search["probes"]] == [21, 16, 12, 8]
+    assert r.target == 16 and r.search["passed"] and r.search["chosen_target"] == 16
+    assert [p["target"] for p in r.search["probes"]] == [21, 16]
+    floor, top = E.ratio_range(graph, plan_layers(graph), CompressionConfig())
+    assert 4 < floor < 16 < 32 < top
     monkeypatch.setattr(E, "compress", lambda g, p, cfg, d=None: E.CompressionResult(
         g, cfg.strategy, False, cfg.target, cfg.target, 0.5, [],
         validation={"fp32": 1, "compressed": 0.5, "drop_points": 50.0}))
     r = E.compress_auto(graph, plan_layers(graph), CompressionConfig(max_drop=1.0), data)
-    assert not r.search["passed"] and "not met" in r.search["message"] and r.target == 4
+    assert not r.search["passed"] and "not met" in r.search["message"]
+    assert [p["target"] for p in r.search["probes"]] == [21, 16, round(floor, 2)]
+    assert r.target == pytest.approx(floor, abs=0.01)         # down to the unpruned ratio, no lower

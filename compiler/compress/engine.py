@@ -917,8 +917,9 @@ def compress(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionConfig
     return res
 
 
-def _ceiling(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionConfig) -> float:
-    """The largest ratio `compress` can reach for this model, mapping and strategy (no training)."""
+def ratio_range(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionConfig) -> tuple[float, float]:
+    """(ratio with nothing pruned, the ceiling): the range of ratios `compress` can reach for this model,
+    mapping and strategy (no training)."""
     from dataclasses import replace
 
     from . import allocate as A
@@ -926,7 +927,7 @@ def _ceiling(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionConfig
     c = replace(cfg, prune_first="always" if cfg.prune_first == "auto" else cfg.prune_first)
     ctx = Context(graph, plan, c, None, get_strategy(cfg.strategy))
     cands, fixed, fp32 = ctx._candidates()
-    return A.ceiling(cands, fixed, fp32)
+    return total_ratio(ctx.costs()), A.ceiling(cands, fixed, fp32)
 
 
 def compress_auto(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionConfig,
@@ -959,8 +960,9 @@ def compress_auto(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionC
                                      f"at {res.ratio:.2f}x, more than --max-accuracy-drop {budget:g}; run without "
                                      "--target-compression to search the largest ratio within it")
         return res
-    top = _ceiling(graph, plan, cfg)
-    ladder = [r for r in SEARCH_LADDER if r <= top * (1 - 1e-9)] or [max(1.01, top * 0.999)]
+    floor, top = ratio_range(graph, plan, cfg)
+    # the first rung is the unpruned (ternary-only) ratio: every target below it is the same run
+    ladder = [round(floor, 2)] + [r for r in SEARCH_LADDER if floor * 1.01 < r <= top * (1 - 1e-9)]
     i = max(j for j, r in enumerate(ladder) if r <= DEFAULT_TARGET) if ladder[0] <= DEFAULT_TARGET else 0
     probes, results = [], {}
 
