@@ -201,7 +201,8 @@ def test_budget_search_walks_the_ladder_and_keeps_the_largest_passing_ratio(monk
         seen.append(cfg.target)
         drop = 0.5 if cfg.target <= 28 else 3.0
         return E.CompressionResult(graph, cfg.strategy, False, cfg.target, cfg.target, 0.5, [],
-                                   validation={"fp32": 1.0, "compressed": 1 - drop / 100, "drop_points": drop})
+                                   validation={"fp32": 1.0, "compressed": 1 - drop / 100, "drop_points": drop},
+                                   accuracy={"validation_inputs": 100_000})
 
     monkeypatch.setattr(E, "compress", fake)
     r = E.compress_auto(graph, plan_layers(graph), CompressionConfig(max_drop=1.0), data)
@@ -224,3 +225,13 @@ def test_budget_search_walks_the_ladder_and_keeps_the_largest_passing_ratio(monk
     assert not r.search["passed"] and "not met" in r.search["message"]
     assert [p["target"] for p in r.search["probes"]] == [21, 16, round(floor, 2)]
     assert r.target == pytest.approx(floor, abs=0.01)         # down to the unpruned ratio, no lower
+
+
+def test_validation_margin_is_one_standard_error():
+    from compiler.compress.engine import validation_margin
+
+    assert validation_margin(1.0, 1.0, 201) == 0.0 and validation_margin(0.9, 0.9, None) == 0.0
+    assert validation_margin(1.0, 0.99, 201) == pytest.approx(100 * (0.99 * 0.01 / 201) ** 0.5)
+    # 2 errors in 201 with D = 1: 0.995 points + margin > 1 -> rejected; 1 error passes
+    assert 0.995 + validation_margin(1.0, 199 / 201, 201) > 1.0
+    assert 0.498 + validation_margin(1.0, 200 / 201, 201) <= 1.0

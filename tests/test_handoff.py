@@ -27,6 +27,7 @@ from compiler.handoff import write_handoff
 from compiler.handoff.axi import WRAPPER_TOP, stream_formats
 from compiler.handoff.manifest import MANIFEST, TOOL_PACKAGES
 from compiler.handoff.tcl import build_vivado_tcl
+from compiler.compress.engine import CompressionConfig
 from compiler.pipeline import BuildOptions, build
 
 pytestmark = pytest.mark.sim
@@ -35,7 +36,9 @@ BOARD = "zcu104"
 
 
 def _build(model: Path, out: Path) -> dict:
-    return build(BuildOptions(model=model, board=BOARD, output=out, n_check=4, n_calibration=16, rtl_layers="1"))
+    # data-free distillation (~1 min for digits_cnn) is not what this file tests
+    return build(BuildOptions(model=model, board=BOARD, output=out, n_check=4, n_calibration=16, rtl_layers="1",
+                              compression=CompressionConfig(distill=False)))
 
 
 @pytest.fixture(scope="module")

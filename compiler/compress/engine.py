@@ -930,13 +930,22 @@ def ratio_range(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionCon
     return total_ratio(ctx.costs()), A.ceiling(cands, fixed, fp32)
 
 
+def validation_margin(fp32: float, compressed: float, n: int | None) -> float:
+    """One standard error (points) of the validation drop. The validation split is small and the fp32 model
+    has usually been trained on it, so the measured drop is optimistic; the search asks drop + margin <= D."""
+    if not n:
+        return 0.0
+    return 100 * math.sqrt((fp32 * (1 - fp32) + compressed * (1 - compressed)) / n)
+
+
 def compress_auto(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionConfig,
                   data: TrainData | None = None) -> CompressionResult:
     """`compress` under an accuracy budget (cfg.max_drop points, DEFAULT_MAX_DROP with labelled data).
 
     With a target: one run; `result.search["passed"]` says whether its test accuracy drop is within the budget.
     Without one (and with labelled data): probes SEARCH_LADDER ratios up to the model's ceiling, starting at 21x
-    and walking up while the validation drop stays within the budget (down while it does not), and returns the
+    and walking up while the validation drop plus one standard error (`validation_margin`) stays within the
+    budget (down while it does not), and returns the
     largest ratio that met it (the lowest probed when none did, with passed False). Data-free: the target
     (default 21) and no budget (there are no labels to measure one)."""
     from dataclasses import replace
@@ -968,13 +977,15 @@ def compress_auto(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionC
 
     def probe(j: int) -> bool:
         r = compress(graph, plan, replace(cfg, target=float(ladder[j])), data)
-        ok = r.validation["drop_points"] <= budget + 1e-9
+        v = r.validation
+        margin = validation_margin(v["fp32"], v["compressed"], (r.accuracy or {}).get("validation_inputs"))
+        ok = v["drop_points"] + margin <= budget + 1e-9
         results[j] = r
-        probes.append({"target": ladder[j], "ratio": round(r.ratio, 3), "validation_fp32": r.validation["fp32"],
-                       "validation_compressed": r.validation["compressed"],
-                       "validation_drop_points": r.validation["drop_points"], "within_budget": ok})
-        log.info("budget search: %.1fx -> %.2fx, validation drop %.2f points (%s)", ladder[j], r.ratio,
-                 r.validation["drop_points"], "within" if ok else "over")
+        probes.append({"target": ladder[j], "ratio": round(r.ratio, 3), "validation_fp32": v["fp32"],
+                       "validation_compressed": v["compressed"], "validation_drop_points": v["drop_points"],
+                       "margin_points": round(margin, 3), "within_budget": ok})
+        log.info("budget search: %.1fx -> %.2fx, validation drop %.2f points + margin %.2f (%s)", ladder[j],
+                 r.ratio, v["drop_points"], margin, "within" if ok else "over")
         return ok
 
     if probe(i):
@@ -991,7 +1002,8 @@ def compress_auto(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionC
                      "probes": probes}
     if best is None:
         chosen.search["message"] = (f"accuracy budget not met: even {ladder[min(results)]:g}x lost "
-                                    f"{probes[-1]['validation_drop_points']:.2f} validation points, more than "
-                                    f"--max-accuracy-drop {budget:g}")
+                                    f"{probes[-1]['validation_drop_points']:.2f} validation points (+ "
+                                    f"{probes[-1]['margin_points']:.2f} margin), more than --max-accuracy-drop "
+                                    f"{budget:g}")
     chosen.target = chosen.target if best is None else float(ladder[best])
     return chosen
