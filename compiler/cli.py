@@ -220,8 +220,8 @@ def _compress_summary(s: dict) -> str:
                      + (f", budget {search['max_drop_points']:g}" if search else "") + ")")
     dfc = s.get("data_free_check")
     if dfc:
-        lines.append(f"  DATA-FREE: top-1 agreement with the fp32 model {dfc['top1_agreement']:.1%} on "
-                     f"{dfc['inputs']} held-out generated inputs")
+        lines.append(f"  DATA-FREE{' (distilled)' if dfc.get('distilled') else ''}: top-1 agreement with the fp32 "
+                     f"model {dfc['top1_agreement']:.1%} on {dfc['inputs']} {dfc['generated']}")
     lines.append(f"  output: {s['output']}")
     return "\n".join(lines)
 

@@ -236,3 +236,17 @@ def test_validation_margin_is_one_standard_error():
     # 2 errors in 201 with D = 1: 0.995 points + margin > 1 -> rejected; 1 error passes
     assert 0.995 + validation_margin(1.0, 199 / 201, 201) > 1.0
     assert 0.498 + validation_margin(1.0, 200 / 201, 201) <= 1.0
+
+
+def test_allocation_falls_back_to_uniform_when_the_scan_is_too_dear(monkeypatch, cnn):
+    from compiler.compress import engine as E
+    from compiler.compress.ratio import total_ratio
+
+    graph, data = cnn
+    monkeypatch.setattr(E, "SCAN_MAC_BUDGET", 1e6)
+    ctx = _ctx(graph, plan_layers(graph), split_validation(data), target=21)
+    ctx.allocate_layers(21)
+    pruned = [l for l in ctx.layers.values() if l.prunable]
+    assert not ctx.sensitivity and all("would cost" in l.reason for l in pruned)
+    assert len({round(l.final, 2) for l in pruned}) <= 2          # one share (up to per-PE rounding)
+    assert total_ratio(ctx.costs(ctx.keep)) >= 21

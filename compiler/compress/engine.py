@@ -33,6 +33,8 @@ DEFAULT_TARGET = 21.0               # the target when none is given and there is
 DEFAULT_MAX_DROP = 1.0              # accuracy budget in points when labelled data is given
 SEARCH_LADDER = (4, 8, 12, 16, 21, 24, 28, 32, 40, 48, 64, 96, 128)   # ratios compress_auto probes
 FIRST_LAYER_SHARE = 0.2            # prune_first "auto": a first layer holding this share of the weights is prunable
+SCAN_INPUTS, MIN_SCAN_INPUTS = 512, 32   # inputs of the sensitivity scan (fewer when MACs are dear; none below 32)
+SCAN_MAC_BUDGET = 2e11              # MACs the scan may spend on CPU (~1 min; 50x on CUDA), else uniform allocation
 MIN_STEPS = 1000                    # optimizer steps of a run whose epochs are sized from the data
 VAL_SHARE = 0.15                    # share of the training data carved off (stratified) for validation
 VAL_SPLIT_SEED = 12345              # the validation split does not move with --seed: probes compare alike
@@ -447,14 +449,25 @@ class Context:
     def _allocate(self, cands, fixed: int, fp32: int, target: float) -> None:
         from . import allocate as A
 
-        if self.cfg.allocation == "uniform" or not self.strategy.allocates:
+        from .allocate import SCAN_SHARES
+
+        evals = 1 + len(cands) * (len(SCAN_SHARES) + 1)
+        macs = max(1, int(sum(n.macs() for n in self.graph.nodes)))
+        budget = SCAN_MAC_BUDGET * (50 if str(self.cfg.device).startswith("cuda") else 1)
+        self.scan_inputs = int(min(SCAN_INPUTS, budget // (macs * evals)))
+        why = "uniform allocation"
+        if self.strategy.allocates and self.cfg.allocation != "uniform" and self.scan_inputs < MIN_SCAN_INPUTS:
+            why = (f"uniform allocation (a sensitivity scan on {MIN_SCAN_INPUTS} inputs would cost "
+                   f"{macs * evals * MIN_SCAN_INPUTS:.2g} MACs, over the {budget:.2g} budget)")
+            log.info("compression: %s", why)
+        if self.cfg.allocation == "uniform" or not self.strategy.allocates or self.scan_inputs < MIN_SCAN_INPUTS:
             keep = self.solve_keep(target)
             for layer in self.layers.values():
                 if layer.prunable:
                     layer.final = G.keep_per_pe(layer.mapping, keep) / self._total(layer) if self.strategy.structured \
                         else max(1, round(keep * self._total(layer))) / self._total(layer)
                     layer.reason = (layer.reason + "; " if layer.reason else "") + \
-                        f"uniform allocation: keeps {layer.final:.1%}"
+                        f"{why}: keeps {layer.final:.1%}"
             self.keep = keep
             return
         self.sensitivity = self.scan_sensitivity()
@@ -473,13 +486,13 @@ class Context:
         self.keep = NOMINAL_KEEP if any(l.final < 1.0 for l in self.layers.values() if l.prunable) else 1.0
 
     def _scan_inputs(self) -> torch.Tensor:
-        d = self.data
+        d, n = self.data, getattr(self, "scan_inputs", SCAN_INPUTS)
         if d is not None:
-            x = d.x_val if d.x_val is not None and len(d.x_val) >= 32 else d.x_train
+            x = d.x_val if d.x_val is not None and len(d.x_val) >= MIN_SCAN_INPUTS else d.x_train
         else:
             g = torch.Generator().manual_seed(self.cfg.seed)
-            return torch.randn((256, *self.graph.inputs[0].shape), generator=g).to(self.cfg.device)
-        return torch.from_numpy(x[:512]).to(self.cfg.device)
+            return torch.randn((n, *self.graph.inputs[0].shape), generator=g).to(self.cfg.device)
+        return torch.from_numpy(x[:n]).to(self.cfg.device)
 
     def scan_sensitivity(self) -> dict[str, list[tuple[float, float]]]:
         """Per prunable layer: (keep share, KL(unpruned || pruned) of the outputs) with that layer alone pruned by
