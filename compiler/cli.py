@@ -67,7 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     c = subs["compress"] = sub.add_parser("compress", help="ONNX model -> model.compressed.onnx + compression.json (no hardware)",
                        description="Only the compression step: PE-wise pruning + ternarization. Fine-tunes with "
                                    "--data, data-free otherwise. Example: fcomp compress models/digits_resnet.onnx "
-                                   "--data digits --target-compression 21 --epochs 30",
+                                   "--data digits (the largest ratio within 1 point of accuracy), or with "
+                                   "--target-compression 21 --max-accuracy-drop 0.5",
                        epilog=EPILOG)
     _common_args(c, "board whose PE mapping shapes the pruning groups", "build/<model>-compressed/",
                  "'digits', an .npz (x, y) or an image folder: fine-tune on it (else data-free)",
