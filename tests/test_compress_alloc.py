@@ -146,9 +146,16 @@ def test_pe_wise_plan_restarts_the_learning_rate_for_fine_tuning():
     assert specs[max(prune)].prune_keep == pytest.approx(0.3)
 
 
-def test_run_is_sized_in_steps_and_returns_the_best_validation_epoch(zoo_onnx):
+def test_run_is_sized_in_steps_and_returns_the_best_validation_epoch(zoo_onnx, monkeypatch):
+    from compiler.compress import engine as E
+
     graph = import_onnx(zoo_onnx("digits_mlp")).graph                # the small model: 1000 steps in seconds
     data = load_training_data("digits", graph.inputs[0].shape)
+    macs = sum(n.macs() for n in graph.nodes)
+    ctx = _ctx(graph, plan_layers(graph), split_validation(data))
+    assert ctx.steps() == E.MAX_STEPS                                 # a cheap model gets the long schedule
+    monkeypatch.setattr(E, "STEP_MAC_BUDGET", 3 * macs * 64 * 500)    # ... an expensive one the minimum
+    assert ctx.steps() == E.MIN_STEPS
     small = TrainData(data.x_train[:300], data.y_train[:300], data.x_test[:100], data.y_test[:100])
     r = compress(graph, plan_layers(graph), CompressionConfig(target=16), small)
     sch = r.schedule

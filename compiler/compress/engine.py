@@ -35,6 +35,8 @@ SEARCH_LADDER = (4, 8, 12, 16, 21, 24, 28, 32, 40, 48, 64, 96, 128)   # ratios c
 FIRST_LAYER_SHARE = 0.2            # prune_first "auto": a first layer holding this share of the weights is prunable
 SCAN_INPUTS, MIN_SCAN_INPUTS = 512, 32   # inputs of the sensitivity scan (fewer when MACs are dear; none below 32)
 SCAN_MAC_BUDGET = 2e11              # MACs the scan may spend on CPU (~1 min; 50x on CUDA), else uniform allocation
+MAX_STEPS = 4000                    # ... up to this many for a cheap model (Context.steps)
+STEP_MAC_BUDGET = 2e11              # MACs of training that buy steps beyond MIN_STEPS (~1-2 min of one CPU core)
 MIN_STEPS = 1000                    # optimizer steps of a run whose epochs are sized from the data
 VAL_SHARE = 0.15                    # share of the training data carved off (stratified) for validation
 VAL_SPLIT_SEED = 12345              # the validation split does not move with --seed: probes compare alike
@@ -756,11 +758,22 @@ class Context:
         return True
 
     # the run ------------------------------------------------------------------------------------------------------
+    def steps(self) -> int:
+        """Optimizer steps of a run sized from the data and the model: MIN_STEPS, more for a cheap model (up to
+        MAX_STEPS, within STEP_MAC_BUDGET multiply-accumulates of training; small models gain the most from a
+        long schedule: digits_mlp at 16x lost 1.6 points after 1000 steps, none after 4000). Distillation
+        (data-free) keeps MIN_STEPS."""
+        if self.data.soft_train is not None:
+            return MIN_STEPS
+        macs = max(1, int(sum(n.macs() for n in self.graph.nodes)))
+        budget = STEP_MAC_BUDGET * (50 if str(self.cfg.device).startswith("cuda") else 1)
+        return int(min(MAX_STEPS, max(MIN_STEPS, budget // (3 * macs * self.cfg.batch_size))))
+
     def epochs(self) -> int:
         if self.cfg.epochs is not None:
             return self.cfg.epochs
         per_epoch = math.ceil(math.ceil(len(self.data.x_train) / self.world) / self.cfg.batch_size)
-        return max(1, math.ceil(MIN_STEPS / per_epoch))
+        return max(1, math.ceil(self.steps() / per_epoch))
 
     def run(self) -> None:
         cfg = self.cfg
