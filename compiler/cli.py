@@ -164,8 +164,8 @@ def _compression_args(p, allow_none: bool = True) -> None:
                         "--target-compression, a larger drop fails the run (exit 1, output kept); without it, "
                         "bounds the search on the validation split. Example: --max-accuracy-drop 0.5")
     g.add_argument("--epochs", type=int, default=None,
-                   help="fine-tuning epochs when --data is given (default: sized from the data, at least 1000 "
-                        "optimizer steps)")
+                   help="fine-tuning epochs when --data is given (default: sized from the data, 1000 optimizer "
+                        "steps, up to 4000 for a cheap model)")
     g.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate for fine-tuning (default 2e-3)")
     g.add_argument("--penalty", type=float, default=0.5,
                    help="group-lasso / WPC strength: its gradient norm relative to the task gradient's, per "
