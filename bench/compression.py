@@ -70,9 +70,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="digits_resnet",
-                   help="zoo name (models/<name>.onnx, exported if missing) or a path to an .onnx file")
+                   help="zoo name (models/<name>.onnx, exported if missing), a model the bench trains itself "
+                        "(vgg_unseen, wine_mlp: bench/unseen.py) or a path to an .onnx file")
     p.add_argument("--seeds", type=_ints, default=[0, 1, 2], help="CompressionConfig.seed values (default 0,1,2)")
-    p.add_argument("--epochs", type=int, default=30, help="fine-tuning epochs for every strategy (default 30)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="fine-tuning epochs for every strategy (default: the engine's, sized from the data)")
     p.add_argument("--target", type=float, default=21.0, help="target ratio for every pruning strategy (default 21)")
     p.add_argument("--strategies", type=_names, default=list(DEFAULT_STRATEGIES),
                    help="comma-separated strategies for the main table ('none': fp32 row only); default: "
@@ -83,6 +85,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--curve-strategies", type=_names, default=list(CURVE_STRATEGIES),
                    help="strategies of the curve (default " + ",".join(CURVE_STRATEGIES) + ")")
     p.add_argument("--no-curve", action="store_true", help="skip the accuracy-vs-ratio curve")
+    p.add_argument("--search", action="store_true",
+                   help="also run pe-wise+wpc without a target under the default accuracy budget "
+                        "(compress_auto, as `fcomp compress --data`): chosen ratio and test drop per seed")
+    p.add_argument("--data-free", action="store_true",
+                   help="also run pe-wise+wpc data-free at --target: agreement with fp32 on the generated "
+                        "held-out inputs and on the real test split")
     p.add_argument("--penalty", type=float, default=None,
                    help="group-lasso / WPC lambda for every run (default: CompressionConfig's default)")
     p.add_argument("--threads", type=int, default=2,
@@ -93,7 +101,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.curve_seeds = list(args.seeds)
     if not args.seeds:
         p.error("--seeds: give at least one seed")
-    if args.epochs < 1 or args.target <= 1:
+    if (args.epochs is not None and args.epochs < 1) or args.target <= 1:
         p.error("--epochs must be >= 1 and --target > 1")
     from compiler.compress.engine import STRATEGIES
 
@@ -104,7 +112,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def model_path(name: str) -> Path:
-    """models/<name>.onnx (exported with `python -m models.export <name>` if missing), or the given file."""
+    """models/<name>.onnx (exported with `python -m models.export <name>` if missing), a bench-trained unseen
+    model, or the given file."""
+    from bench import unseen
+
+    if name in unseen.UNSEEN:
+        return unseen.model_path(name)
     path = Path(name)
     if path.suffix == ".onnx":
         return path
@@ -145,21 +158,40 @@ class Bench:
         self.runs: dict[tuple, dict] = {}   # (strategy, target, seed) -> run record
         self.started = time.perf_counter()
 
-    def run(self, strategy: str, target: float, seed: int) -> dict:
-        key = (strategy, float(target), int(seed))
+    def run(self, strategy: str, target: float, seed: int, mode: str = "target") -> dict:
+        """mode: "target" (compress at the target), "search" (compress_auto under the default budget, target
+        ignored), "data-free" (no data; accuracy and fp32 agreement measured on the real test split)."""
+        key = (strategy, float(target), int(seed)) if mode == "target" else (mode, strategy, float(target), int(seed))
         if key in self.runs:
             return self.runs[key]
-        from compiler.compress.engine import CompressionConfig, compress
+        from compiler.compress import synth
+        from compiler.compress.engine import CompressionConfig, compress, compress_auto
 
         kw = {} if self.args.penalty is None else {"penalty": self.args.penalty}
-        cfg = CompressionConfig(strategy=strategy, target=float(target), epochs=self.args.epochs, seed=seed, **kw)
+        cfg = CompressionConfig(strategy=strategy, target=None if mode == "search" else float(target),
+                                epochs=self.args.epochs, seed=seed, **kw)
         t0 = time.perf_counter()
-        rec = {"strategy": strategy, "target": float(target), "seed": seed, "epochs": self.args.epochs,
+        rec = {"strategy": strategy, "mode": mode, "target": float(target), "seed": seed, "epochs": self.args.epochs,
                "penalty": cfg.penalty}
         try:
-            res = compress(self.graph, self.plan, cfg, self.data)
-            rec.update(ok=True, ratio=res.ratio, accuracy=res.accuracy_after, accuracy_before=res.accuracy_before,
-                       keep_fraction=res.keep_fraction, result=res.to_dict())
+            if mode == "search":
+                res = compress_auto(self.graph, self.plan, cfg, self.data)
+            else:
+                res = compress(self.graph, self.plan, cfg, None if mode == "data-free" else self.data)
+            acc = res.accuracy_after
+            if mode == "data-free":
+                from compiler.compress.torch_ir import IRModule
+                import torch
+
+                with torch.no_grad():
+                    pred = IRModule(res.graph).eval()(torch.from_numpy(self.data.x_test)).argmax(1).numpy()
+                acc = float((pred == self.data.y_test).mean())
+                rec.update(agreement_generated=res.data_free_check["top1_agreement"],
+                           agreement_test=synth.agreement(self.graph, res.graph, self.data.x_test))
+            rec.update(ok=True, ratio=res.ratio, accuracy=acc, accuracy_before=self.fp32,
+                       keep_fraction=res.keep_fraction, result=res.to_dict(),
+                       chosen_target=res.target, passed=(res.search or {}).get("passed"),
+                       penalty_share=res.penalty_gradient_share)
         except Exception as exc:  # keep going: one broken strategy should not lose the rest of the table
             rec.update(ok=False, ratio=float("nan"), accuracy=float("nan"),
                        error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
@@ -167,10 +199,14 @@ class Bench:
         self.runs[key] = rec
         n = len(self.runs)
         if rec["ok"]:
-            hist = rec["result"]["history"]
-            best = max((h["test_accuracy"] for h in hist if h.get("test_accuracy") is not None), default=float("nan"))
-            print(f"[{n:3d}] {strategy:<12} target {target:5.1f} seed {seed}: ratio {rec['ratio']:6.2f}x  "
-                  f"acc {100 * rec['accuracy']:6.2f}%  (best epoch {100 * best:6.2f}%)  {rec['seconds']:5.1f} s  "
+            extra = ""
+            if mode == "search":
+                extra = f" searched -> {rec['chosen_target']:g}x, budget {'met' if rec['passed'] else 'NOT met'}"
+            elif mode == "data-free":
+                extra = (f" agreement with fp32: generated {100 * rec['agreement_generated']:.1f}%, "
+                         f"test split {100 * rec['agreement_test']:.1f}%")
+            print(f"[{n:3d}] {strategy:<12} {mode:<9} target {target:5.1f} seed {seed}: ratio {rec['ratio']:6.2f}x  "
+                  f"acc {100 * rec['accuracy']:6.2f}%{extra}  {rec['seconds']:5.1f} s  "
                   f"[elapsed {time.perf_counter() - self.started:6.0f} s]", flush=True)
         else:
             print(f"[{n:3d}] {strategy:<12} target {target:5.1f} seed {seed}: FAILED {rec['error']}  "
@@ -178,8 +214,9 @@ class Bench:
         self.save()
         return rec
 
-    def cell(self, strategy: str, target: float, seeds) -> dict:
-        recs = [self.runs[(strategy, float(target), int(s))] for s in seeds]
+    def cell(self, strategy: str, target: float, seeds, mode: str = "target") -> dict:
+        recs = [self.runs[(strategy, float(target), int(s)) if mode == "target" else
+                          (mode, strategy, float(target), int(s))] for s in seeds]
         ok = [r for r in recs if r["ok"]]
         accs = [100 * r["accuracy"] for r in ok]
         ratios = [r["ratio"] for r in ok]
@@ -187,6 +224,7 @@ class Bench:
                 "ratio_mean": mean(ratios), "ratio_min": min(ratios, default=float("nan")),
                 "acc_mean": mean(accs), "acc_std": std(accs), "drop_mean": 100 * self.fp32 - mean(accs),
                 "accs": [100 * r["accuracy"] if r["ok"] else None for r in recs],
+                "ratio_std": std(ratios),
                 "seconds_mean": mean([r["seconds"] for r in recs]), "seconds_total": sum(r["seconds"] for r in recs)}
 
     def save(self, extra: dict | None = None) -> None:
@@ -228,7 +266,7 @@ def fmt_pct(v) -> str:
 
 def main_table(b: Bench, strategies, target, seeds) -> tuple[list[str], list[dict]]:
     fp = 100 * b.fp32
-    lines = [f"Main table: {b.args.model}, target {target:g}x for every pruning strategy, {b.args.epochs} epochs, "
+    lines = [f"Main table: {b.args.model}, target {target:g}x for every pruning strategy, {b.args.epochs or 'auto'} epochs, "
              f"seeds {','.join(map(str, seeds))}; test accuracy on {len(b.data.y_test)} held-out samples",
              "",
              "| strategy | ratio (mean) | test acc % (mean ± std) | drop vs fp32 (points) | per-seed acc % | time/run (s) |",
@@ -253,7 +291,7 @@ def main_table(b: Bench, strategies, target, seeds) -> tuple[list[str], list[dic
 def curve_table(b: Bench, strategies, targets, seeds) -> tuple[list[str], dict]:
     fp = 100 * b.fp32
     head = "| target |" + "".join(f" {s} ratio | {s} acc % (mean ± std) | {s} drop |" for s in strategies)
-    lines = [f"Accuracy vs ratio: {', '.join(strategies)}; {b.args.epochs} epochs, seeds {','.join(map(str, seeds))}; "
+    lines = [f"Accuracy vs ratio: {', '.join(strategies)}; {b.args.epochs or 'auto'} epochs, seeds {','.join(map(str, seeds))}; "
              f"fp32 {fp:.2f}%", "", head, "|---:|" + "---:|---:|---:|" * len(strategies)]
     cells = {s: [] for s in strategies}
     for t in targets:
@@ -287,6 +325,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    from bench import unseen
     from compiler.data import load_training_data
     from compiler.frontend import import_onnx
     from compiler.plan import plan_layers
@@ -294,7 +333,8 @@ def main(argv=None) -> int:
     args.model_path = model_path(args.model)
     graph = import_onnx(args.model_path).graph
     plan = plan_layers(graph)
-    data = load_training_data("digits", graph.inputs[0].shape, 0)
+    data = (unseen.data(args.model) if args.model in unseen.UNSEEN
+            else load_training_data("digits", graph.inputs[0].shape, 0))
     fp32 = fp32_accuracy(graph, data)
     out = args.out
     b = Bench(args, graph, plan, data, fp32, out, command)
@@ -316,6 +356,12 @@ def main(argv=None) -> int:
             for s in args.curve_strategies:
                 for sd in args.curve_seeds:
                     b.run(s, t, sd)
+    if args.search:
+        for sd in args.seeds:
+            b.run("pe-wise+wpc", 0.0, sd, "search")
+    if args.data_free:
+        for sd in args.seeds:
+            b.run("pe-wise+wpc", args.target, sd, "data-free")
 
     before = {r["accuracy_before"] for r in b.runs.values() if r["ok"]}
     if before and any(abs(a - fp32) > 1e-9 for a in before):
@@ -329,12 +375,31 @@ def main(argv=None) -> int:
     if not args.no_curve:
         c_lines, curve = curve_table(b, args.curve_strategies, args.curve, args.curve_seeds)
         lines += [""] + c_lines
+    extra_cells = {}
+    if args.search:
+        c = extra_cells["search"] = b.cell("pe-wise+wpc", 0.0, args.seeds, "search")
+        recs = [b.runs[("search", "pe-wise+wpc", 0.0, sd)] for sd in args.seeds]
+        lines += ["", f"Default accuracy budget (1.0 point, searched on validation), pe-wise+wpc, seeds "
+                      f"{','.join(map(str, args.seeds))}: ratio {c['ratio_mean']:.2f} ± {c['ratio_std']:.2f}x, "
+                      f"test acc {fmt_pct(c['acc_mean'])} ± {c['acc_std']:.2f}% (drop {c['drop_mean']:+.2f}); chosen "
+                      "targets " + " / ".join(f"{r.get('chosen_target')}" for r in recs) + "; budget met on "
+                      f"validation: {sum(bool(r.get('passed')) for r in recs)}/{len(recs)}"]
+    if args.data_free:
+        c = extra_cells["data_free"] = b.cell("pe-wise+wpc", args.target, args.seeds, "data-free")
+        recs = [b.runs[("data-free", "pe-wise+wpc", float(args.target), sd)] for sd in args.seeds if
+                b.runs[("data-free", "pe-wise+wpc", float(args.target), sd)]["ok"]]
+        gen = [100 * r["agreement_generated"] for r in recs]
+        tst = [100 * r["agreement_test"] for r in recs]
+        lines += ["", f"Data-free, pe-wise+wpc at {args.target:g}x, seeds {','.join(map(str, args.seeds))}: ratio "
+                      f"{c['ratio_mean']:.2f}x; top-1 agreement with fp32 on held-out generated inputs "
+                      f"{mean(gen):.1f} ± {std(gen):.1f}%, on the real test split {mean(tst):.1f} ± {std(tst):.1f}%; "
+                      f"test accuracy {fmt_pct(c['acc_mean'])} ± {c['acc_std']:.2f}% (fp32 {fp32 * 100:.2f}%)"]
     pen = "CompressionConfig default" if args.penalty is None else f"{args.penalty:g}"
     lines += ["", f"penalty (lambda): {pen}; {len(b.runs)} runs in {elapsed:.0f} s "
                   f"({elapsed / 60:.1f} min) on {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads", "",
               "Command:", "", "```", command, "```"]
     print("\n".join(lines), flush=True)
-    b.save({"main_table": main_cells, "curve": curve, "elapsed_s": elapsed})
+    b.save({"main_table": main_cells, "curve": curve, "extra": extra_cells, "elapsed_s": elapsed})
     if out is not None:
         print(f"\nraw results: {(out / 'bench_compression.json').resolve()}", flush=True)
     return 0

@@ -77,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     c = subs["compress"] = sub.add_parser("compress", help="ONNX model -> model.compressed.onnx + compression.json (no hardware)",
                        description="Only the compression step: PE-wise pruning + ternarization. Fine-tunes with "
                                    "--data, data-free otherwise. Example: fcomp compress models/digits_resnet.onnx "
-                                   "--data digits --target-compression 21 --epochs 30",
+                                   "--data digits (the largest ratio within 1 point of accuracy), or with "
+                                   "--target-compression 21 --max-accuracy-drop 0.5",
                        epilog=EPILOG)
     _common_args(c, "board whose PE mapping shapes the pruning groups", "build/<model>-compressed/",
                  "'digits', an .npz (x, y) or an image folder: fine-tune on it (else data-free)",
@@ -167,11 +168,24 @@ def _compression_args(p, allow_none: bool = True) -> None:
                         "Clipping; pe-wise: without WPC; ternary-only; magnitude (unstructured); lottery (IMP "
                         "with rewinding); synflow (data-free); random / inverse tickets (controls)"
                         + ("; none: no compression" if allow_none else ""))
-    g.add_argument("--target-compression", type=float, default=21.0, metavar="X",
-                   help="total compression ratio to reach: fp32 weight bits / stored bits (default 21)")
-    g.add_argument("--epochs", type=int, default=30, help="fine-tuning epochs when --data is given (default 30)")
+    g.add_argument("--target-compression", type=float, default=None, metavar="X",
+                   help="total compression ratio to reach: fp32 weight bits / stored bits. Default: with labelled "
+                        "--data, the largest ratio within --max-accuracy-drop (searched, each probe reported); "
+                        "data-free, 21. A target above the model's ceiling is refused (exit 2)")
+    g.add_argument("--max-accuracy-drop", type=float, default=None, metavar="D",
+                   help="accuracy budget in points of test accuracy (default 1.0 with labelled --data): with "
+                        "--target-compression, a larger drop fails the run (exit 1, output kept); without it, "
+                        "bounds the search on the validation split. Example: --max-accuracy-drop 0.5")
+    g.add_argument("--epochs", type=int, default=None,
+                   help="fine-tuning epochs when --data is given (default: sized from the data, 1000 optimizer "
+                        "steps, up to 4000 for a cheap model)")
     g.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate for fine-tuning (default 2e-3)")
-    g.add_argument("--penalty", type=float, default=2e-4, help="group-lasso / WPC weight lambda (default 2e-4)")
+    g.add_argument("--penalty", type=float, default=0.5,
+                   help="group-lasso / WPC strength: its gradient norm relative to the task gradient's, per "
+                        "pruned layer (default 0.5; 0 turns it off)")
+    g.add_argument("--prune-first-layer", choices=("auto", "always", "never"), default="auto",
+                   help="auto (default): the first layer is pruned only when the target is out of reach without "
+                        "it; always; never")
     g.add_argument("--seed", type=int, default=0, help="seed of training order and random masks (default 0)")
     g.add_argument("--first-last-bits", type=int, choices=(2, 8), default=2,
                    help="2: first and last layers ternary like the rest (default); 8: kept at 8 bits, unpruned")
@@ -192,19 +206,36 @@ def _compression_config(args):
             raise FcompError("--device cuda: no CUDA device is available here")
     if args.resume and args.checkpoint_dir is None:
         raise FcompError("--resume needs --checkpoint-dir")
-    if args.target_compression <= 1 or args.epochs < 0:
+    if (args.target_compression is not None and args.target_compression <= 1) or \
+            (args.epochs is not None and args.epochs < 0):
         raise FcompError("--target-compression must be > 1 and --epochs >= 0")
+    if args.max_accuracy_drop is not None and args.max_accuracy_drop < 0:
+        raise FcompError("--max-accuracy-drop must be >= 0 (points of accuracy)")
+    if args.penalty < 0:
+        raise FcompError("--penalty must be >= 0")
     return CompressionConfig(strategy=args.strategy, target=args.target_compression, epochs=args.epochs, lr=args.lr,
                              penalty=args.penalty, seed=args.seed, first_last_bits=args.first_last_bits,
-                             device=args.device, checkpoint_dir=args.checkpoint_dir, resume=args.resume)
+                             device=args.device, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
+                             max_drop=args.max_accuracy_drop, prune_first=args.prune_first_layer)
 
 
 def _compress_summary(s: dict) -> str:
+    search = s.get("search") or {}
+    how = (f"searched: largest ratio within {search['max_drop_points']:g} points" if search.get("mode") == "search"
+           else f"target {s['target_ratio']:g}x")
     lines = [f"compression ({s['strategy']}{', DATA-FREE' if s['data_free'] else ''}): {s['ratio']:.2f}x "
-             f"(target {s['target_ratio']:g}x)"]
+             f"({how}; {s.get('ratio_weights_only') or 0:.1f}x counting weight bits only)"]
+    for p in search.get("probes", []):
+        lines.append(f"  probe {p['target']:g}x -> {p['ratio']:.2f}x: validation drop {p['validation_drop_points']:.2f} "
+                     f"points ({'within' if p['within_budget'] else 'over'} budget)")
     if s["accuracy_before"] is not None:
         lines.append(f"  test accuracy {s['accuracy_before']:.2%} -> {s['accuracy_after']:.2%} "
-                     f"({s['accuracy_drop_points']:.2f} points drop)")
+                     f"({s['accuracy_drop_points']:.2f} points drop"
+                     + (f", budget {search['max_drop_points']:g}" if search else "") + ")")
+    dfc = s.get("data_free_check")
+    if dfc:
+        lines.append(f"  DATA-FREE{' (distilled)' if dfc.get('distilled') else ''}: top-1 agreement with the fp32 "
+                     f"model {dfc['top1_agreement']:.1%} on {dfc['inputs']} {dfc['generated']}")
     lines.append(f"  output: {s['output']}")
     return "\n".join(lines)
 

@@ -24,7 +24,7 @@ from .backend.hls4ml_project import HlsProject
 from .backend.precision import assign_precisions
 from .backend.summary import backend_summary
 from .boards import get_board
-from .compress.engine import CompressionConfig, get_strategy, layer_bits
+from .compress.engine import DEFAULT_TARGET, CompressionConfig, get_strategy, layer_bits
 from .config import build_options_as_cli, dump_effective
 from .data import load_samples
 from .errors import CheckFailedError, FcompError
@@ -144,6 +144,9 @@ def build(opts: BuildOptions) -> dict:
         (tmp / "fcomp.effective.yaml").write_text(dump_effective(build_options_as_cli(opts)), encoding="utf-8")
     if not report["check"]["passed"]:
         raise CheckFailedError(report["check"]["message"] + f" (report: {target / 'report.json'})")
+    search = (report.get("compression") or {}).get("search")
+    if search is not None and not search["passed"]:
+        raise CheckFailedError(search["message"] + f" (report: {target / 'report.json'})")
     net = (report.get("rtl") or {}).get("network") or {}
     if net.get("passed") is False:
         raise CheckFailedError(net["message"] + f" (see {target / 'verify.json'})")
@@ -171,6 +174,8 @@ def compress_only(opts: BuildOptions) -> dict:
         result, _ = _compress_and_export(fe.graph, plan, cfg, opts.data, tmp, timer)
     summary = _compression_summary(result)
     summary.update(output=str(target), timings_s=timer.timings)
+    if result.search is not None and not result.search["passed"]:
+        raise CheckFailedError(result.search["message"] + f" (output kept: {target})")
     return summary
 
 
@@ -314,7 +319,7 @@ def plan_for_board(graph, board, opts: BuildOptions):
     ternary = _ternary_layers(graph, cfg)
     keep = 1.0
     if cfg is not None and get_strategy(cfg.strategy).structured:
-        keep = keep_share_for_ratio(graph, cfg.target, ternary=ternary, weight_bits=cfg.first_last_bits)
+        keep = keep_share_for_ratio(graph, cfg.target or DEFAULT_TARGET, ternary=ternary, weight_bits=cfg.first_last_bits)
     return plan_and_estimate(graph, board, keep_share=keep, act_bits=opts.act_bits, ternary=ternary,
                              weight_bits=opts.weight_bits, margin=opts.margin, target_fps=opts.target_fps,
                              max_simd=opts.max_simd, model=Path(opts.model).name)
@@ -347,23 +352,29 @@ def _compress_and_export(graph, plan, cfg: CompressionConfig, data: str | None, 
 
 def run_compression(graph, plan, cfg: CompressionConfig, data: str | None, out: Path, timer: StageTimer):
     """Compress (fine-tuning when labelled data is given, data-free otherwise) and write compression.json."""
-    from .compress.engine import compress
+    from .compress.engine import compress_auto
     from .data import load_training_data
 
     train = None if data is None else load_training_data(data, graph.inputs[0].shape, cfg.seed)
     if train is None:
-        log.warning("NO TRAINING DATA: compressing DATA-FREE (ternarize + prune by group norm, no fine-tuning); "
-                    "expect an accuracy loss. Pass --data digits|FILE.npz to fine-tune.")
-    what = f"Compressing ({cfg.strategy}, target {cfg.target:g}x, " + (
-        f"{cfg.epochs} epochs on {len(train.x_train)} samples)" if train is not None else "data-free)")
+        log.warning("NO TRAINING DATA: compressing DATA-FREE (no labels: no accuracy budget; the compressed model "
+                    "is distilled from the fp32 one on generated inputs where affordable); expect an accuracy "
+                    "loss. Pass --data digits|FILE.npz to fine-tune.")
+    if cfg.target is not None or train is None:
+        target = f"target {cfg.target or DEFAULT_TARGET:g}x"
+    else:
+        target = f"largest ratio within {cfg.max_drop if cfg.max_drop is not None else 1.0:g} accuracy points"
+    what = f"Compressing ({cfg.strategy}, {target}, " + (
+        f"{'auto' if cfg.epochs is None else cfg.epochs} epochs on {len(train.x_train)} samples)"
+        if train is not None else "data-free)")
     with timer.stage("compress", what):
-        result = compress(graph, plan, cfg, train)
+        result = compress_auto(graph, plan, cfg, train)
     doc = result.to_dict()
     doc["config"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(cfg).items()}
     with open(out / "compression.json", "w", encoding="utf-8") as f:
         json.dump(doc, f, indent=2, default=_json_default)
         f.write("\n")
-    log.info("compression %.1fx (target %.1fx)%s", result.ratio, cfg.target,
+    log.info("compression %.1fx (target %.1fx)%s", result.ratio, result.target,
              "" if result.accuracy_before is None else
              f", test accuracy {result.accuracy_before:.2%} -> {result.accuracy_after:.2%}")
     return result

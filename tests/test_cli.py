@@ -111,12 +111,39 @@ def test_compress_subcommand_writes_compressed_model(tmp_path, capsys, zoo_onnx)
     """`fcomp compress` end to end (it once crashed on a build-only option)."""
     out = tmp_path / "c"
     assert main(["compress", str(zoo_onnx("digits_mlp")), "--data", "digits", "--epochs", "2",
-                 "--target-compression", "12", "-o", str(out), "--json"]) == 0
+                 "--target-compression", "12", "--max-accuracy-drop", "100", "-o", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["ratio"] >= 12 * 0.99 and summary["strategy"] == "pe-wise+wpc" and not summary["data_free"]
     assert {p.name for p in out.iterdir()} == {"model.normalized.onnx", "model.compressed.onnx", "compression.json"}
     doc = json.loads((out / "compression.json").read_text())
     assert len(doc["history"]) == 2 and doc["config"]["epochs"] == 2
+
+
+def test_compress_accuracy_budget_and_ceiling(tmp_path, capsys, zoo_onnx):
+    """An explicit target whose test drop exceeds the budget exits 1 with the output kept; a target above the
+    model's ceiling exits 2 before training, naming the ceiling; without a target the search reports its probes."""
+    model = str(zoo_onnx("digits_mlp"))
+    out = tmp_path / "over"
+    assert main(["compress", model, "--data", "digits", "--epochs", "1", "--target-compression", "40",
+                 "--max-accuracy-drop", "0", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "accuracy budget exceeded" in err and "--max-accuracy-drop 0" in err
+    doc = json.loads((out / "compression.json").read_text())
+    acc = doc["accuracy"]
+    assert acc["drop_points"] > 0 and acc["test_inputs"] == 450 and acc["validation_inputs"] > 0
+    assert doc["search"]["passed"] is False and doc["ratio_weights_only"] > doc["ratio"]
+    assert main(["compress", model, "--data", "digits", "--target-compression", "5000",
+                 "-o", str(tmp_path / "ceil")]) == 2
+    assert "ceiling of" in capsys.readouterr().err and not (tmp_path / "ceil").exists()
+    assert main(["compress", model, "--data", "digits", "--epochs", "1", "--max-accuracy-drop", "100",
+                 "-o", str(tmp_path / "search"), "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    probes = s["search"]["probes"]
+    assert s["search"]["mode"] == "search" and s["search"]["passed"] and len(probes) >= 2
+    assert probes[0]["target"] == 21 and all(p["within_budget"] for p in probes)
+    assert s["target_ratio"] == max(p["target"] for p in probes) <= s["search"]["ceiling_ratio"]
+    assert main(["compress", model, "--max-accuracy-drop", "1", "-o", str(tmp_path / "df")]) == 2
+    assert "needs labelled data" in capsys.readouterr().err
 
 
 def test_compress_data_free_says_so(tmp_path, capsys, zoo_onnx):

@@ -62,8 +62,9 @@ def test_exported_onnx_equals_pytorch_compressed_model(mlp):
 
 def test_data_free_and_data_requirements(mlp):
     graph, plan, _ = mlp
-    r = compress(graph, plan, CompressionConfig(strategy="pe-wise+wpc", target=16), None)
+    r = compress(graph, plan, CompressionConfig(strategy="pe-wise+wpc", target=16, epochs=0), None)
     assert r.data_free and r.history == [] and r.ratio >= 16 * 0.99
+    assert r.data_free_check["distilled"] is False and r.accuracy is None
     with pytest.raises(FcompError, match="needs training data"):
         compress(graph, plan, CompressionConfig(strategy="lottery"), None)
     with pytest.raises(FcompError, match="unknown compression strategy"):
@@ -95,3 +96,30 @@ def test_torchrun_two_gloo_processes_end_with_identical_weights(tmp_path, zoo_on
     assert [x["world"] for x in ranks] == [2, 2] and ranks[0]["pid"] != ranks[1]["pid"]
     assert ranks[0]["digest"] == ranks[1]["digest"]
     assert ranks[0]["accuracy"] == ranks[1]["accuracy"]
+
+
+def test_data_free_distillation_stays_closer_to_fp32_than_ternarizing_as_is(mlp):
+    from compiler.compress import synth
+
+    graph, plan, _ = mlp
+    cfg = dict(strategy="pe-wise+wpc", target=16, epochs=8)
+    distilled = compress(graph, plan, CompressionConfig(**cfg), None)
+    check = distilled.data_free_check
+    assert distilled.data_free and check["distilled"] and check["inputs"] == synth.N_TEST and distilled.history
+    held_out = synth.generated_data(graph, 0).x_test     # the same held-out inputs the check used
+    assert synth.agreement(graph, distilled.graph, held_out) == pytest.approx(check["top1_agreement"])
+    plain = compress(graph, plan, CompressionConfig(**cfg, distill=False), None)
+    assert not plain.data_free_check["distilled"] and not plain.history
+    assert check["top1_agreement"] > synth.agreement(graph, plain.graph, held_out) + 0.05
+
+
+def test_synthesised_inputs_are_classified_as_their_target_class(mlp):
+    from compiler.compress import synth
+
+    graph = mlp[0]
+    teacher = IRModule(graph).eval()
+    x = synth.generate(teacher, graph.inputs[0].shape, 40, seed=3)
+    n = 30                                                     # three quarters synthesised, classes in turn
+    pred = teacher(x).argmax(1).detach()
+    assert float((pred[:n] == torch.arange(n) % 10).float().mean()) >= 0.9
+    assert all(p.requires_grad for p in teacher.parameters())  # the teacher is left trainable as it was

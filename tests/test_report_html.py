@@ -72,7 +72,7 @@ def build_dir(tmp_path_factory, zoo_onnx):
     from compiler.pipeline import BuildOptions, build
 
     model = zoo_onnx("digits_cnn")
-    cfg = CompressionConfig(epochs=1)
+    cfg = CompressionConfig(epochs=1, target=21, max_drop=100.0)
     out = tmp_path_factory.mktemp("report") / "out"
     build(BuildOptions(model=model, output=out, data="digits", compression=cfg, rtl_layers="none",
                        n_check=4, n_calibration=8))

@@ -23,7 +23,8 @@ def _tree_hash(folder: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, zoo_onnx):
     out = tmp_path_factory.mktemp("verify") / "out"
-    rc = cli.main(["build", str(zoo_onnx("digits_cnn")), "--data", "digits", "--epochs", "1", "-o", str(out),
+    rc = cli.main(["build", str(zoo_onnx("digits_cnn")), "--data", "digits", "--epochs", "1", "--target-compression", "21",
+                   "--max-accuracy-drop", "100", "-o", str(out),
                    "--check-inputs", "12", "--calibration-inputs", "16", "--rtl-layers", "1", "-q"])
     assert rc == 0
     return out

@@ -243,11 +243,26 @@ def _summary(r: dict, comp: dict | None) -> Markup:
         acc = ("–" if c.get("accuracy_before") is None else
                f"{_pct(c.get('accuracy_before'), 2)} → {_pct(c.get('accuracy_after'), 2)}")
         cfg = (comp or {}).get("config") or {}
-        mode = "data-free (no fine-tuning)" if c.get("data_free") else f"fine-tuned, {cfg.get('epochs', '?')} epochs"
-        cards.append(("Compression", _kv([
-            ("strategy", c.get("strategy")), ("mode", mode),
-            ("ratio", f"{_num(c.get('ratio'), 4)}× (target {_num(c.get('target_ratio'))}×)"),
-            ("kept groups", _pct(c.get("keep_fraction"))), ("test accuracy", acc)])))
+        sched = c.get("schedule") or {}
+        dfc = c.get("data_free_check") or {}
+        if c.get("data_free"):
+            mode = ("data-free, distilled on generated inputs" if dfc.get("distilled")
+                    else "data-free (no fine-tuning)")
+        else:
+            mode = f"fine-tuned, {sched.get('epochs', cfg.get('epochs', '?'))} epochs"
+        search = c.get("search") or {}
+        rows = [("strategy", c.get("strategy")), ("mode", mode),
+                ("ratio", f"{_num(c.get('ratio'), 4)}× (target {_num(c.get('target_ratio'))}×"
+                          + (", searched" if search.get("mode") == "search" else "") + ")"),
+                ("weight bits only", f"{_num(c.get('ratio_weights_only'), 4)}×"),
+                ("kept groups", _pct(c.get("keep_fraction"))), ("test accuracy", acc)]
+        if search:
+            rows.append(("accuracy budget", f"{_num(search.get('max_drop_points'))} points: "
+                                            + ("met" if search.get("passed") else "NOT met")))
+        if dfc:
+            rows.append(("agreement with fp32", f"{_pct(dfc.get('top1_agreement'), 1)} on {dfc.get('inputs')} "
+                                                f"{dfc.get('generated')}"))
+        cards.append(("Compression", _kv(rows)))
     else:
         cards.append(("Compression", _kv([("strategy", "none (uncompressed build)")])))
     share = (mem.get("weight_bits") or 0) / mem["on_chip_bits"] if mem.get("on_chip_bits") else None
@@ -411,10 +426,11 @@ def _training(r: dict, comp: dict | None, extra: list[tuple[str, float, float]])
                              "Fine-tuning per epoch: loss, train/test accuracy and the compression ratio reached "
                              "by the masks so far."))
         rows = [[h.get("epoch"), _num(h.get("loss"), 4), _pct(h.get("train_accuracy"), 2),
-                 _pct(h.get("test_accuracy"), 2), f"{_num(h.get('ratio'), 4)}×", _num(h.get("quantized")),
-                 h.get("penalty", "")] for h in history]
+                 _pct(h.get("val_accuracy"), 2), _pct(h.get("test_accuracy"), 2), f"{_num(h.get('ratio'), 4)}×",
+                 _num(h.get("quantized")), h.get("penalty", "")] for h in history]
         parts.append(Markup("<details><summary>Epoch table</summary>") + _table(
-            ["epoch", "loss", "train acc.", "test acc.", "ratio", "ternary", "penalty"], rows, {0, 1, 2, 3, 4})
+            ["epoch", "loss", "train acc.", "val. acc.", "test acc.", "ratio", "ternary", "penalty"], rows,
+            {0, 1, 2, 3, 4, 5})
             + Markup("</details>"))
     points = []
     if c.get("accuracy_after") is not None and c.get("ratio") is not None:
