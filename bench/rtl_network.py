@@ -1,7 +1,7 @@
 """Whole-network RTL figures: `fcomp build` of a model with its fcomp_accel simulated end to end in Verilator.
 
     python bench/rtl_network.py                          # resnet18 on zcu104, 1 frame (224x224), data-free
-    python bench/rtl_network.py --model models/digits_resnet.onnx --data digits --frames 4
+    python bench/rtl_network.py --model models/digits_resnet.onnx --data digits --frames 8 --check-inputs 8
 
 Prints the Verilator build and simulation wall times, the simulated cycles per frame against the cycle model,
 the latency, the mismatches against the golden model (which the build checks bit-exact against hls4ml's C-sim
@@ -30,9 +30,18 @@ def main() -> int:
     ap.add_argument("--data", default=None)
     ap.add_argument("--frames", type=int, default=1)
     ap.add_argument("--check-inputs", type=int, default=1)
+    ap.add_argument("--target", type=float, default=21.0, help="compression target (default 21; the RTL does not "
+                    "depend on the accuracy, so no budget search)")
+    ap.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs with --data (default 3)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--cache", action="store_true", help="reuse compiled simulators (default: a fresh cache, so "
+                    "the Verilator build time is measured)")
     args = ap.parse_args()
+    if not args.cache:
+        import tempfile
+
+        os.environ["FCOMP_CACHE_DIR"] = tempfile.mkdtemp(prefix="fcomp-bench-cache-")
 
     from compiler.compress.engine import CompressionConfig
     from compiler.pipeline import BuildOptions, build
@@ -45,7 +54,8 @@ def main() -> int:
     t0 = time.perf_counter()
     report = build(BuildOptions(model=model, board=args.board, output=out, force=True, data=args.data,
                                 n_check=args.check_inputs, n_calibration=8, rtl_frames=args.frames,
-                                compression=CompressionConfig(epochs=3 if args.data else 30)))
+                                compression=CompressionConfig(target=args.target, max_drop=100.0, epochs=args.epochs if args.data
+                                                              else 0)))
     wall = time.perf_counter() - t0
     net = json.loads((out / "verify.json").read_text())["network"]
     accel = json.loads((out / "rtl" / "fcomp_accel" / "accel.json").read_text())

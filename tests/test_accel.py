@@ -19,6 +19,7 @@ from compiler.handoff.axi import format_for, pack_frame, unpack_frame
 from compiler.rtl.accel import generate, tdiv_constants, write_accel
 from compiler.rtl.accel_sim import AccelSim, channels_last, simulate_network
 from compiler.rtl.network import build_network, cast, run_network, to_real, trunc_div
+from compiler.verify.network import simulate_accel
 
 
 # ---- arithmetic ------------------------------------------------------------------------------------------------
@@ -168,9 +169,12 @@ def test_flipped_rom_bit_is_caught_and_named(everything, tmp_path):
     layer = [n for n in net.order if net.nodes[n].layer is not None][-1]     # the classifier: feeds the output
     rom = bad / f"{acc.ids[layer]}_codes.mem"
     flip_a_weight_sign(rom)
-    doc = simulate_network(acc, x, bad, tmp_path / "run", ready_prob=1.0)
+    doc = simulate_accel(acc, bad, x)          # as `fcomp build` runs it: the failed run and a waveform are kept
     assert not doc["passed"] and doc["mismatches"] > 0
     assert doc["first_mismatch_layer"] == layer
+    assert doc["waveform"].endswith(".vcd")
+    vcd = bad / doc["waveform"].split("rtl/fcomp_accel/", 1)[1]
+    assert vcd.stat().st_size > 0 and b"$enddefinitions" in vcd.read_bytes()[:200_000]
 
 
 @pytest.mark.sim

@@ -131,6 +131,12 @@ class Accel:
                 "sources": [*ACCEL_INCLUDES, *ACCEL_SOURCES]}
 
 
+def _axis_params(nn: NetNode, fmt: StreamFormat) -> dict:
+    """fc_axis_in / fc_axis_out parameters: pixels of the node's tensor <-> AXI words of `fmt`."""
+    return {"C": stream_of(nn).lanes, "W": nn.out.width, "EB": fmt.elem_bits, "WB": fmt.word_bits,
+            "PW": fmt.per_word, "ELEMS": fmt.elements, "WORDS": fmt.words}
+
+
 def _params(p: dict) -> str:
     return ", ".join(f".{k}({v})" for k, v in p.items())
 
@@ -280,8 +286,7 @@ class _Gen:
         st = stream_of(nn)
         fmt = format_for("input", nn.out, st.lanes, st.lanes * st.beats)
         self.acc.fin = fmt
-        p = {"C": st.lanes, "W": nn.out.width, "EB": fmt.elem_bits, "WB": fmt.word_bits, "PW": fmt.per_word,
-             "ELEMS": fmt.elements, "WORDS": fmt.words}
+        p = _axis_params(nn, fmt)
         self.mod(nn.name, "fc_axis_in", max(fmt.words, st.beats), _inst("fc_axis_in", "u_in", p, {
             "clk": "clk", "rst": "rst", "s_axis_tdata": "s_axis_tdata", "s_axis_tvalid": "s_axis_tvalid",
             "s_axis_tready": "s_axis_tready", "s_axis_tlast": "s_axis_tlast", **_io("m", self.o(nn)),
@@ -291,8 +296,7 @@ class _Gen:
         st = stream_of(nn)
         fmt = format_for("result", nn.out, st.lanes, st.lanes * st.beats)
         self.acc.fout = fmt
-        p = {"C": st.lanes, "W": nn.out.width, "EB": fmt.elem_bits, "WB": fmt.word_bits, "PW": fmt.per_word,
-             "ELEMS": fmt.elements, "WORDS": fmt.words}
+        p = _axis_params(nn, fmt)
         self.mod(nn.name, "fc_axis_out", max(fmt.words, st.beats), _inst("fc_axis_out", "u_out", p, {
             "clk": "clk", "rst": "rst", **_io("s", e), "m_axis_tdata": "m_axis_tdata",
             "m_axis_tvalid": "m_axis_tvalid", "m_axis_tready": "m_axis_tready", "m_axis_tlast": "m_axis_tlast"}))

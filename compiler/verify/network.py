@@ -116,14 +116,30 @@ def simulate_accel(acc: Accel, accel_dir: Path, xs: np.ndarray, work: Path | Non
         doc["first_mismatch_layer"] = full["first_mismatch_layer"] or bp["first_mismatch_layer"]
         doc["passed"] = passed
         if not passed and work is None:
+            doc["waveform"] = _waveform(acc, accel_dir, xs[:1], tmp)
             keep = Path(accel_dir) / "failed_run"
             shutil.rmtree(keep, ignore_errors=True)
             shutil.copytree(tmp, keep, ignore=shutil.ignore_patterns("obj*"))
             doc["work_dir"] = "rtl/fcomp_accel/failed_run"
+            if doc["waveform"]:
+                doc["waveform"] = f"rtl/fcomp_accel/failed_run/{doc['waveform']}"
         return doc
     finally:
         if work is None:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _waveform(acc: Accel, accel_dir: Path, x1: np.ndarray, tmp: Path) -> str | None:
+    """One frame again with a VCD (a Verilator build with --trace); its path relative to tmp, or None when that
+    build fails (the traces of the failed run stay either way)."""
+    try:
+        sim = AccelSim(accel_dir, tmp / "vcd", waves=True)
+        r = sim.run(acc, channels_last(run_network(acc.net, x1, keep=True)[acc.net.input.name]), vcd=True)
+    except FcompError as exc:
+        log.warning("no waveform of the failed whole-network run: %s", exc)
+        return None
+    vcd = Path(r.trace).parent / "waves.vcd" if r.trace else next((tmp / "vcd").glob("run_*/waves.vcd"), None)
+    return str(Path(vcd).relative_to(tmp)) if vcd and Path(vcd).is_file() else None
 
 
 def message(doc: dict) -> str:
