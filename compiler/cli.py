@@ -171,7 +171,8 @@ def _compression_args(p, allow_none: bool = True) -> None:
     g.add_argument("--target-compression", type=float, default=None, metavar="X",
                    help="total compression ratio to reach: fp32 weight bits / stored bits. Default: with labelled "
                         "--data, the largest ratio within --max-accuracy-drop (searched, each probe reported); "
-                        "data-free, 21. A target above the model's ceiling is refused (exit 2)")
+                        "data-free, 21 (or the model's ceiling when lower). An explicit target above the model's "
+                        "ceiling is refused (exit 2)")
     g.add_argument("--max-accuracy-drop", type=float, default=None, metavar="D",
                    help="accuracy budget in points of test accuracy (default 1.0 with labelled --data): with "
                         "--target-compression, a larger drop fails the run (exit 1, output kept); without it, "

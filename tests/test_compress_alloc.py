@@ -257,3 +257,17 @@ def test_allocation_falls_back_to_uniform_when_the_scan_is_too_dear(monkeypatch,
     assert not ctx.sensitivity and all("would cost" in l.reason for l in pruned)
     assert len({round(l.final, 2) for l in pruned}) <= 2          # one share (up to per-PE rounding)
     assert total_ratio(ctx.costs(ctx.keep)) >= 21
+
+
+def test_no_target_on_a_small_model_compresses_to_its_ceiling_instead_of_refusing(cnn):
+    from compiler.compress import engine as E
+
+    graph, _ = cnn
+    plan = {n: LayerMapping(m.layer, m.rows, m.cols, m.rows, m.cols, m.vectors)     # one group per row and PE:
+            for n, m in plan_layers(graph).items()}                                  # nothing can be pruned
+    floor, top = E.ratio_range(graph, plan, CompressionConfig())
+    assert floor == pytest.approx(top) and top < 21
+    r = compress(graph, plan, CompressionConfig(epochs=0), None)              # no target, data-free
+    assert r.target == pytest.approx(top * 0.999) and r.ratio == pytest.approx(top)
+    with pytest.raises(FcompError, match="ceiling"):                         # an explicit target is refused
+        compress(graph, plan, CompressionConfig(target=21, epochs=0), None)

@@ -784,6 +784,8 @@ class Context:
             if not self.strategy.initial_masks(self, self.keep) and self.keep < 1.0:
                 self.update_masks(self.keep)
             return
+        if not self.layers:     # nothing to train (a model of pools and activations only)
+            return
         epochs = self.epochs()
         specs = self.strategy.plan(epochs, self.keep)
         last_prune = max((i for i, s in enumerate(specs) if s.prune_keep is not None or s.rewind), default=-1)
@@ -856,15 +858,19 @@ def compress(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionConfig
 
     from . import synth
 
-    if cfg.target is None:      # a plain run has nothing to search with (compress_auto does)
-        cfg = replace(cfg, target=DEFAULT_TARGET)
+    if cfg.target is None:      # a plain run has nothing to search with (compress_auto does): 21x, or the ceiling
+        top = ratio_range(graph, plan, cfg)[1] if cfg.strategy != "ternary-only" else DEFAULT_TARGET
+        if top < DEFAULT_TARGET:
+            log.warning("no target given: compressing to this model's ceiling of %.2fx (the default %gx is out of "
+                        "reach)", top * 0.999, DEFAULT_TARGET)
+        cfg = replace(cfg, target=min(DEFAULT_TARGET, top * 0.999))
     strategy = get_strategy(cfg.strategy)
     data_free, distilled = data is None, False
     if data_free and strategy.needs_data:
         raise FcompError(f"strategy '{strategy.name}' needs training data (--data)")
     macs = max(1, int(sum(n.macs() for n in graph.nodes)))
     budget = synth.DISTILL_MAC_BUDGET * (50 if str(cfg.device).startswith("cuda") else 1)
-    if data_free and cfg.distill and cfg.epochs != 0:
+    if data_free and cfg.distill and cfg.epochs != 0 and graph.weighted():
         steps = MIN_STEPS if cfg.epochs is None else cfg.epochs * math.ceil(synth.N_TRAIN / cfg.batch_size)
         if synth.distillation_cost(macs, steps, cfg.batch_size) <= budget:
             data, distilled = synth.generated_data(graph, cfg.seed, cfg.device), True
@@ -981,7 +987,7 @@ def compress_auto(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionC
     if not labelled:
         if cfg.max_drop is not None:
             raise FcompError("--max-accuracy-drop needs labelled data (--data digits|FILE.npz|FOLDER)")
-        return compress(graph, plan, replace(cfg, target=cfg.target or DEFAULT_TARGET), data)
+        return compress(graph, plan, cfg, data)
     budget = DEFAULT_MAX_DROP if cfg.max_drop is None else cfg.max_drop
     if budget < 0:
         raise FcompError(f"--max-accuracy-drop must be >= 0 points, not {budget:g}")

@@ -78,7 +78,9 @@ def real_layer(model_path, layer: str, data: str = "digits", strategy: str = "pe
 
     graph = import_onnx(model_path).graph
     plan = plan_layers(graph)
-    result = compress(graph, plan, CompressionConfig(strategy=strategy, target=target))
+    # one keep share for every prunable layer, no distillation: every layer shape gets pruned, in seconds
+    result = compress(graph, plan, CompressionConfig(strategy=strategy, target=target, distill=False,
+                                                     allocation="uniform"))
     g = result.graph
     reference = export_compressed_onnx(g)
     samples = load_samples(data, g.inputs[0].shape, n_calibration, max(1, n_samples))
