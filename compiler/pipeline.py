@@ -240,8 +240,10 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
     with timer.stage("golden", "Golden fixed-point model vs C-sim (and every labelled test input)"):
         net = build_network(graph, precisions, plan, compression.layers if compression is not None else None)
         test = _test_split(data, graph) if samples.labels is not None else None
-        check["golden"] = golden_check(net, csim_out, samples.check, test, reference,
+        check["golden"] = golden_check(net, csim_out, samples.check, None if test is None else test[:2], reference,
                                        lambda y: _output_to_onnx_order(y, graph))
+        if test is not None:
+            check["golden"]["split_inputs"] = test[2]   # inputs >= split_inputs: the whole split, else a sample
 
     rtl = None
     network_doc = None
@@ -416,8 +418,13 @@ def _write_verify(out: Path, layers_doc: dict | None, network_doc: dict | None) 
     return summary
 
 
+GOLDEN_MAC_BUDGET = 5e10   # the golden model's test-split run: about 4 min of numpy at resnet18's size
+GOLDEN_MIN_INPUTS = 16
+
+
 def _test_split(data: str | None, graph):
-    """The labelled test split (x, y) the golden model runs on, or None (no labels / not loadable)."""
+    """(x, y, size of the split): the labelled test split the golden model runs on (a seeded sample of it when a
+    big model would take long on all of it), or None (no labels / not loadable)."""
     from .data import load_training_data
 
     if data is None:
@@ -426,7 +433,14 @@ def _test_split(data: str | None, graph):
         t = load_training_data(data, graph.inputs[0].shape)
     except FcompError:
         return None
-    return t.x_test, t.y_test
+    macs = max(1, int(sum(n.macs() for n in graph.nodes)))
+    n = max(GOLDEN_MIN_INPUTS, int(GOLDEN_MAC_BUDGET // macs))
+    if n < len(t.x_test):   # a big model on a big split: a seeded sample (the report says how many of how many)
+        log.warning("golden model on %d of the %d test inputs (%.2g MACs each; budget %.2g MACs)", n,
+                    len(t.x_test), macs, GOLDEN_MAC_BUDGET)
+        pick = np.sort(np.random.default_rng(0).permutation(len(t.x_test))[:n])
+        return t.x_test[pick], t.y_test[pick], len(t.x_test)
+    return t.x_test, t.y_test, len(t.x_test)
 
 
 def _compression_summary(result) -> dict:

@@ -215,3 +215,19 @@ def test_frames_with_a_wrong_length_raise_flags_and_do_not_shift_later_frames(ev
     real = to_real(expect_in.reshape(4, shape[1], shape[2], shape[0]).transpose(0, 3, 1, 2), net.input.out)
     want = channels_last(run_network(net, real))
     assert np.array_equal(np.stack(got), want)
+
+
+def test_golden_test_split_is_sampled_for_big_models(zoo_onnx, monkeypatch):
+    """The golden model runs the whole labelled test split, unless its MACs would take long: then a seeded
+    sample, and the report carries the split's size."""
+    import compiler.pipeline as P
+    from compiler.frontend import import_onnx
+
+    graph = import_onnx(zoo_onnx("digits_cnn")).graph
+    x, y, total = P._test_split("digits", graph)
+    assert len(x) == len(y) == total == 450
+    monkeypatch.setattr(P, "GOLDEN_MAC_BUDGET", 100 * 248_128)     # 100 frames of digits_cnn's MACs
+    x2, y2, total2 = P._test_split("digits", graph)
+    assert len(x2) == 100 and total2 == 450
+    assert np.array_equal(x2, P._test_split("digits", graph)[0])   # seeded: the same sample every time
+    assert P._test_split(None, graph) is None
