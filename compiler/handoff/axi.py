@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import re
 import shutil
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import FcompError
+from ..runtime import wordlayout
+from ..runtime.wordlayout import StreamFormat
 
 WRAPPER_TOP = "fcomp_top_axi"
 WORD_BITS = 64
@@ -33,49 +34,23 @@ _PORT = re.compile(r"hls::stream<\s*(\w+)\s*>\s*&\s*(\w+)")
 _ARRAY = re.compile(r"typedef\s+nnet::array<\s*(ap_u?(?:fixed|int)<[^>]*>)\s*,\s*([0-9*\s]+)>\s*(\w+)\s*;")
 
 
-@dataclass(frozen=True)
-class StreamFormat:
-    """One side of the AXI-Stream interface."""
-
-    type_name: str       # the hls4ml C++ typedef (input_t, result_t)
-    element_type: str    # its element, e.g. ap_fixed<16,3,AP_RND,AP_SAT,0>
-    width: int           # fixed-point bits of one element
-    frac: int            # fractional bits: value = integer * 2^-frac
-    signed: bool
-    channels: int        # elements per hls4ml stream beat (C of a pixel)
-    elements: int        # elements per frame (H*W*C)
-    elem_bits: int       # lane width in the AXI word
-    word_bits: int
-
-    @property
-    def per_word(self) -> int:
-        return self.word_bits // self.elem_bits
-
-    @property
-    def words(self) -> int:
-        return -(-self.elements // self.per_word)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d.update(per_word=self.per_word, words=self.words, bytes_per_frame=self.words * self.word_bits // 8)
-        return d
-
-
 def lane_bits(width: int) -> int:
     """The AXI lane an element of `width` bits travels in: the smallest of 8/16/32/64 bits that holds it."""
-    for bits in (8, 16, 32, 64):
-        if width <= bits:
-            return bits
-    raise FcompError(f"a {width}-bit stream element does not fit a 64-bit AXI lane; use --act-bits <= 64")
+    try:
+        return wordlayout.lane_bits(width)
+    except wordlayout.LayoutError as e:
+        raise FcompError(str(e)) from None
 
 
-def _parse_element(text: str) -> tuple[int, int, bool]:
-    m = re.fullmatch(r"ap_(u?)(fixed|int)<\s*(\d+)\s*(?:,\s*(-?\d+))?[^>]*>", text.strip())
+def _parse_element(text: str) -> tuple[int, int, bool, bool, bool]:
+    """ap_fixed<W,I,Q,O,N> / ap_int<W> -> (width, fraction bits, signed, rounds (AP_RND*), saturates (AP_SAT*))."""
+    m = re.fullmatch(r"ap_(u?)(fixed|int)<\s*(\d+)\s*(?:,\s*(-?\d+))?([^>]*)>", text.strip())
     if not m:
         raise FcompError(f"unexpected hls4ml stream element type {text!r}")
     width = int(m.group(3))
     integer = int(m.group(4)) if m.group(2) == "fixed" else width
-    return width, width - integer, m.group(1) != "u"
+    modes = m.group(5) or ""
+    return width, width - integer, m.group(1) != "u", "AP_RND" in modes, "AP_SAT" in modes
 
 
 def top_ports(firmware: Path, project: str) -> list[tuple[str, str]]:
@@ -103,13 +78,13 @@ def stream_formats(firmware: Path, project: str, in_elements: int, out_elements:
         if tname not in types:
             raise FcompError(f"{firmware / 'defines.h'}: no nnet::array typedef for the stream type {tname}")
         elem, channels = types[tname]
-        width, frac, signed = _parse_element(elem)
+        width, frac, signed, rnd, sat = _parse_element(elem)
         if elements % channels:
             raise FcompError(f"stream {tname}: {elements} elements are not a whole number of {channels}-element "
                              "beats")
         lane = lane_bits(width)
         formats.append(StreamFormat(tname, elem, width, frac, signed, channels, elements, lane,
-                                    max(word_bits, lane)))
+                                    max(word_bits, lane), rounding=rnd, saturate=sat))
     return formats[0], formats[1]
 
 
@@ -206,44 +181,26 @@ def format_for(type_name: str, fixed, channels: int, elements: int, word_bits: i
     HLS wrapper uses, for the RTL accelerator (`compiler.rtl.accel`) and its testbench."""
     lane = lane_bits(fixed.width)
     return StreamFormat(type_name, fixed.hls(), fixed.width, fixed.fraction, fixed.signed, channels, elements,
-                        lane, max(word_bits, lane))
+                        lane, max(word_bits, lane), rounding=fixed.rounding, saturate=fixed.saturate)
 
 
-def pack_frame(values, fmt: StreamFormat) -> list[int]:
-    """One frame of integers (elements in channels-last order) -> its AXI words: element k in lane
-    k mod per_word of word k // per_word, its raw low `width` bits (the lane's upper bits 0), last word padded."""
-    import numpy as np
-
-    v = np.asarray(values, np.int64).reshape(-1)
-    if v.size != fmt.elements:
-        raise FcompError(f"a frame has {fmt.elements} elements, got {v.size}")
-    mask = (1 << fmt.width) - 1
-    words = []
-    for w in range(fmt.words):
-        word = 0
-        for i, e in enumerate(v[w * fmt.per_word:(w + 1) * fmt.per_word]):
-            word |= (int(e) & mask) << (i * fmt.elem_bits)
-        words.append(word)
-    return words
+def pack_frame(values, fmt: StreamFormat, extended: bool = False) -> list[int]:
+    """One frame of integers (elements in channels-last order) -> its AXI words (`wordlayout.pack`; extended:
+    lanes sign-/zero-extended, as the accelerators write output frames)."""
+    try:
+        return [int(w) for w in wordlayout.pack(values, fmt, extended)[0]]
+    except wordlayout.LayoutError as e:
+        raise FcompError(str(e)) from None
 
 
 def unpack_frame(words: list[int], fmt: StreamFormat, extended: bool = True):
-    """AXI words of one frame -> its integers. extended (output frames): every lane must hold its element
-    sign-extended (zero-extended for unsigned types) to the lane width, as the accelerator and the HLS wrapper
-    write them; otherwise (input frames) only the low `width` bits of a lane count."""
+    """AXI words of one frame -> its integers (`wordlayout.unpack`); extended: output lanes must be sign- or
+    zero-extended, as the accelerators write them."""
     import numpy as np
 
     if len(words) != fmt.words:
         raise FcompError(f"a frame has {fmt.words} words, got {len(words)}")
-    lane_mask, mask = (1 << fmt.elem_bits) - 1, (1 << fmt.width) - 1
-    out = []
-    for k in range(fmt.elements):
-        lane = (words[k // fmt.per_word] >> ((k % fmt.per_word) * fmt.elem_bits)) & lane_mask
-        e = lane & mask
-        if fmt.signed and e >> (fmt.width - 1):
-            e -= 1 << fmt.width
-        if extended and (e & lane_mask) != lane:
-            raise FcompError(f"element {k}: lane {lane:#x} is not its {fmt.width}-bit value "
-                             f"{'sign' if fmt.signed else 'zero'}-extended to {fmt.elem_bits} bits")
-        out.append(e)
-    return np.array(out, dtype=np.int64)
+    try:
+        return wordlayout.unpack(np.asarray(words, np.uint64)[None], fmt, extended)[0]
+    except wordlayout.LayoutError as e:
+        raise FcompError(str(e)) from None

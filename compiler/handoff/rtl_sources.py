@@ -119,8 +119,7 @@ def copy_accel(accel_dir: Path, dest: Path, include_dir: Path, testbench: Path) 
     for m in mems:
         shutil.copyfile(accel_dir / m, dest / m)
     (dest / "accel.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    fin = StreamFormat(**{k: info["input"][k] for k in StreamFormat.__dataclass_fields__})
-    fout = StreamFormat(**{k: info["output"][k] for k in StreamFormat.__dataclass_fields__})
+    fin, fout = StreamFormat.from_dict(info["input"]), StreamFormat.from_dict(info["output"])
     (dest / f"{ACCEL_WRAPPER}.v").write_text(accel_wrapper(fin.word_bits, fout.word_bits), encoding="utf-8")
     out = {"top": "fcomp_accel", "wrapper": ACCEL_WRAPPER, "dir": "fcomp_accel",
            "sv": "fcomp_accel/fcomp_accel.sv", "wrapper_v": f"fcomp_accel/{ACCEL_WRAPPER}.v",
@@ -136,7 +135,7 @@ def copy_accel(accel_dir: Path, dest: Path, include_dir: Path, testbench: Path) 
         lines = [f"{w:x} {int(i == fin.words - 1)} {int(i == 0)}" for fr in x for i, w in enumerate(pack_frame(fr, fin))]
         (tb / "stimulus.txt").write_text(f"{len(lines)} {fout.words * len(y)}\n" + "\n".join(lines) + "\n",
                                          encoding="utf-8")
-        (tb / "expected_words.txt").write_text("".join(f"{w:x}\n" for fr in y for w in pack_frame(fr, fout)),
+        (tb / "expected_words.txt").write_text("".join(f"{w:x}\n" for fr in y for w in pack_frame(fr, fout, True)),
                                                encoding="utf-8")
         (tb / "sim_verilator.sh").write_text(_SIM_SH, encoding="utf-8")
         out.update(frames=int(len(x)), tb=["fcomp_accel/tb/stimulus.txt", "fcomp_accel/tb/expected_words.txt",

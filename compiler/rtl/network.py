@@ -67,9 +67,14 @@ def trunc_div(v: np.ndarray, n: int) -> np.ndarray:
 
 
 def quantize_input(x: np.ndarray, t: Fixed) -> np.ndarray:
-    """Real inputs -> integers of the input type (float -> ap_fixed with AP_RND, AP_SAT)."""
-    q = np.floor(np.asarray(x, np.float64) * 2.0 ** t.fraction + 0.5).astype(np.int64)
-    return saturate(q, t) if t.saturate else wrap(q, t.width, t.signed)
+    """Real inputs -> integers of the input type (ap_fixed's conversion of a double with t's modes; the one
+    definition, `compiler.runtime.wordlayout.quantize_real`, is the board driver's too)."""
+    from ..runtime.wordlayout import LayoutError, quantize_real
+
+    try:
+        return quantize_real(x, t.width, t.fraction, t.signed, t.rounding, t.saturate)
+    except LayoutError as e:
+        raise FcompError(str(e)) from None
 
 
 @dataclass

@@ -174,7 +174,7 @@ def rerun_network(out_dir: Path, frames: int | None = None) -> dict | None:
         reps = -(-frames // len(x))
         x, y = np.concatenate([x] * reps)[:frames], np.concatenate([y] * reps)[:frames]
     meta = json.loads(info.read_text())
-    fin, fout = StreamFormat(**_fmt(meta["input"])), StreamFormat(**_fmt(meta["output"]))
+    fin, fout = StreamFormat.from_dict(meta["input"]), StreamFormat.from_dict(meta["output"])
     tmp = Path(tempfile.mkdtemp(prefix="fcomp-verify-accel-"))
     stub = _AccelStub(fin, fout, meta["cycle_model"]["cycles_per_frame"])
     layer = None
@@ -207,11 +207,6 @@ def _first_traced_difference(trace: Path, nodes: dict, frame0: dict) -> str | No
         if not _beats_equal(got.get(name), frame0[d["id"]].reshape(-1, d["lanes"])):
             return name
     return None
-
-
-def _fmt(d: dict) -> dict:
-    keys = ("type_name", "element_type", "width", "frac", "signed", "channels", "elements", "elem_bits", "word_bits")
-    return {k: d[k] for k in keys}
 
 
 class _AccelStub:
