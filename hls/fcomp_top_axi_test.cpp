@@ -1,5 +1,7 @@
 // C-simulation testbench of fcomp_top_axi (copied into handoff/hls/ by compiler/handoff/axi.py).
-// Usage: fcomp_top_axi_test INPUT.txt   (one frame, channels-last, whitespace-separated reals)
+// Usage: fcomp_top_axi_test INPUT.txt [WORDS.txt]   (one frame, channels-last, whitespace-separated reals;
+//        WORDS.txt, when given, receives the packed input words in hex, one per line: fcomp's tests compare them
+//        with the driver's packing, driver/wordlayout.py)
 #include <cstdio>
 #include <cstdlib>
 #include "fcomp_top_axi.h"
@@ -9,6 +11,11 @@ int main(int argc, char **argv) {
     FILE *f = std::fopen(path, "r");
     if (!f) {
         std::fprintf(stderr, "cannot open %s\n", path);
+        return 2;
+    }
+    FILE *wf = argc > 2 ? std::fopen(argv[2], "w") : nullptr;
+    if (argc > 2 && !wf) {
+        std::fprintf(stderr, "cannot write %s\n", argv[2]);
         return 2;
     }
     hls::stream<axi_in_word_t> s_axis("s_axis");
@@ -33,6 +40,7 @@ int main(int argc, char **argv) {
             w.strb = -1;
             w.last = last;
             s_axis.write(w);
+            if (wf) std::fprintf(wf, "%s\n", word.to_string(16, false).c_str());
             word = 0;
             lane = 0;
         } else {
@@ -40,6 +48,7 @@ int main(int argc, char **argv) {
         }
     }
     std::fclose(f);
+    if (wf) std::fclose(wf);
 
     fcomp_top_axi(s_axis, m_axis);
 

