@@ -288,6 +288,9 @@ def _summary(report: dict) -> str:
         h = report["handoff"]
         lines.append(f"  hardware handoff: {report['output']}/{h['dir']}/ ({h['files']} files; run {h['run']}, "
                      "see HANDOFF.md); report: report.html")
+        if h.get("driver"):
+            lines.append(f"  board driver: {report['output']}/{h['driver']} "
+                         "(--transport sim runs it on the simulated RTL here)")
     return "\n".join(lines)
 
 
