@@ -179,7 +179,7 @@ class PynqTransport(Transport):
         except ImportError:
             raise UsageError("--transport pynq needs the pynq package (a PYNQ image); use --transport dev on a "
                              "board without it") from None
-        bit = Path(bitfile) if bitfile else cfg.root / cfg.raw.get("bundle_root", "..") / cfg.raw["bitfile"]
+        bit = (Path(bitfile) if bitfile else cfg.root / cfg.raw.get("bundle_root", "..") / cfg.raw["bitfile"]).resolve()
         if bit is None or not bit.is_file():
             raise UsageError(f"bitstream {bit} not found: run the bundle's run_all.sh first, or pass --bitfile")
         if not bit.with_suffix(".hwh").is_file():
@@ -203,36 +203,44 @@ class PynqTransport(Transport):
                 raise DriverError(f"DMA {what} reported an error (status {ch._mmio.read(ch._offset + 4):#x})")
 
     def run(self, words: np.ndarray) -> Batch:
+        """One DMA transfer per frame (tlast ends each), through two single-frame buffers per direction (works
+        with every PYNQ's transfer(buffer)): frame i+1 streams in while frame i streams out."""
         n, wi, wo = len(words), self.cfg.fin.words, self.cfg.fout.words
-        ibuf = self.allocate(shape=(n * wi,), dtype=np.uint64)
-        obuf = self.allocate(shape=(n * wo,), dtype=np.uint64)
+        ib = [self.allocate(shape=(wi,), dtype=np.uint64) for _ in range(2)]
+        ob = [self.allocate(shape=(wo,), dtype=np.uint64) for _ in range(2)]
+        send, recv = self.dma.sendchannel, self.dma.recvchannel
+        out = np.zeros((n, wo), dtype=np.uint64)
+        lat = []
+
+        def post_send(i: int) -> None:
+            buf = ib[i % 2]
+            buf[:] = words[i]
+            if hasattr(buf, "flush"):
+                buf.flush()
+            send.transfer(buf)
+
         try:
-            ibuf[:] = words.reshape(-1)
-            if hasattr(ibuf, "flush"):
-                ibuf.flush()
-            send, recv = self.dma.sendchannel, self.dma.recvchannel
-            bi, bo = wi * 8, wo * 8
-            lat = []
             t0 = time.perf_counter()
-            recv.transfer(obuf, start=0, nbytes=bo)
-            send.transfer(ibuf, start=0, nbytes=bi)
             starts = [t0]
-            for i in range(n):       # frame i+1 streams in while frame i streams out
+            recv.transfer(ob[0])
+            post_send(0)
+            for i in range(n):
                 deadline = time.perf_counter() + self.timeout_s
                 self._wait(send, f"input frame {i}", deadline)
                 if i + 1 < n:
                     starts.append(time.perf_counter())
-                    send.transfer(ibuf, start=(i + 1) * bi, nbytes=bi)
+                    post_send(i + 1)
                 self._wait(recv, f"output frame {i}", deadline)
                 lat.append(time.perf_counter() - starts[i])
+                buf = ob[i % 2]
+                if hasattr(buf, "invalidate"):
+                    buf.invalidate()
+                out[i] = np.asarray(buf, dtype=np.uint64)
                 if i + 1 < n:
-                    recv.transfer(obuf, start=(i + 1) * bo, nbytes=bo)
+                    recv.transfer(ob[(i + 1) % 2])
             seconds = time.perf_counter() - t0
-            if hasattr(obuf, "invalidate"):
-                obuf.invalidate()
-            out = np.array(obuf, dtype=np.uint64).reshape(n, wo)
         finally:
-            for b in (ibuf, obuf):
+            for b in (*ib, *ob):
                 if hasattr(b, "freebuffer"):
                     b.freebuffer()
         if self.gpio is not None:
