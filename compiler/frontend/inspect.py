@@ -17,7 +17,8 @@ import onnx
 from onnx import helper
 
 from ..errors import FcompError, UnsupportedModelError, first_line, one_line, short_name
-from .load import _BAD_INPUT, MAX_FILE_BYTES, _graph_tensors, check_tensors, check_text, dtype_name
+from .load import (_BAD_INPUT, MAX_FILE_BYTES, _graph_tensors, check_tensors, check_text, dtype_name,
+                   inline_external_data)
 from .passes import (CheckShapes, ConstantsToInitializers, FixBatchDimension, FoldBatchNorm, FoldConstantWeights,
                      GemmToMatMul, LowerIrVersion, RemoveIdentities, SanitizeNames)
 from .to_ir import SUPPORTED_OPS, collect_problems
@@ -36,6 +37,9 @@ def inspect_model(path) -> dict:
 
     check_text(model, path)  # names that are not text cannot even be shown
     tensor_problems: list[str] = []
+    locations = sorted({e.value for t, _ in _graph_tensors(model.graph) for e in t.external_data
+                        if e.key == "location"})
+    inlined = inline_external_data(model, path, tensor_problems)
     check_tensors(model, path, tensor_problems)
     problems += [_strip(t, path) for t in tensor_problems]
     external = any(t.data_location == onnx.TensorProto.EXTERNAL or len(t.external_data)
@@ -78,6 +82,10 @@ def inspect_model(path) -> dict:
 
     # The passes (as in import_onnx) only run on files whose tensors decode and that onnx.checker accepts.
     normalization = _normalize(model, path, problems, by_name) if not problems else []
+    if inlined:
+        normalization.insert(0, {"pass": "ExternalData", "changes": [
+            f"{inlined} tensor(s) read from external data file(s) {', '.join(repr(l) for l in locations)} "
+            "in the model's folder (and stored inline in model.normalized.onnx)"]})
     try:  # the verdict is import_onnx's own, so inspect and build can never disagree
         from . import import_onnx
 
