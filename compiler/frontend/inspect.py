@@ -19,14 +19,15 @@ from onnx import helper
 from ..errors import FcompError, UnsupportedModelError, first_line, one_line, short_name
 from .load import (_BAD_INPUT, MAX_FILE_BYTES, _graph_tensors, check_tensors, check_text, dtype_name,
                    inline_external_data)
-from .passes import (CheckShapes, ConstantsToInitializers, FixBatchDimension, FoldBatchNorm, FoldConstantWeights,
-                     GemmToMatMul, LowerIrVersion, RemoveIdentities, SanitizeNames)
+from .passes import CheckShapes, FixBatchDimension, SanitizeNames, normalization_passes
 from .to_ir import SUPPORTED_OPS, collect_problems
 
 # What each normalization pass does to a node it removes, in the words of the table.
-_REMOVED = {"ConstantsToInitializers": "becomes an initializer", "FoldConstantWeights": "folded into a constant weight",
+_REMOVED = {"ConstantsToInitializers": "becomes an initializer", "FoldConstantWeights": "folded into a constant (weight or shape)",
             "RemoveIdentities": "removed (no-op on hardware)", "FoldBatchNorm": "folded into the Conv before it",
-            "GemmToMatMul": "becomes MatMul + Add (bias)"}
+            "GemmToMatMul": "becomes MatMul + Add (bias)", "ShapeToConstant": "becomes a constant (static shape)",
+            "CastLikeToCast": "becomes a Cast (then folded when constant)",
+            "ReduceMeanToGlobalAveragePool": "becomes GlobalAveragePool (mean over H, W)"}
 
 
 def inspect_model(path) -> dict:
@@ -82,6 +83,9 @@ def inspect_model(path) -> dict:
 
     # The passes (as in import_onnx) only run on files whose tensors decode and that onnx.checker accepts.
     normalization = _normalize(model, path, problems, by_name) if not problems else []
+    for r in rows:   # a node the passes fold away (a Shape of a static tensor, a Cast of a weight) is never built
+        if r["normalized"] and r["problems"] == ["unsupported op"]:
+            r["problems"] = []
     if inlined:
         normalization.insert(0, {"pass": "ExternalData", "changes": [
             f"{inlined} tensor(s) read from external data file(s) {', '.join(repr(l) for l in locations)} "
@@ -184,8 +188,7 @@ def _normalize(model, path, problems, by_name) -> list[dict]:
     """Run import_onnx's passes on a copy, one at a time, recording which nodes each one removes or adds."""
     m = _copy(model)
     changes = []
-    passes = [LowerIrVersion(), FixBatchDimension(path), ConstantsToInitializers(), FoldConstantWeights(),
-              RemoveIdentities(), FoldBatchNorm(path), GemmToMatMul()]
+    passes = normalization_passes(path)
     try:
         for p in passes:
             before = {_key(n) for n in m.graph.node}

@@ -10,7 +10,7 @@ from ..errors import UnsupportedModelError
 from ..ir import Graph, Node
 
 SUPPORTED_OPS = ("Conv", "MatMul", "Add", "Relu", "Clip", "MaxPool", "AveragePool", "GlobalAveragePool",
-                 "Flatten", "Reshape", "BatchNormalization", "Gemm", "Identity", "Dropout", "Constant")
+                 "ReduceMean", "Flatten", "Reshape", "BatchNormalization", "Gemm", "Identity", "Dropout", "Constant")
 
 
 _MIN_INPUTS = {"Conv": 2, "MatMul": 2, "Add": 2, "Gemm": 2, "BatchNormalization": 5, "Constant": 0}
@@ -189,10 +189,17 @@ class _Builder:
         self.emit(n, "flatten", [self.data_input(n)])
 
     def op_Reshape(self, n):
+        if len(n.input) < 2 or n.input[1] not in self.inits:
+            self.fail(n, "the target shape is computed by nodes fcomp could not fold to a constant (only shape "
+                         "arithmetic on static shapes folds: Shape, Gather, Squeeze, Unsqueeze, Concat, Cast)")
         out = self.shape(n, n.output[0])
         if len(out) != 1:
             self.fail(n, f"only Reshape to (1, N) (a flatten) is supported, got {[1, *out]}")
         self.emit(n, "flatten", [self.data_input(n)])
+
+    def op_ReduceMean(self, n):
+        self.fail(n, "ReduceMean is built only as a mean over H and W of an NCHW tensor (axes 2, 3 given as an "
+                     "attribute or a constant input; it becomes GlobalAveragePool)")
 
     def op_BatchNormalization(self, n):
         self.fail(n, "BatchNormalization is only supported right after a Conv (where it is folded)")
