@@ -350,7 +350,8 @@ def run_ir(graph, x: np.ndarray) -> np.ndarray:
         elif n.op == "relu":
             v = np.maximum(ins[0], 0)
         elif n.op == "clip":
-            v = np.clip(ins[0], n.attrs["min"], n.attrs["max"])
+            lo, hi = n.attrs["min"], n.attrs["max"]
+            v = np.minimum(np.maximum(ins[0], -np.inf if lo is None else lo), np.inf if hi is None else hi)
         elif n.op == "add":
             v = ins[0] + ins[1]
         elif n.op == "maxpool":

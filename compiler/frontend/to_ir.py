@@ -148,20 +148,26 @@ class _Builder:
         self.emit(n, "relu", [self.data_input(n)])
 
     def op_Clip(self, n):
+        """Clip with constant bounds (attributes before opset 11, constant inputs after; a missing bound is none):
+        ReLU6 is Clip(0, 6)."""
         a = self.attrs(n)
-        lo, hi = a.get("min"), a.get("max")
+        bounds = {"min": a.get("min"), "max": a.get("max")}
         for k, name in ((1, "min"), (2, "max")):
             if len(n.input) > k and n.input[k]:
                 v = self.const(n.input[k])
-                if v is None or v.size != 1 or v.dtype.kind not in "fiu":
-                    self.fail(n, f"Clip {name} must be a constant numeric scalar")
-                if k == 1:
-                    lo = float(v.reshape(-1)[0])
+                if v is None:
+                    self.fail(n, f"Clip {name} is computed at run time ('{n.input[k]}' is not a constant); fcomp "
+                                 "builds Clip with constant bounds only")
+                if v.size != 1 or v.dtype.kind not in "fiu":
+                    self.fail(n, f"Clip {name} must be a numeric scalar, got shape {list(v.shape)} of {v.dtype}")
+                bounds[name] = float(v.reshape(-1)[0])
+        for name, v in bounds.items():
+            if v is not None and not np.isfinite(v):
+                if (name == "min" and v < 0) or (name == "max" and v > 0):
+                    bounds[name] = None          # -inf / +inf: no bound
                 else:
-                    hi = float(v.reshape(-1)[0])
-        if lo is None or hi is None or lo != 0.0 or not hi > 0:
-            self.fail(n, f"only Clip(0, max) (ReLU6-style) is supported, got min={lo} max={hi}")
-        self.emit(n, "clip", [self.data_input(n)], {"min": float(lo), "max": float(hi)})
+                    self.fail(n, f"Clip {name} is {v}")
+        self.emit(n, "clip", [self.data_input(n)], bounds)
 
     def op_MaxPool(self, n):
         in_shape = self.shape(n, n.input[0])

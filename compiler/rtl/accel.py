@@ -9,6 +9,7 @@ fixed-point width (a vector (n,) is one beat of n lanes). Per node (`compiler.rt
                    (a 1x1, stride-1, unpadded conv needs no window)
     dense          fc_serialize -> tpe_layer -> fc_collect
     relu           fc_cast with RELU
+    clip           fc_clip (widen to F fraction bits, clamp to the rounded bounds, one cast)
     add            fc_add (exact sum, one cast)
     maxpool/avgpool  fc_window -> fc_pool;  globalavgpool  fc_gap
     flatten        fc_collect of the H*W pixels, lanes reordered from HWC to the IR's CHW (wiring only)
@@ -38,7 +39,7 @@ from .layer import RTL_DIR, RtlLayer, _hex, rom_words
 from .network import Network, NetNode
 
 TOP = "fcomp_accel"
-ACCEL_SOURCES = ("fc_fifo.sv", "fc_fork.sv", "fc_cast.sv", "fc_add.sv", "fc_window.sv", "fc_serialize.sv",
+ACCEL_SOURCES = ("fc_fifo.sv", "fc_fork.sv", "fc_cast.sv", "fc_clip.sv", "fc_add.sv", "fc_window.sv", "fc_serialize.sv",
                  "fc_collect.sv", "fc_pool.sv", "fc_gap.sv", "fc_axis_in.sv", "fc_axis_out.sv", "tpe_addtree.sv",
                  "tpe_array.sv", "tpe_post.sv", "tpe_layer.sv")
 ACCEL_INCLUDES = ("tpe_util.svh", "fc_cast.svh", "fc_tdiv.svh")
@@ -370,6 +371,23 @@ class _Gen:
         src, st = self.src(nn), stream_of(nn)
         p = {"N": st.lanes, "IW": src.out.width, **cast_params(src.out.fraction, nn.out), "RELU": 1}
         self.mod(nn.name, "fc_cast", st.beats, _inst("fc_cast", f"u_{self.acc.ids[nn.name]}_relu", p, {
+            "clk": "clk", "rst": "rst", **_io("s", ins[0]), **_io("m", self.o(nn))}))
+
+    def op_clip(self, nn: NetNode, ins):
+        from .network import clip_bounds
+
+        src, st = self.src(nn), stream_of(nn)
+        b = clip_bounds(nn.node, src.out, nn.out)
+        if b.width > 64:
+            raise FcompError(f"node {nn.name}: a {b.width}-bit Clip comparison has no RTL (at most 64 bits)")
+
+        def lit(v):
+            return f"-64'sd{-v}" if v < 0 else f"64'sd{v}"
+
+        p = {"N": st.lanes, "XW": src.out.width, "PSH": b.frac - src.out.fraction, "IW": b.width,
+             **cast_params(b.frac, nn.out), "HAS_LO": int(b.lo is not None), "HAS_HI": int(b.hi is not None),
+             "CLO": lit(b.lo or 0), "CHI": lit(b.hi or 0)}
+        self.mod(nn.name, "fc_clip", st.beats, _inst("fc_clip", f"u_{self.acc.ids[nn.name]}_clip", p, {
             "clk": "clk", "rst": "rst", **_io("s", ins[0]), **_io("m", self.o(nn))}))
 
     def op_add(self, nn: NetNode, ins):
