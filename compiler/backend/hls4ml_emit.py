@@ -28,8 +28,8 @@ def _is_non_negative(graph: Graph, name: str) -> bool:
     if node.op == "clip":   # a lower bound >= 0 (ReLU6); rounding a non-negative bound keeps it non-negative
         lo, hi = node.attrs.get("min"), node.attrs.get("max")
         return lo is not None and lo >= 0 and (hi is None or hi >= 0)
-    if node.op in ("maxpool", "flatten"):
-        return _is_non_negative(graph, node.inputs[0])
+    if node.op in ("maxpool", "flatten", "concat"):
+        return all(_is_non_negative(graph, i) for i in node.inputs)
     return False
 
 
@@ -148,6 +148,13 @@ class _Lowering:
 
     def op_add(self, node):
         self.add(node, {"class_name": "Merge", "op": "add", "inputs": [self.src(node, 0), self.src(node, 1)]})
+
+    def op_concat(self, node):
+        """hls4ml's Concatenate (io_stream: concatenate3d on the channels-last axis, concatenate1d for vectors):
+        each input element is assigned (cast) to the result type."""
+        rank = len(node.shape)
+        self.add(node, {"class_name": "Concatenate", "op": f"concatenate{rank}d", "axis": -1,
+                        "inputs": [self.src(node, 0), self.src(node, 1)]})
 
     def _pool(self, node, kind):
         pads = node.attrs["pads"]

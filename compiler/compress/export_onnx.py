@@ -111,6 +111,9 @@ def build_compressed_onnx(graph: Graph) -> onnx.ModelProto:
             nodes.append(helper.make_node("Clip", [n.inputs[0], lo, hi], [n.name], name=n.name))
         elif n.op == "add":
             nodes.append(helper.make_node("Add", list(n.inputs), [n.name], name=n.name))
+        elif n.op == "concat":
+            nodes.append(helper.make_node("Concat", list(n.inputs), [n.name], name=n.name,
+                                          axis=1 + int(a.get("axis", 0))))
         elif n.op == "maxpool":
             nodes.append(helper.make_node("MaxPool", list(n.inputs), [n.name], name=n.name,
                                           kernel_shape=list(a["kernel"]), strides=list(a["strides"]),

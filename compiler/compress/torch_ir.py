@@ -141,6 +141,8 @@ class IRModule(nn.Module):
             return torch.clamp(ins[0], min=a.get("min"), max=a.get("max"))
         if op == "add":
             return ins[0] + ins[1]
+        if op == "concat":
+            return torch.cat(ins, dim=1 + int(a.get("axis", 0)))
         if op == "maxpool":
             k, s, pads = list(a["kernel"]), list(a.get("strides", [1, 1])), list(a.get("pads", [0, 0, 0, 0]))
             if _pool_padding_ok(pads, k):

@@ -22,6 +22,12 @@ from .load import (_BAD_INPUT, MAX_FILE_BYTES, _graph_tensors, check_tensors, ch
 from .passes import CheckShapes, FixBatchDimension, SanitizeNames, normalization_passes
 from .to_ir import SUPPORTED_OPS, collect_problems
 
+# What fcomp builds for a node that stays (ops whose lowering is not obvious from their name).
+_LOWERED = {"Clip": "clip to constant bounds: fcomp's hls4ml layer nnet::fcomp_clip, RTL fc_clip",
+            "Concat": "channel concat: hls4ml Concatenate (a chain for > 2 inputs), RTL fc_concat",
+            "Reshape": "a flatten to (1, N)", "Flatten": "a flatten to (1, N)",
+            "GlobalAveragePool": "hls4ml GlobalAveragePooling2D, RTL fc_gap"}
+
 # What each normalization pass does to a node it removes, in the words of the table.
 _REMOVED = {"ConstantsToInitializers": "becomes an initializer", "FoldConstantWeights": "folded into a constant (weight or shape)",
             "RemoveIdentities": "removed (no-op on hardware)", "FoldBatchNorm": "folded into the Conv before it",
@@ -102,6 +108,8 @@ def inspect_model(path) -> dict:
         problems.append(_strip(import_error, path))
     for r in rows:
         r["supported"] = not r["problems"]
+        r["lowered"] = _LOWERED.get(r["op"]) if r["supported"] and not r["normalized"] and not r["domain"] \
+            else None
     return {
         "file": str(path), "size_bytes": path.stat().st_size, "ir_version": int(model.ir_version),
         "opset": next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
@@ -275,7 +283,7 @@ def format_inspect(d: dict) -> str:
     header = f"{'#':>3}  {'node':<34}  {'op':<20}  {'output':<14}  {'params':>10}  {'MACs':>12}  ok   note"
     lines += [header, "-" * len(header)]
     for r in d["nodes"]:
-        note = "; ".join(r["problems"]) if r["problems"] else (r["normalized"] or "")
+        note = "; ".join(r["problems"]) if r["problems"] else (r["normalized"] or r.get("lowered") or "")
         op = r["op"] if not r["domain"] else f"{r['domain']}.{r['op']}"
         lines.append(f"{r['index']:>3}  {name(r['name'] or '(' + ','.join(r['outputs'])[:20] + ')'):<34}  "
                      f"{name(op, 20):<20}  {shape(r['output_shape']):<14}  {r['params']:>10,}  {r['macs']:>12,}  "

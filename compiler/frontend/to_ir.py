@@ -10,7 +10,8 @@ from ..errors import UnsupportedModelError
 from ..ir import Graph, Node
 
 SUPPORTED_OPS = ("Conv", "MatMul", "Add", "Relu", "Clip", "MaxPool", "AveragePool", "GlobalAveragePool",
-                 "ReduceMean", "Flatten", "Reshape", "BatchNormalization", "Gemm", "Identity", "Dropout", "Constant")
+                 "ReduceMean", "Concat", "Flatten", "Reshape", "BatchNormalization", "Gemm", "Identity", "Dropout",
+                 "Constant")
 
 
 _MIN_INPUTS = {"Conv": 2, "MatMul": 2, "Add": 2, "Gemm": 2, "BatchNormalization": 5, "Constant": 0}
@@ -143,6 +144,41 @@ class _Builder:
         if self.produced[n.input[0]].shape != self.produced[n.input[1]].shape:
             self.fail(n, "broadcasting Add is not supported; both inputs must have the same shape")
         self.emit(n, "add", [a, b])
+
+    def op_Concat(self, n):
+        """Concat on the channel axis of NCHW tensors (or the feature axis of (1, N) vectors); k > 2 inputs become
+        a chain of two-input concats (hls4ml's Concatenate and the RTL join two streams)."""
+        axis = self.attrs(n).get("axis")
+        names = [i for i in n.input]
+        if any(not i for i in names) or len(names) < 2:
+            self.fail(n, "Concat needs at least two inputs")
+        if any(i in self.inits for i in names):
+            self.fail(n, "Concat of a constant is not supported (only of activations)")
+        for k in range(len(names)):
+            self.data_input(n, k)                     # each one an activation some supported node produced
+        srcs = [self.produced[i] for i in names]
+        rank = len(srcs[0].shape) + 1
+        if rank not in (2, 4) or any(len(s.shape) + 1 != rank for s in srcs):
+            self.fail(n, f"Concat is built on NCHW tensors or (1, N) vectors, got ranks "
+                         f"{[len(s.shape) + 1 for s in srcs]}")
+        if axis is None or not -rank <= axis < rank or axis % rank != 1:
+            self.fail(n, f"only Concat on the channel axis (axis 1) is supported, got axis={axis}")
+        if any(s.shape[1:] != srcs[0].shape[1:] for s in srcs):
+            self.fail(n, f"Concat inputs differ in H, W: {[list(s.shape) for s in srcs]}")
+        out = n.output[0]
+        left = srcs[0]
+        for k, right in enumerate(srcs[1:], start=1):
+            if k == len(srcs) - 1:
+                self.emit(n, "concat", [left.name, right.name], {"axis": 0})
+                break
+            name = f"{out}_cat{k}"
+            while name in self.produced or name in self.shapes:
+                name += "_"
+            shape = (left.shape[0] + right.shape[0], *left.shape[1:])
+            left = Node(name=name, op="concat", inputs=[left.name, right.name], shape=shape, attrs={"axis": 0},
+                        source=self.original.get(n.name, n.name))
+            self.nodes.append(left)
+            self.produced[name] = left
 
     def op_Relu(self, n):
         self.emit(n, "relu", [self.data_input(n)])

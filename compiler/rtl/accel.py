@@ -11,6 +11,7 @@ fixed-point width (a vector (n,) is one beat of n lanes). Per node (`compiler.rt
     relu           fc_cast with RELU
     clip           fc_clip (widen to F fraction bits, clamp to the rounded bounds, one cast)
     add            fc_add (exact sum, one cast)
+    concat         fc_cast of each input whose type differs from the output's, then fc_concat (joins the lanes)
     maxpool/avgpool  fc_window -> fc_pool;  globalavgpool  fc_gap
     flatten        fc_collect of the H*W pixels, lanes reordered from HWC to the IR's CHW (wiring only)
     output         fc_axis_out (pixels -> AXI words, tlast on the last word of a frame)
@@ -39,7 +40,7 @@ from .layer import RTL_DIR, RtlLayer, _hex, rom_words
 from .network import Network, NetNode
 
 TOP = "fcomp_accel"
-ACCEL_SOURCES = ("fc_fifo.sv", "fc_fork.sv", "fc_cast.sv", "fc_clip.sv", "fc_add.sv", "fc_window.sv", "fc_serialize.sv",
+ACCEL_SOURCES = ("fc_fifo.sv", "fc_fork.sv", "fc_cast.sv", "fc_clip.sv", "fc_add.sv", "fc_concat.sv", "fc_window.sv", "fc_serialize.sv",
                  "fc_collect.sv", "fc_pool.sv", "fc_gap.sv", "fc_axis_in.sv", "fc_axis_out.sv", "tpe_addtree.sv",
                  "tpe_array.sv", "tpe_post.sv", "tpe_layer.sv")
 ACCEL_INCLUDES = ("tpe_util.svh", "fc_cast.svh", "fc_tdiv.svh")
@@ -222,7 +223,7 @@ class _Gen:
         out: dict[tuple[str, str], int] = {}
         for name in net.order:
             nn = net.nodes[name]
-            if nn.op != "add":
+            if nn.op not in ("add", "concat"):
                 continue
             a, b = nn.node.inputs
             fork = self._common_ancestor(a, b)
@@ -402,6 +403,27 @@ class _Gen:
             "clk": "clk", "rst": "rst", "a_data": f"{ins[0]}_data", "a_valid": f"{ins[0]}_valid",
             "a_ready": f"{ins[0]}_ready", "b_data": f"{ins[1]}_data", "b_valid": f"{ins[1]}_valid",
             "b_ready": f"{ins[1]}_ready", **_io("m", self.o(nn))}))
+
+    def op_concat(self, nn: NetNode, ins):
+        st, i = stream_of(nn), self.acc.ids[nn.name]
+        cast_ins = []
+        for k, e in enumerate(ins):
+            src = self.src(nn, k)
+            if src.out == nn.out:
+                cast_ins.append(e)
+                continue
+            sst = stream_of(src)
+            b = self.wire(f"{i}_in{k}", sst.lanes * nn.out.width)
+            p = {"N": sst.lanes, "IW": src.out.width, **cast_params(src.out.fraction, nn.out), "RELU": 0}
+            self.mod(nn.name, "fc_cast", sst.beats, _inst("fc_cast", f"u_{i}_cast{k}", p, {
+                "clk": "clk", "rst": "rst", **_io("s", e), **_io("m", b)}))
+            cast_ins.append(b)
+        a, b = (stream_of(self.src(nn, k)).lanes for k in (0, 1))
+        self.mod(nn.name, "fc_concat", st.beats, _inst("fc_concat", f"u_{i}_cat", {"NA": a, "NB": b,
+                 "W": nn.out.width}, {"clk": "clk", "rst": "rst", "a_data": f"{cast_ins[0]}_data",
+                 "a_valid": f"{cast_ins[0]}_valid", "a_ready": f"{cast_ins[0]}_ready",
+                 "b_data": f"{cast_ins[1]}_data", "b_valid": f"{cast_ins[1]}_valid",
+                 "b_ready": f"{cast_ins[1]}_ready", **_io("m", self.o(nn))}))
 
     def _avg_params(self, nn: NetNode, n: int) -> dict:
         src, acc = self.src(nn), nn.accum

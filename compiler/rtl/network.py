@@ -18,6 +18,8 @@ modules in rtl_sim/fc_*.sv implement exactly these formulas and the tests prove 
 * maxpool    y = max over the window (zero padding: the input is non-negative, checked by the backend)
 * avgpool / globalavgpool   s = sum over the window in the accumulator type (exact), q = trunc_to_zero(s / N)
                             with the accumulator's fraction bits (ap_fixed's `/ int`), y = CAST(q)
+* concat     y = the channels of CAST(a) then those of CAST(b) (hls4ml's concatenate: each element assigned to
+             the result type)
 * flatten    the same values, C*H*W order
 
 CAST(v from fraction f to type T) = shift to T's fraction bits (AP_RND: add half an LSB, then floor; AP_TRN:
@@ -39,8 +41,8 @@ from .data import im2col
 from .golden import golden
 from .layer import RtlFormat, RtlLayer, build_layer
 
-SUPPORTED_OPS = ("input", "conv", "dense", "relu", "clip", "add", "maxpool", "avgpool", "globalavgpool",
-                 "flatten")
+SUPPORTED_OPS = ("input", "conv", "dense", "relu", "clip", "add", "concat", "maxpool", "avgpool",
+                 "globalavgpool", "flatten")
 
 
 def wrap(v: np.ndarray, bits: int, signed: bool = True) -> np.ndarray:
@@ -236,6 +238,8 @@ def run_node(net: Network, nn: NetNode, xs: list[np.ndarray], ts: list[Fixed]) -
         f = max(ts[0].fraction, ts[1].fraction)
         s = (xs[0] << (f - ts[0].fraction)) + (xs[1] << (f - ts[1].fraction))
         return cast(s, f, nn.out)
+    if node.op == "concat":
+        return np.concatenate([cast(x, t.fraction, nn.out) for x, t in zip(xs, ts)], axis=1)
     if node.op in ("conv", "dense"):
         if node.op == "conv":
             vec = _windows(xs[0], node.attrs["kernel"], node.attrs["strides"], node.attrs["pads"])
