@@ -56,6 +56,35 @@ def test_clip_is_its_definition(in_t, out_t, lo, hi):
     assert (1 << (in_t.width - 1)) << (b.frac - in_t.fraction) < (1 << (b.width - 1))
 
 
+def test_torchscript_relu6_and_flt_max_bounds(tmp_path):
+    """torch.nn.ReLU6 through the TorchScript exporter (Clip with constant min/max inputs), and an opset-6 Clip
+    whose 'no bound' is written as +-FLT_MAX: both import, and FLT_MAX is no comparison."""
+    import warnings
+
+    import onnx
+    import torch
+    from onnx import helper
+
+    import onnx_builders as B
+    from compiler.frontend import import_onnx
+
+    path = tmp_path / "r6.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU6()).eval(),
+                          (torch.zeros(1, 1, 5, 5),), str(path), dynamo=False, opset_version=17)
+    clip = next(n for n in import_onnx(path).graph.nodes if n.op == "clip")
+    assert (clip.attrs["min"], clip.attrs["max"]) == (0.0, 6.0)
+    m = B.make_model([helper.make_node("Clip", ["x"], ["y"], name="c6", min=-3.4028234663852886e38, max=2.5)],
+                     [B.vi("x", [1, 4])], [B.vi("y", [1, 4])])
+    del m.opset_import[:]
+    m.opset_import.append(helper.make_opsetid("", 6))
+    m.ir_version = 3
+    clip = next(n for n in import_onnx(B.save(m, tmp_path / "c6.onnx")).graph.nodes if n.op == "clip")
+    b = clip_bounds(clip, Fixed(16, 6), Fixed(16, 6))
+    assert b.lo is None and b.hi == int(2.5 * 2 ** 10)
+
+
 def test_bounds_outside_the_input_range_are_no_comparison():
     b = clip_bounds(_node(-100.0, 100.0), Fixed(16, 6), Fixed(16, 6))   # inputs lie in [-32, 32)
     assert b.lo is None and b.hi is None

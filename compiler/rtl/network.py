@@ -87,17 +87,18 @@ def clip_bounds(node: Node, in_t: Fixed, out_t: Fixed) -> ClipBounds:
     and every input value shifted to F bits (the comparison's width in C++ and RTL)."""
     f = max(in_t.fraction, out_t.fraction)
     lo, hi = node.attrs.get("min"), node.attrs.get("max")
+    x_lo = (-(1 << (in_t.width - 1)) if in_t.signed else 0) << (f - in_t.fraction)
+    x_hi = ((1 << (in_t.width - (1 if in_t.signed else 0))) - 1) << (f - in_t.fraction)
+    # a bound no input reaches is no comparison (also exporters' +-FLT_MAX for "none")
+    if lo is not None and lo * 2.0 ** f <= x_lo and (hi is None or hi >= lo):
+        lo = None
+    if hi is not None and hi * 2.0 ** f >= x_hi and (lo is None or hi >= lo):
+        hi = None
     for b in (lo, hi):
         if b is not None and abs(b) * 2.0 ** f >= 2.0 ** 60:
             raise FcompError(f"node {node.name}: Clip bound {b} is too large for a {f}-fraction-bit comparison")
     lo = None if lo is None else int(quantize_frac(lo, f))
     hi = None if hi is None else int(quantize_frac(hi, f))
-    x_lo = (-(1 << (in_t.width - 1)) if in_t.signed else 0) << (f - in_t.fraction)
-    x_hi = ((1 << (in_t.width - (1 if in_t.signed else 0))) - 1) << (f - in_t.fraction)
-    if lo is not None and lo <= x_lo and (hi is None or hi >= lo):
-        lo = None             # no input lies below it: no comparison
-    if hi is not None and hi >= x_hi and (lo is None or hi >= lo):
-        hi = None
     width = in_t.width + (f - in_t.fraction) + (0 if in_t.signed else 1)
     for b in (lo, hi):
         if b is not None:
