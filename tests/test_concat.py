@@ -45,10 +45,17 @@ def test_channel_concat_imports_and_computes_what_onnx_runtime_does(tmp_path, ax
     assert np.allclose(B.run_ir(fe.graph, x), B.run_ort(m, x), atol=1e-5)
 
 
-@pytest.mark.parametrize("kw,why", [({"axis": 2}, "channel axis"), ({"const": True}, "constant")])
+@pytest.mark.parametrize("kw,why", [({"axis": 2}, "channel axis"), ({"const": True}, "constant"),
+                                    ({"twice": True}, "same tensor twice")])
 def test_other_concats_are_named(tmp_path, kw, why):
+    twice = kw.pop("twice", False)
+    m = _concat_model(**kw)
+    if twice:
+        cat = m.graph.node[-1]
+        cat.input[1] = cat.input[0]
+        m.graph.output[0].type.tensor_type.shape.dim[1].dim_value = 4
     with pytest.raises(UnsupportedModelError) as err:
-        import_onnx(B.save(_concat_model(**kw), tmp_path / "cat.onnx"))
+        import_onnx(B.save(m, tmp_path / "cat.onnx"))
     assert err.value.node == "cat" and err.value.op == "Concat" and why in str(err.value), str(err.value)
 
 

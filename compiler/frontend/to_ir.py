@@ -154,6 +154,8 @@ class _Builder:
             self.fail(n, "Concat needs at least two inputs")
         if any(i in self.inits for i in names):
             self.fail(n, "Concat of a constant is not supported (only of activations)")
+        if len(set(names)) != len(names):
+            self.fail(n, "Concat of the same tensor twice is not supported (one stream cannot feed both inputs)")
         for k in range(len(names)):
             self.data_input(n, k)                     # each one an activation some supported node produced
         srcs = [self.produced[i] for i in names]
