@@ -429,7 +429,7 @@ def _stream_node(graph: Graph, plan, node: Node, act_bits: int) -> LayerEstimate
     elems_in = int(np.prod(src.shape))
     e.pe = lanes
     e.cycles_per_frame = math.ceil(elems_in / lanes)
-    if node.op in ("relu", "clip", "add"):
+    if node.op in ("relu", "clip", "add", "concat"):
         e.lut += lanes * act_bits
     elif node.op in ("maxpool", "avgpool"):
         kh, kw = node.attrs["kernel"]
@@ -440,7 +440,8 @@ def _stream_node(graph: Graph, plan, node: Node, act_bits: int) -> LayerEstimate
         acc = act_bits + _bits_for(h * w)
         e.ff += c * acc
         e.lut += lanes * acc
-    if node.op == "add":          # the skip path waits for the main path: about 3 rows of the tensor (rough)
+    if node.op in ("add", "concat") and len(node.shape) == 3:   # the skip path waits for the main path:
+        # about 3 rows of the tensor (rough)
         c, h, w = node.shape
         e.buffer_bits += 3 * w * c * act_bits
         e.buffers.append((3 * w * math.ceil(c / lanes), lanes * act_bits))

@@ -23,6 +23,7 @@ OPS = {
     "relu": (),
     "clip": ("min", "max"),
     "add": (),
+    "concat": ("axis",),                            # axis 0: channels (NCHW without batch) or features
     "maxpool": ("kernel", "strides", "pads"),
     "avgpool": ("kernel", "strides", "pads", "count_include_pad"),
     "globalavgpool": (),

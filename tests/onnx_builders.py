@@ -350,9 +350,12 @@ def run_ir(graph, x: np.ndarray) -> np.ndarray:
         elif n.op == "relu":
             v = np.maximum(ins[0], 0)
         elif n.op == "clip":
-            v = np.clip(ins[0], n.attrs["min"], n.attrs["max"])
+            lo, hi = n.attrs["min"], n.attrs["max"]
+            v = np.minimum(np.maximum(ins[0], -np.inf if lo is None else lo), np.inf if hi is None else hi)
         elif n.op == "add":
             v = ins[0] + ins[1]
+        elif n.op == "concat":
+            v = np.concatenate(ins, axis=n.attrs["axis"])
         elif n.op == "maxpool":
             v = _windows(_pad(ins[0], n.attrs["pads"], -np.inf), n.attrs["kernel"], n.attrs["strides"]).max((3, 4))
         elif n.op == "avgpool":

@@ -181,13 +181,24 @@ def test_two_outputs(tmp_path):
     assert "2 outputs" in str(err)
 
 
-def test_clip_that_is_not_relu6(tmp_path):
+def test_clip_with_general_constant_bounds_is_built(tmp_path):
     model = B.pools_model()
     for t in model.graph.initializer:
         if t.name == "zero":
             t.CopyFrom(B.init("zero", np.array(-1.0, np.float32)))
-    err = import_error(B.save(model, tmp_path / "clip.onnx"))
-    assert_names_node(err, "clip", "Clip")
+    g = import_onnx(B.save(model, tmp_path / "clip.onnx")).graph
+    clip = next(n for n in g.nodes if n.op == "clip")
+    assert clip.attrs["min"] == -1.0 and clip.attrs["max"] is not None
+
+
+def test_clip_with_a_bound_computed_at_run_time(tmp_path):
+    """Clip(x, min=Relu(x)[0]): not a constant, one line naming the node and op."""
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="act"),
+             helper.make_node("Clip", ["x", "r"], ["y"], name="clamp")]
+    model = B.make_model(nodes, [B.vi("x", [1, 1])], [B.vi("y", [1, 1])])
+    err = import_error(B.save(model, tmp_path / "clip_dyn.onnx"))
+    assert_names_node(err, "clamp", "Clip")
+    assert "computed at run time" in str(err) and "constant bounds" in str(err)
 
 
 def test_gemm_with_scalar_bias_is_built_or_blamed_on_the_gemm(tmp_path):

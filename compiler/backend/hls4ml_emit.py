@@ -18,15 +18,18 @@ from ..ir import Graph, Node
 from ..plan import LayerMapping
 from .precision import Fixed, is_ternary, quantize
 
-NON_NEGATIVE_OPS = ("relu", "clip")
+NON_NEGATIVE_OPS = ("relu",)
 
 
 def _is_non_negative(graph: Graph, name: str) -> bool:
     node = graph.node(name)
     if node.op in NON_NEGATIVE_OPS:
         return True
-    if node.op in ("maxpool", "flatten"):
-        return _is_non_negative(graph, node.inputs[0])
+    if node.op == "clip":   # a lower bound >= 0 (ReLU6); rounding a non-negative bound keeps it non-negative
+        lo, hi = node.attrs.get("min"), node.attrs.get("max")
+        return lo is not None and lo >= 0 and (hi is None or hi >= 0)
+    if node.op in ("maxpool", "flatten", "concat"):
+        return all(_is_non_negative(graph, i) for i in node.inputs)
     return False
 
 
@@ -128,11 +131,30 @@ class _Lowering:
                         "n_in": int(np.prod(node.shape))})
 
     def op_clip(self, node):
-        raise UnsupportedModelError(self.path, "Clip (ReLU6) is not lowered to hls4ml yet", node=node.source,
-                                    op="Clip")
+        """fcomp's own hls4ml layer (hls4ml has no generic Clip): `compiler.backend.hls4ml_clip`."""
+        from ..rtl.network import clip_bounds
+        from . import hls4ml_clip
+
+        default = Fixed(16, 6)       # the model's default type, when no precisions are given
+        p_in = self.precisions[node.inputs[0]]["result"] if self.precisions else default
+        p_out = self.precisions[node.name]["result"] if self.precisions else default
+        bounds = clip_bounds(node, p_in, p_out)
+        if bounds.width > 64:
+            raise UnsupportedModelError(self.path, f"Clip bounds {node.attrs.get('min')}, {node.attrs.get('max')} "
+                                        f"need a {bounds.width}-bit comparison (at most 64)", node=node.source,
+                                        op="Clip")
+        hls4ml_clip.register()
+        self.add(node, hls4ml_clip.layer(node.name, self.src(node), int(np.prod(node.shape)), bounds))
 
     def op_add(self, node):
         self.add(node, {"class_name": "Merge", "op": "add", "inputs": [self.src(node, 0), self.src(node, 1)]})
+
+    def op_concat(self, node):
+        """hls4ml's Concatenate (io_stream: concatenate3d on the channels-last axis, concatenate1d for vectors):
+        each input element is assigned (cast) to the result type."""
+        rank = len(node.shape)
+        self.add(node, {"class_name": "Concatenate", "op": f"concatenate{rank}d", "axis": -1,
+                        "inputs": [self.src(node, 0), self.src(node, 1)]})
 
     def _pool(self, node, kind):
         pads = node.attrs["pads"]

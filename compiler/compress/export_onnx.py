@@ -106,11 +106,14 @@ def build_compressed_onnx(graph: Graph) -> onnx.ModelProto:
         elif n.op == "relu":
             nodes.append(helper.make_node("Relu", list(n.inputs), [n.name], name=n.name))
         elif n.op == "clip":
-            lo = const(f"{n.name}_min", np.array(a["min"], np.float32))
-            hi = const(f"{n.name}_max", np.array(a["max"], np.float32))
+            lo = "" if a.get("min") is None else const(f"{n.name}_min", np.array(a["min"], np.float32))
+            hi = "" if a.get("max") is None else const(f"{n.name}_max", np.array(a["max"], np.float32))
             nodes.append(helper.make_node("Clip", [n.inputs[0], lo, hi], [n.name], name=n.name))
         elif n.op == "add":
             nodes.append(helper.make_node("Add", list(n.inputs), [n.name], name=n.name))
+        elif n.op == "concat":
+            nodes.append(helper.make_node("Concat", list(n.inputs), [n.name], name=n.name,
+                                          axis=1 + int(a.get("axis", 0))))
         elif n.op == "maxpool":
             nodes.append(helper.make_node("MaxPool", list(n.inputs), [n.name], name=n.name,
                                           kernel_shape=list(a["kernel"]), strides=list(a["strides"]),

@@ -136,9 +136,13 @@ class IRModule(nn.Module):
         if op == "relu":
             return F.relu(ins[0])
         if op == "clip":
-            return torch.clamp(ins[0], min=float(a["min"]), max=float(a["max"]))
+            if a.get("min") is None and a.get("max") is None:
+                return ins[0]
+            return torch.clamp(ins[0], min=a.get("min"), max=a.get("max"))
         if op == "add":
             return ins[0] + ins[1]
+        if op == "concat":
+            return torch.cat(ins, dim=1 + int(a.get("axis", 0)))
         if op == "maxpool":
             k, s, pads = list(a["kernel"]), list(a.get("strides", [1, 1])), list(a.get("pads", [0, 0, 0, 0]))
             if _pool_padding_ok(pads, k):

@@ -8,8 +8,7 @@ import onnx
 
 from ..ir import Graph
 from .load import check_and_infer, load_onnx
-from .passes import (CheckShapes, ConstantsToInitializers, FixBatchDimension, FoldBatchNorm, FoldConstantWeights,
-                     GemmToMatMul, LowerIrVersion, RemoveIdentities, SanitizeNames, run_passes)
+from .passes import CheckShapes, SanitizeNames, normalization_passes, run_passes
 from .to_ir import SUPPORTED_OPS, build_ir
 
 
@@ -29,8 +28,7 @@ def normalize(model: onnx.ModelProto, path="model") -> tuple[onnx.ModelProto, di
 
 def _normalize(model: onnx.ModelProto, path) -> tuple[onnx.ModelProto, SanitizeNames]:
     sanitizer = SanitizeNames()
-    model = run_passes(model, [LowerIrVersion(), FixBatchDimension(path), ConstantsToInitializers(),
-                               FoldConstantWeights(), RemoveIdentities(), FoldBatchNorm(path), GemmToMatMul()])
+    model = run_passes(model, normalization_passes(path))
     model = run_passes(model, [sanitizer])
     del model.graph.value_info[:]
     model = check_and_infer(model, path)

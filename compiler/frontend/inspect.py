@@ -17,15 +17,23 @@ import onnx
 from onnx import helper
 
 from ..errors import FcompError, UnsupportedModelError, first_line, one_line, short_name
-from .load import _BAD_INPUT, MAX_FILE_BYTES, _graph_tensors, check_tensors, check_text, dtype_name
-from .passes import (CheckShapes, ConstantsToInitializers, FixBatchDimension, FoldBatchNorm, FoldConstantWeights,
-                     GemmToMatMul, LowerIrVersion, RemoveIdentities, SanitizeNames)
+from .load import (_BAD_INPUT, MAX_FILE_BYTES, _graph_tensors, check_tensors, check_text, dtype_name,
+                   inline_external_data)
+from .passes import CheckShapes, FixBatchDimension, SanitizeNames, normalization_passes
 from .to_ir import SUPPORTED_OPS, collect_problems
 
+# What fcomp builds for a node that stays (ops whose lowering is not obvious from their name).
+_LOWERED = {"Clip": "clip to constant bounds: fcomp's hls4ml layer nnet::fcomp_clip, RTL fc_clip",
+            "Concat": "channel concat: hls4ml Concatenate (a chain for > 2 inputs), RTL fc_concat",
+            "Reshape": "a flatten to (1, N)", "Flatten": "a flatten to (1, N)",
+            "GlobalAveragePool": "hls4ml GlobalAveragePooling2D, RTL fc_gap"}
+
 # What each normalization pass does to a node it removes, in the words of the table.
-_REMOVED = {"ConstantsToInitializers": "becomes an initializer", "FoldConstantWeights": "folded into a constant weight",
+_REMOVED = {"ConstantsToInitializers": "becomes an initializer", "FoldConstantWeights": "folded into a constant (weight or shape)",
             "RemoveIdentities": "removed (no-op on hardware)", "FoldBatchNorm": "folded into the Conv before it",
-            "GemmToMatMul": "becomes MatMul + Add (bias)"}
+            "GemmToMatMul": "becomes MatMul + Add (bias)", "ShapeToConstant": "becomes a constant (static shape)",
+            "CastLikeToCast": "becomes a Cast (then folded when constant)",
+            "ReduceMeanToGlobalAveragePool": "becomes GlobalAveragePool (mean over H, W)"}
 
 
 def inspect_model(path) -> dict:
@@ -36,6 +44,9 @@ def inspect_model(path) -> dict:
 
     check_text(model, path)  # names that are not text cannot even be shown
     tensor_problems: list[str] = []
+    locations = sorted({e.value for t, _ in _graph_tensors(model.graph) for e in t.external_data
+                        if e.key == "location"})
+    inlined = inline_external_data(model, path, tensor_problems)
     check_tensors(model, path, tensor_problems)
     problems += [_strip(t, path) for t in tensor_problems]
     external = any(t.data_location == onnx.TensorProto.EXTERNAL or len(t.external_data)
@@ -78,6 +89,13 @@ def inspect_model(path) -> dict:
 
     # The passes (as in import_onnx) only run on files whose tensors decode and that onnx.checker accepts.
     normalization = _normalize(model, path, problems, by_name) if not problems else []
+    for r in rows:   # a node the passes fold away (a Shape of a static tensor, a Cast of a weight) is never built
+        if r["normalized"] and r["problems"] == ["unsupported op"]:
+            r["problems"] = []
+    if inlined:
+        normalization.insert(0, {"pass": "ExternalData", "changes": [
+            f"{inlined} tensor(s) read from external data file(s) {', '.join(repr(l) for l in locations)} "
+            "in the model's folder (and stored inline in model.normalized.onnx)"]})
     try:  # the verdict is import_onnx's own, so inspect and build can never disagree
         from . import import_onnx
 
@@ -90,6 +108,8 @@ def inspect_model(path) -> dict:
         problems.append(_strip(import_error, path))
     for r in rows:
         r["supported"] = not r["problems"]
+        r["lowered"] = _LOWERED.get(r["op"]) if r["supported"] and not r["normalized"] and not r["domain"] \
+            else None
     return {
         "file": str(path), "size_bytes": path.stat().st_size, "ir_version": int(model.ir_version),
         "opset": next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
@@ -176,8 +196,7 @@ def _normalize(model, path, problems, by_name) -> list[dict]:
     """Run import_onnx's passes on a copy, one at a time, recording which nodes each one removes or adds."""
     m = _copy(model)
     changes = []
-    passes = [LowerIrVersion(), FixBatchDimension(path), ConstantsToInitializers(), FoldConstantWeights(),
-              RemoveIdentities(), FoldBatchNorm(path), GemmToMatMul()]
+    passes = normalization_passes(path)
     try:
         for p in passes:
             before = {_key(n) for n in m.graph.node}
@@ -264,7 +283,7 @@ def format_inspect(d: dict) -> str:
     header = f"{'#':>3}  {'node':<34}  {'op':<20}  {'output':<14}  {'params':>10}  {'MACs':>12}  ok   note"
     lines += [header, "-" * len(header)]
     for r in d["nodes"]:
-        note = "; ".join(r["problems"]) if r["problems"] else (r["normalized"] or "")
+        note = "; ".join(r["problems"]) if r["problems"] else (r["normalized"] or r.get("lowered") or "")
         op = r["op"] if not r["domain"] else f"{r['domain']}.{r['op']}"
         lines.append(f"{r['index']:>3}  {name(r['name'] or '(' + ','.join(r['outputs'])[:20] + ')'):<34}  "
                      f"{name(op, 20):<20}  {shape(r['output_shape']):<14}  {r['params']:>10,}  {r['macs']:>12,}  "

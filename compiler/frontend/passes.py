@@ -160,7 +160,11 @@ _NUMERIC_TYPES = {TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, Te
 
 
 class FoldConstantWeights(Pass):
-    """Cast / Mul / Div / Transpose / Reshape / Squeeze / Unsqueeze of initializers only become one initializer.
+    """Cast / Mul / Div / Transpose / Reshape / Squeeze / Unsqueeze / Gather / Concat of initializers only become
+    one initializer.
+
+    Also the shape arithmetic exporters write for `x.view(x.size(0), -1)` (Shape -> Gather/Squeeze -> Unsqueeze
+    -> Concat -> Reshape), once `ShapeToConstant` has made the Shape a constant.
 
     Weights stored as an expression (a compressed model's `Mul(Cast(int8 codes), scale)`, a transposed or
     reshaped weight) then reach Conv/MatMul as plain float initializers, the one form `to_ir` reads. The
@@ -169,7 +173,7 @@ class FoldConstantWeights(Pass):
     out-of-range float->int casts, invalid shapes) or when it produces a graph output.
     """
 
-    OPS = ("Cast", "Mul", "Div", "Transpose", "Reshape", "Squeeze", "Unsqueeze")
+    OPS = ("Cast", "Mul", "Div", "Transpose", "Reshape", "Squeeze", "Unsqueeze", "Gather", "Concat")
 
     def apply(self, model):
         inits = initializers(model)
@@ -187,7 +191,7 @@ class FoldConstantWeights(Pass):
             value = self._compute(n, [numpy_helper.to_array(inits[i]) if i else None for i in n.input])
             if value is None:
                 continue
-            t = numpy_helper.from_array(np.ascontiguousarray(value), out)
+            t = numpy_helper.from_array(np.array(value, order="C"), out)  # a 0-d result stays 0-d
             model.graph.initializer.append(t)
             inits[out] = t
             folded.append(n)
@@ -228,6 +232,26 @@ class FoldConstantWeights(Pass):
                         q = q + ((np.remainder(a, b) != 0) & ((a < 0) != (b < 0)))
                         return q.astype(a.dtype)
                     return np.divide(a, b).astype(a.dtype)
+                if n.op_type == "Gather":
+                    if len(args) != 2 or args[1] is None or not np.issubdtype(args[1].dtype, np.integer) \
+                            or x.ndim == 0:
+                        return None
+                    axis = int(attrs.get("axis", 0))
+                    if not -x.ndim <= axis < x.ndim:
+                        return None
+                    idx = args[1].astype(np.int64)
+                    size = x.shape[axis]
+                    if idx.size and (idx.min() < -size or idx.max() >= size):
+                        return None
+                    return np.take(x, np.where(idx < 0, idx + size, idx), axis=axis)
+                if n.op_type == "Concat":
+                    if any(a is None for a in args) or len({a.dtype for a in args}) != 1 \
+                            or len({a.ndim for a in args}) != 1 or x.ndim == 0 or "axis" not in attrs:
+                        return None
+                    axis = int(attrs["axis"])
+                    if not -x.ndim <= axis < x.ndim:
+                        return None
+                    return np.concatenate(args, axis=axis)
                 if n.op_type == "Transpose":
                     perm = attrs.get("perm")
                     return np.transpose(x, perm if perm else None)
@@ -259,6 +283,117 @@ class FoldConstantWeights(Pass):
         except (ValueError, TypeError, IndexError):
             return None
         return None
+
+
+def _known_shapes(model) -> dict[str, list]:
+    """Tensor -> its dims from the graph inputs, value_info, outputs and initializers (None for a dynamic dim)."""
+    out = {}
+    for vi in list(model.graph.input) + list(model.graph.value_info) + list(model.graph.output):
+        if vi.type.WhichOneof("value") == "tensor_type" and vi.type.tensor_type.HasField("shape"):
+            out[vi.name] = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+                            for d in vi.type.tensor_type.shape.dim]
+    for t in model.graph.initializer:
+        out[t.name] = list(t.dims)
+    return out
+
+
+def _elem_types(model) -> dict[str, int]:
+    out = {}
+    for vi in list(model.graph.input) + list(model.graph.value_info) + list(model.graph.output):
+        if vi.type.WhichOneof("value") == "tensor_type" and vi.type.tensor_type.elem_type:
+            out[vi.name] = vi.type.tensor_type.elem_type
+    for t in model.graph.initializer:
+        out[t.name] = t.data_type
+    return out
+
+
+class ShapeToConstant(Pass):
+    """Shape(x) of a tensor whose shape is static (the batch already fixed to 1) becomes an int64 initializer.
+
+    torch's exporters compute Reshape targets from the input's shape (`x.view(x.size(0), -1)`); with every shape
+    fixed, that arithmetic is constant and `FoldConstantWeights` folds the rest of it."""
+
+    def apply(self, model):
+        shapes, outputs = _known_shapes(model), {o.name for o in model.graph.output}
+        for n in model.graph.node:
+            if not standard(n, "Shape") or len(n.input) != 1 or len(n.output) != 1 or n.output[0] in outputs:
+                continue
+            dims = shapes.get(n.input[0])
+            if dims is None or any(d is None for d in dims):
+                continue
+            attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+            rank = len(dims)
+            start, end = int(attrs.get("start", 0)), int(attrs.get("end", rank))
+            start, end = (min(max(v + rank if v < 0 else v, 0), rank) for v in (start, end))  # ONNX clamps both
+            value = np.asarray(dims[start:end], np.int64)
+            model.graph.initializer.append(numpy_helper.from_array(value, n.output[0]))
+            model.graph.node.remove(n)
+            return model, True
+        return model, False
+
+
+class CastLikeToCast(Pass):
+    """CastLike(x, like) becomes Cast(x, to=like's element type) when that type is known (torch's dynamo exporter
+    writes Clip bounds as CastLike(constant, activation)); `FoldConstantWeights` then folds a constant x."""
+
+    def apply(self, model):
+        types = _elem_types(model)
+        for idx, n in enumerate(model.graph.node):
+            if not standard(n, "CastLike") or len(n.input) != 2 or len(n.output) != 1:
+                continue
+            to = types.get(n.input[1])
+            if to not in _NUMERIC_TYPES:
+                continue
+            cast = helper.make_node("Cast", [n.input[0]], [n.output[0]], name=n.name, to=int(to))
+            model.graph.node.remove(n)
+            model.graph.node.insert(idx, cast)
+            return model, True
+        return model, False
+
+
+class ReduceMeanToGlobalAveragePool(Pass):
+    """ReduceMean over H and W of an NCHW tensor becomes GlobalAveragePool (what torch's dynamo exporter writes
+    for `x.mean((2, 3))` and `AdaptiveAvgPool2d(1)`); without keepdims it is followed by a Flatten, so the result
+    keeps the (1, C) shape. Axes come from the attribute (opset < 18) or a constant second input."""
+
+    def apply(self, model):
+        shapes, inits = _known_shapes(model), initializers(model)
+        for idx, n in enumerate(model.graph.node):
+            if not standard(n, "ReduceMean") or not n.input or len(n.output) != 1:
+                continue
+            dims = shapes.get(n.input[0])
+            if dims is None or len(dims) != 4:
+                continue
+            attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+            axes = attrs.get("axes")
+            if len(n.input) > 1 and n.input[1]:
+                if axes is not None or n.input[1] not in inits:
+                    continue
+                axes = numpy_helper.to_array(inits[n.input[1]]).reshape(-1).tolist()
+            if axes is None or any(not -4 <= int(a) < 4 for a in axes) or sorted({int(a) % 4 for a in axes}) != [2, 3] \
+                    or len(axes) != 2:
+                continue   # reducing C or N, or everything: to_ir rejects it by node
+            out = n.output[0]
+            if int(attrs.get("keepdims", 1)):
+                new = [helper.make_node("GlobalAveragePool", [n.input[0]], [out], name=n.name)]
+            else:
+                mid = fresh_name(model, f"{out}_gap")
+                new = [helper.make_node("GlobalAveragePool", [n.input[0]], [mid], name=n.name),
+                       helper.make_node("Flatten", [mid], [out], name=fresh_name(model, f"{n.name}_flatten"),
+                                        axis=1)]
+            model.graph.node.remove(n)
+            for k, m in enumerate(new):
+                model.graph.node.insert(idx + k, m)
+            _drop_unused_initializers(model)
+            return model, True
+        return model, False
+
+
+def normalization_passes(path="model") -> list[Pass]:
+    """The passes `import_onnx` runs before SanitizeNames, in order (`fcomp inspect` runs the same list)."""
+    return [LowerIrVersion(), FixBatchDimension(path), ConstantsToInitializers(), CastLikeToCast(),
+            ShapeToConstant(), FoldConstantWeights(), RemoveIdentities(), FoldBatchNorm(path), GemmToMatMul(),
+            ReduceMeanToGlobalAveragePool()]
 
 
 class RemoveIdentities(Pass):

@@ -10,7 +10,8 @@ from ..errors import UnsupportedModelError
 from ..ir import Graph, Node
 
 SUPPORTED_OPS = ("Conv", "MatMul", "Add", "Relu", "Clip", "MaxPool", "AveragePool", "GlobalAveragePool",
-                 "Flatten", "Reshape", "BatchNormalization", "Gemm", "Identity", "Dropout", "Constant")
+                 "ReduceMean", "Concat", "Flatten", "Reshape", "BatchNormalization", "Gemm", "Identity", "Dropout",
+                 "Constant")
 
 
 _MIN_INPUTS = {"Conv": 2, "MatMul": 2, "Add": 2, "Gemm": 2, "BatchNormalization": 5, "Constant": 0}
@@ -144,24 +145,67 @@ class _Builder:
             self.fail(n, "broadcasting Add is not supported; both inputs must have the same shape")
         self.emit(n, "add", [a, b])
 
+    def op_Concat(self, n):
+        """Concat on the channel axis of NCHW tensors (or the feature axis of (1, N) vectors); k > 2 inputs become
+        a chain of two-input concats (hls4ml's Concatenate and the RTL join two streams)."""
+        axis = self.attrs(n).get("axis")
+        names = [i for i in n.input]
+        if any(not i for i in names) or len(names) < 2:
+            self.fail(n, "Concat needs at least two inputs")
+        if any(i in self.inits for i in names):
+            self.fail(n, "Concat of a constant is not supported (only of activations)")
+        if len(set(names)) != len(names):
+            self.fail(n, "Concat of the same tensor twice is not supported (one stream cannot feed both inputs)")
+        for k in range(len(names)):
+            self.data_input(n, k)                     # each one an activation some supported node produced
+        srcs = [self.produced[i] for i in names]
+        rank = len(srcs[0].shape) + 1
+        if rank not in (2, 4) or any(len(s.shape) + 1 != rank for s in srcs):
+            self.fail(n, f"Concat is built on NCHW tensors or (1, N) vectors, got ranks "
+                         f"{[len(s.shape) + 1 for s in srcs]}")
+        if axis is None or not -rank <= axis < rank or axis % rank != 1:
+            self.fail(n, f"only Concat on the channel axis (axis 1) is supported, got axis={axis}")
+        if any(s.shape[1:] != srcs[0].shape[1:] for s in srcs):
+            self.fail(n, f"Concat inputs differ in H, W: {[list(s.shape) for s in srcs]}")
+        out = n.output[0]
+        left = srcs[0]
+        for k, right in enumerate(srcs[1:], start=1):
+            if k == len(srcs) - 1:
+                self.emit(n, "concat", [left.name, right.name], {"axis": 0})
+                break
+            name = f"{out}_cat{k}"
+            while name in self.produced or name in self.shapes:
+                name += "_"
+            shape = (left.shape[0] + right.shape[0], *left.shape[1:])
+            left = Node(name=name, op="concat", inputs=[left.name, right.name], shape=shape, attrs={"axis": 0},
+                        source=self.original.get(n.name, n.name))
+            self.nodes.append(left)
+            self.produced[name] = left
+
     def op_Relu(self, n):
         self.emit(n, "relu", [self.data_input(n)])
 
     def op_Clip(self, n):
+        """Clip with constant bounds (attributes before opset 11, constant inputs after; a missing bound is none):
+        ReLU6 is Clip(0, 6)."""
         a = self.attrs(n)
-        lo, hi = a.get("min"), a.get("max")
+        bounds = {"min": a.get("min"), "max": a.get("max")}
         for k, name in ((1, "min"), (2, "max")):
             if len(n.input) > k and n.input[k]:
                 v = self.const(n.input[k])
-                if v is None or v.size != 1 or v.dtype.kind not in "fiu":
-                    self.fail(n, f"Clip {name} must be a constant numeric scalar")
-                if k == 1:
-                    lo = float(v.reshape(-1)[0])
+                if v is None:
+                    self.fail(n, f"Clip {name} is computed at run time ('{n.input[k]}' is not a constant); fcomp "
+                                 "builds Clip with constant bounds only")
+                if v.size != 1 or v.dtype.kind not in "fiu":
+                    self.fail(n, f"Clip {name} must be a numeric scalar, got shape {list(v.shape)} of {v.dtype}")
+                bounds[name] = float(v.reshape(-1)[0])
+        for name, v in bounds.items():
+            if v is not None and not np.isfinite(v):
+                if (name == "min" and v < 0) or (name == "max" and v > 0):
+                    bounds[name] = None          # -inf / +inf: no bound
                 else:
-                    hi = float(v.reshape(-1)[0])
-        if lo is None or hi is None or lo != 0.0 or not hi > 0:
-            self.fail(n, f"only Clip(0, max) (ReLU6-style) is supported, got min={lo} max={hi}")
-        self.emit(n, "clip", [self.data_input(n)], {"min": float(lo), "max": float(hi)})
+                    self.fail(n, f"Clip {name} is {v}")
+        self.emit(n, "clip", [self.data_input(n)], bounds)
 
     def op_MaxPool(self, n):
         in_shape = self.shape(n, n.input[0])
@@ -189,10 +233,17 @@ class _Builder:
         self.emit(n, "flatten", [self.data_input(n)])
 
     def op_Reshape(self, n):
+        if len(n.input) < 2 or n.input[1] not in self.inits:
+            self.fail(n, "the target shape is computed by nodes fcomp could not fold to a constant (only shape "
+                         "arithmetic on static shapes folds: Shape, Gather, Squeeze, Unsqueeze, Concat, Cast)")
         out = self.shape(n, n.output[0])
         if len(out) != 1:
             self.fail(n, f"only Reshape to (1, N) (a flatten) is supported, got {[1, *out]}")
         self.emit(n, "flatten", [self.data_input(n)])
+
+    def op_ReduceMean(self, n):
+        self.fail(n, "ReduceMean is built only as a mean over H and W of an NCHW tensor (axes 2, 3 given as an "
+                     "attribute or a constant input; it becomes GlobalAveragePool)")
 
     def op_BatchNormalization(self, n):
         self.fail(n, "BatchNormalization is only supported right after a Conv (where it is folded)")

@@ -9,7 +9,9 @@ fixed-point width (a vector (n,) is one beat of n lanes). Per node (`compiler.rt
                    (a 1x1, stride-1, unpadded conv needs no window)
     dense          fc_serialize -> tpe_layer -> fc_collect
     relu           fc_cast with RELU
+    clip           fc_clip (widen to F fraction bits, clamp to the rounded bounds, one cast)
     add            fc_add (exact sum, one cast)
+    concat         fc_cast of each input whose type differs from the output's, then fc_concat (joins the lanes)
     maxpool/avgpool  fc_window -> fc_pool;  globalavgpool  fc_gap
     flatten        fc_collect of the H*W pixels, lanes reordered from HWC to the IR's CHW (wiring only)
     output         fc_axis_out (pixels -> AXI words, tlast on the last word of a frame)
@@ -38,7 +40,7 @@ from .layer import RTL_DIR, RtlLayer, _hex, rom_words
 from .network import Network, NetNode
 
 TOP = "fcomp_accel"
-ACCEL_SOURCES = ("fc_fifo.sv", "fc_fork.sv", "fc_cast.sv", "fc_add.sv", "fc_window.sv", "fc_serialize.sv",
+ACCEL_SOURCES = ("fc_fifo.sv", "fc_fork.sv", "fc_cast.sv", "fc_clip.sv", "fc_add.sv", "fc_concat.sv", "fc_window.sv", "fc_serialize.sv",
                  "fc_collect.sv", "fc_pool.sv", "fc_gap.sv", "fc_axis_in.sv", "fc_axis_out.sv", "tpe_addtree.sv",
                  "tpe_array.sv", "tpe_post.sv", "tpe_layer.sv")
 ACCEL_INCLUDES = ("tpe_util.svh", "fc_cast.svh", "fc_tdiv.svh")
@@ -221,7 +223,7 @@ class _Gen:
         out: dict[tuple[str, str], int] = {}
         for name in net.order:
             nn = net.nodes[name]
-            if nn.op != "add":
+            if nn.op not in ("add", "concat"):
                 continue
             a, b = nn.node.inputs
             fork = self._common_ancestor(a, b)
@@ -372,6 +374,23 @@ class _Gen:
         self.mod(nn.name, "fc_cast", st.beats, _inst("fc_cast", f"u_{self.acc.ids[nn.name]}_relu", p, {
             "clk": "clk", "rst": "rst", **_io("s", ins[0]), **_io("m", self.o(nn))}))
 
+    def op_clip(self, nn: NetNode, ins):
+        from .network import clip_bounds
+
+        src, st = self.src(nn), stream_of(nn)
+        b = clip_bounds(nn.node, src.out, nn.out)
+        if b.width > 64:
+            raise FcompError(f"node {nn.name}: a {b.width}-bit Clip comparison has no RTL (at most 64 bits)")
+
+        def lit(v):
+            return f"-64'sd{-v}" if v < 0 else f"64'sd{v}"
+
+        p = {"N": st.lanes, "XW": src.out.width, "PSH": b.frac - src.out.fraction, "IW": b.width,
+             **cast_params(b.frac, nn.out), "HAS_LO": int(b.lo is not None), "HAS_HI": int(b.hi is not None),
+             "CLO": lit(b.lo or 0), "CHI": lit(b.hi or 0)}
+        self.mod(nn.name, "fc_clip", st.beats, _inst("fc_clip", f"u_{self.acc.ids[nn.name]}_clip", p, {
+            "clk": "clk", "rst": "rst", **_io("s", ins[0]), **_io("m", self.o(nn))}))
+
     def op_add(self, nn: NetNode, ins):
         a, b = self.src(nn, 0), self.src(nn, 1)
         f = max(a.out.fraction, b.out.fraction)
@@ -384,6 +403,27 @@ class _Gen:
             "clk": "clk", "rst": "rst", "a_data": f"{ins[0]}_data", "a_valid": f"{ins[0]}_valid",
             "a_ready": f"{ins[0]}_ready", "b_data": f"{ins[1]}_data", "b_valid": f"{ins[1]}_valid",
             "b_ready": f"{ins[1]}_ready", **_io("m", self.o(nn))}))
+
+    def op_concat(self, nn: NetNode, ins):
+        st, i = stream_of(nn), self.acc.ids[nn.name]
+        cast_ins = []
+        for k, e in enumerate(ins):
+            src = self.src(nn, k)
+            if src.out == nn.out:
+                cast_ins.append(e)
+                continue
+            sst = stream_of(src)
+            b = self.wire(f"{i}_in{k}", sst.lanes * nn.out.width)
+            p = {"N": sst.lanes, "IW": src.out.width, **cast_params(src.out.fraction, nn.out), "RELU": 0}
+            self.mod(nn.name, "fc_cast", sst.beats, _inst("fc_cast", f"u_{i}_cast{k}", p, {
+                "clk": "clk", "rst": "rst", **_io("s", e), **_io("m", b)}))
+            cast_ins.append(b)
+        a, b = (stream_of(self.src(nn, k)).lanes for k in (0, 1))
+        self.mod(nn.name, "fc_concat", st.beats, _inst("fc_concat", f"u_{i}_cat", {"NA": a, "NB": b,
+                 "W": nn.out.width}, {"clk": "clk", "rst": "rst", "a_data": f"{cast_ins[0]}_data",
+                 "a_valid": f"{cast_ins[0]}_valid", "a_ready": f"{cast_ins[0]}_ready",
+                 "b_data": f"{cast_ins[1]}_data", "b_valid": f"{cast_ins[1]}_valid",
+                 "b_ready": f"{cast_ins[1]}_ready", **_io("m", self.o(nn))}))
 
     def _avg_params(self, nn: NetNode, n: int) -> dict:
         src, acc = self.src(nn), nn.accum

@@ -34,9 +34,13 @@ from ..ir import Node
 from ..plan import LayerMapping
 
 def _rtl_dir() -> Path:
-    """rtl_sim/ ships as package data (`compiler._rtl_sim`), so an installed fcomp finds its RTL too."""
+    """rtl_sim/ of this source tree (a checkout or a git worktree, whose editable install may point at another
+    checkout), else the package data `compiler._rtl_sim`, so an installed fcomp finds its RTL too."""
     from importlib import resources
 
+    here = Path(__file__).resolve().parents[2] / "rtl_sim"
+    if (here / "tpe_layer.sv").is_file():
+        return here
     return Path(str(resources.files("compiler._rtl_sim")))
 
 

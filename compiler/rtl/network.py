@@ -10,10 +10,16 @@ modules in rtl_sim/fc_*.sv implement exactly these formulas and the tests prove 
 * ternary conv/dense   acc = codes . x (exact), y = RND_SAT(acc * scale + bias)   (`compiler.rtl.golden`)
 * conv/dense (fixed-point weights)  acc = WRAP(bias + sum WRAP(w * x)) in the accumulator type, y = CAST(acc)
 * relu       y = CAST(max(x, 0))
+* clip       F = max(frac(T_x), frac(T_y)); x' = x with F fraction bits (exact); lo, hi = the constant bounds
+             rounded to F fraction bits (AP_RND, `clip_bounds`; a missing bound is no bound);
+             y = CAST(min(max(x', lo), hi)) (ONNX Clip, so min > max gives max). fcomp's own hls4ml layer
+             `nnet::fcomp_clip` (compiler/backend/hls4ml_clip.py) and rtl_sim/fc_clip.sv use these numbers
 * add        y = CAST(a + b), the sum exact
 * maxpool    y = max over the window (zero padding: the input is non-negative, checked by the backend)
 * avgpool / globalavgpool   s = sum over the window in the accumulator type (exact), q = trunc_to_zero(s / N)
                             with the accumulator's fraction bits (ap_fixed's `/ int`), y = CAST(q)
+* concat     y = the channels of CAST(a) then those of CAST(b) (hls4ml's concatenate: each element assigned to
+             the result type)
 * flatten    the same values, C*H*W order
 
 CAST(v from fraction f to type T) = shift to T's fraction bits (AP_RND: add half an LSB, then floor; AP_TRN:
@@ -35,7 +41,8 @@ from .data import im2col
 from .golden import golden
 from .layer import RtlFormat, RtlLayer, build_layer
 
-SUPPORTED_OPS = ("input", "conv", "dense", "relu", "add", "maxpool", "avgpool", "globalavgpool", "flatten")
+SUPPORTED_OPS = ("input", "conv", "dense", "relu", "clip", "add", "concat", "maxpool", "avgpool",
+                 "globalavgpool", "flatten")
 
 
 def wrap(v: np.ndarray, bits: int, signed: bool = True) -> np.ndarray:
@@ -64,6 +71,48 @@ def trunc_div(v: np.ndarray, n: int) -> np.ndarray:
     v = np.asarray(v, np.int64)
     q = np.abs(v) // n
     return np.where(v < 0, -q, q)
+
+
+@dataclass(frozen=True)
+class ClipBounds:
+    """A Clip's arithmetic (see the module doc): compare at `frac` fraction bits, in `width`-bit signed values."""
+    frac: int
+    lo: int | None
+    hi: int | None
+    width: int
+
+
+def clip_bounds(node: Node, in_t: Fixed, out_t: Fixed) -> ClipBounds:
+    """The Clip's bounds as integers with F = max(input, output) fraction bits, and a signed width holding them
+    and every input value shifted to F bits (the comparison's width in C++ and RTL)."""
+    f = max(in_t.fraction, out_t.fraction)
+    lo, hi = node.attrs.get("min"), node.attrs.get("max")
+    x_lo = (-(1 << (in_t.width - 1)) if in_t.signed else 0) << (f - in_t.fraction)
+    x_hi = ((1 << (in_t.width - (1 if in_t.signed else 0))) - 1) << (f - in_t.fraction)
+    # a bound no input reaches is no comparison (also exporters' +-FLT_MAX for "none")
+    if lo is not None and lo * 2.0 ** f <= x_lo and (hi is None or hi >= lo):
+        lo = None
+    if hi is not None and hi * 2.0 ** f >= x_hi and (lo is None or hi >= lo):
+        hi = None
+    for b in (lo, hi):
+        if b is not None and abs(b) * 2.0 ** f >= 2.0 ** 60:
+            raise FcompError(f"node {node.name}: Clip bound {b} is too large for a {f}-fraction-bit comparison")
+    lo = None if lo is None else int(quantize_frac(lo, f))
+    hi = None if hi is None else int(quantize_frac(hi, f))
+    width = in_t.width + (f - in_t.fraction) + (0 if in_t.signed else 1)
+    for b in (lo, hi):
+        if b is not None:
+            width = max(width, (b if b >= 0 else ~b).bit_length() + 1)
+    return ClipBounds(f, lo, hi, width + 1)
+
+
+def clip_int(x: np.ndarray, in_t: Fixed, b: ClipBounds, out_t: Fixed) -> np.ndarray:
+    v = np.asarray(x, np.int64) << (b.frac - in_t.fraction)
+    if b.lo is not None:
+        v = np.maximum(v, b.lo)
+    if b.hi is not None:
+        v = np.minimum(v, b.hi)
+    return cast(v, b.frac, out_t)
 
 
 def quantize_input(x: np.ndarray, t: Fixed) -> np.ndarray:
@@ -187,12 +236,16 @@ def run_node(net: Network, nn: NetNode, xs: list[np.ndarray], ts: list[Fixed]) -
     node, n = nn.node, len(xs[0])
     if node.op == "relu":
         return cast(np.maximum(xs[0], 0), ts[0].fraction, nn.out)
+    if node.op == "clip":
+        return clip_int(xs[0], ts[0], clip_bounds(node, ts[0], nn.out), nn.out)
     if node.op == "flatten":
         return xs[0].reshape(n, -1)
     if node.op == "add":
         f = max(ts[0].fraction, ts[1].fraction)
         s = (xs[0] << (f - ts[0].fraction)) + (xs[1] << (f - ts[1].fraction))
         return cast(s, f, nn.out)
+    if node.op == "concat":
+        return np.concatenate([cast(x, t.fraction, nn.out) for x, t in zip(xs, ts)], axis=1)
     if node.op in ("conv", "dense"):
         if node.op == "conv":
             vec = _windows(xs[0], node.attrs["kernel"], node.attrs["strides"], node.attrs["pads"])
