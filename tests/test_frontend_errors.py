@@ -167,6 +167,19 @@ def test_batchnorm_not_after_conv(tmp_path):
     assert_names_node(err, "bn1d", "BatchNormalization")
 
 
+def test_add_of_a_tensor_to_itself(tmp_path):
+    """Add(x, x): hls4ml's stream clone and the RTL's fork are per consumer, so one node reading a stream twice
+    would deadlock; refused by name (found by the Concat(x, x) review)."""
+    r = B.rng(0)
+    nodes = [helper.make_node("Gemm", ["x", "W", "B"], ["h"], name="fc"),
+             helper.make_node("Add", ["h", "h"], ["y"], name="twice")]
+    inits = [B.init("W", r.standard_normal((4, 3)).astype(np.float32)), B.init("B", np.zeros(3, np.float32))]
+    model = B.checked(B.make_model(nodes, [B.vi("x", [1, 4])], [B.vi("y", [1, 3])], inits))
+    err = import_error(B.save(model, tmp_path / "twice.onnx"))
+    assert_names_node(err, "twice", "Add")
+    assert "itself" in str(err)
+
+
 def test_missing_weights_is_rejected(tmp_path):
     import_error(B.save(B.conv_weight_as_input_model(), tmp_path / "missing_w.onnx"))
 

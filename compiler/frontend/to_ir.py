@@ -140,6 +140,9 @@ class _Builder:
     def op_Add(self, n):
         if any(i in self.inits for i in n.input):
             self.fail(n, "adding a constant is only supported as the bias of a MatMul")
+        if n.input[0] == n.input[1]:
+            self.fail(n, "Add of a tensor to itself is not supported (one stream cannot feed both inputs; "
+                         "scale the producing layer's weights by 2 instead)")
         a, b = self.data_input(n, 0), self.data_input(n, 1)
         if self.produced[n.input[0]].shape != self.produced[n.input[1]].shape:
             self.fail(n, "broadcasting Add is not supported; both inputs must have the same shape")
