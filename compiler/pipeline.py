@@ -286,7 +286,9 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
         "model": {"file": os.path.basename(str(opts.model)), "graph": graph.name,
                   "input_shape": [1, *graph.inputs[0].shape], "output_shape": [1, *graph.node(graph.outputs[0]).shape],
                   "params": int(sum(n.params for n in graph.nodes)), "macs": int(sum(n.macs() for n in graph.nodes)),
-                  "onnx_sha256": sha256_file(opts.model)},
+                  "onnx_sha256": sha256_file(opts.model),
+                  # the model as fcomp read it, external data inlined (the .onnx's hash does not cover that file)
+                  "normalized_sha256": sha256_file(out / "model.normalized.onnx")},
         "board": board.to_dict(),
         "options": {"act_bits": opts.act_bits, "weight_bits": opts.weight_bits, "data": samples.source,
                     "n_calibration": len(samples.calibration), "n_check": len(samples.check),

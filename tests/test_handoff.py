@@ -223,6 +223,7 @@ def test_manifest_records_versions_models_board_and_plan(builds, zoo_onnx):
     assert m["fcomp_version"] == compiler.__version__
     assert set(m["tools"]) == set(TOOL_PACKAGES) and m["tools"]["hls4ml"] and m["tools"]["torch"]
     assert m["model"]["sha256"] == _sha(zoo_onnx(MODEL))
+    assert m["model"]["normalized_sha256"] == _sha(a / "model.normalized.onnx")    # external data included
     assert m["model"]["compressed_sha256"] == _sha(a / "model.compressed.onnx")
     assert m["board"] == get_board(BOARD).to_dict()
     mapped = [l["mapping"] for l in report["layers"] if "mapping" in l]

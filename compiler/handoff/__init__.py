@@ -162,6 +162,7 @@ def write_handoff(out_dir: Path, report: dict, board: Board, *, rtl_layers: dict
         "tool_target": f"AMD Vitis HLS / Vivado {tcl.TOOL_VERSION}",
         "entry": "run_all.sh",
         "model": {"file": report["model"].get("file"), "sha256": report["model"].get("onnx_sha256"),
+                  "normalized_sha256": report["model"].get("normalized_sha256"),
                   "compressed_sha256": sha256_file(compressed) if compressed.is_file() else None,
                   "input_shape": in_shape, "output_shape": out_shape},
         "board": board.to_dict(),
