@@ -159,9 +159,13 @@ void {WRAPPER_TOP}(hls::stream<axi_in_word_t> &s_axis, hls::stream<axi_out_word_
 
 
 def hls_dir() -> Path:
-    """hls/ (fcomp's own HLS C++: the AXI wrapper and its testbench) ships as package data `compiler._hls`."""
+    """hls/ (fcomp's own HLS C++: the AXI wrapper and its testbench) of this source tree (a checkout or a git
+    worktree, whose editable install may point at another checkout), else the package data `compiler._hls`."""
     from importlib import resources
 
+    here = Path(__file__).resolve().parents[2] / "hls"
+    if (here / f"{WRAPPER_TOP}.cpp").is_file():
+        return here
     return Path(str(resources.files("compiler._hls")))
 
 
