@@ -94,6 +94,19 @@ def test_cli_option_reaches_the_config():
     assert _compression_config(args).ternary_scales == "learned"
 
 
+def test_learned_scales_survive_the_saved_build_config(tmp_path):
+    """fcomp.effective.yaml (what a build saves) keeps the option, so re-running from it trains the same way."""
+    from compiler import cli
+    from compiler.config import build_options_as_cli, dump_effective
+    from compiler.pipeline import BuildOptions
+
+    opts = BuildOptions(model=tmp_path / "m.onnx", compression=CompressionConfig(ternary_scales="learned"))
+    saved = tmp_path / "fcomp.effective.yaml"
+    saved.write_text(dump_effective(build_options_as_cli(opts)))
+    again = cli._build_options(cli._parse(["--config", str(saved), "build"]))
+    assert again.compression.ternary_scales == "learned"
+
+
 # ---- the engine ---------------------------------------------------------------------------------------------
 def test_learned_option_trains_alpha_and_twn_does_not(mlp, spy):
     graph, plan, data = mlp
