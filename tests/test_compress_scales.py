@@ -171,3 +171,6 @@ def test_learned_scales_resume_after_interruption(mlp, tmp_path):
     assert weights_digest(IRModule(resumed.graph)) == weights_digest(IRModule(straight.graph))
     for a, b in zip(resumed.graph.weighted(), straight.graph.weighted()):
         np.testing.assert_array_equal(a.weights["scale"], b.weights["scale"])
+    with pytest.raises(FcompError, match="ternary-scales learned"):
+        compress(graph, plan, CompressionConfig(**dict(base, ternary_scales="twn"), checkpoint_dir=ckpt, resume=True),
+                 data)

@@ -789,7 +789,8 @@ class Context:
                  "gmasks": {n: l.gmask for n, l in self.layers.items()}, "snapshot": self.snapshot,
                  "history": self.history, "strategy": self.strategy.name, "keep": self.keep,
                  "final": {n: l.final for n, l in self.layers.items()}, "best": self.best,
-                 "penalty_shares": self.penalty_shares, "scales_ready": sorted(self.scales_ready)}
+                 "penalty_shares": self.penalty_shares, "scales_ready": sorted(self.scales_ready),
+                 "ternary_scales": self.cfg.ternary_scales}
         tmp = path.with_suffix(".tmp")
         torch.save(state, tmp)
         os.replace(tmp, path)
@@ -801,6 +802,9 @@ class Context:
         state = torch.load(path, weights_only=False)
         if state["strategy"] != self.strategy.name:
             raise FcompError(f"checkpoint {path} is for strategy {state['strategy']}, not {self.strategy.name}")
+        if state.get("ternary_scales", "twn") != self.cfg.ternary_scales:
+            raise FcompError(f"checkpoint {path} was made with --ternary-scales {state.get('ternary_scales', 'twn')}, "
+                             f"not {self.cfg.ternary_scales}")
         self.model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         for n, l in self.layers.items():
