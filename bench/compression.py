@@ -5,7 +5,7 @@ Usage (from the repo root)::
 
     python bench/compression.py [--seeds 0,1,2] [--epochs 30] [--target 21] [--strategies a,b,...]
                                 [--curve 16,21,...] [--curve-seeds 0,1,2] [--no-curve] [--out DIR]
-                                [--model digits_resnet] [--penalty LAMBDA] [--threads 2]
+                                [--model digits_resnet] [--penalty LAMBDA] [--scales twn|learned] [--threads 2]
     python -m bench.compression ...
 
 Every run is `compiler.compress.engine.compress(graph, plan_layers(graph), CompressionConfig(strategy, target,
@@ -93,6 +93,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "held-out inputs and on the real test split")
     p.add_argument("--penalty", type=float, default=None,
                    help="group-lasso / WPC lambda for every run (default: CompressionConfig's default)")
+    p.add_argument("--scales", choices=("twn", "learned"), default="twn",
+                   help="CompressionConfig.ternary_scales for every run: twn (default, TWN's closed-form alpha) or "
+                        "learned (trained per-channel alpha); run the bench once per value to compare them")
     p.add_argument("--threads", type=int, default=2,
                    help="torch.set_num_threads (default 2; 1 is faster when other jobs share the cores)")
     p.add_argument("--out", type=Path, default=None, help="folder for bench_compression.json")
@@ -168,11 +171,12 @@ class Bench:
         from compiler.compress.engine import CompressionConfig, compress, compress_auto
 
         kw = {} if self.args.penalty is None else {"penalty": self.args.penalty}
+        kw["ternary_scales"] = self.args.scales
         cfg = CompressionConfig(strategy=strategy, target=None if mode == "search" else float(target),
                                 epochs=self.args.epochs, seed=seed, **kw)
         t0 = time.perf_counter()
         rec = {"strategy": strategy, "mode": mode, "target": float(target), "seed": seed, "epochs": self.args.epochs,
-               "penalty": cfg.penalty}
+               "penalty": cfg.penalty, "ternary_scales": cfg.ternary_scales}
         try:
             if mode == "search":
                 res = compress_auto(self.graph, self.plan, cfg, self.data)
@@ -267,6 +271,7 @@ def fmt_pct(v) -> str:
 def main_table(b: Bench, strategies, target, seeds) -> tuple[list[str], list[dict]]:
     fp = 100 * b.fp32
     lines = [f"Main table: {b.args.model}, target {target:g}x for every pruning strategy, {b.args.epochs or 'auto'} epochs, "
+             f"ternary scales {b.args.scales}, "
              f"seeds {','.join(map(str, seeds))}; test accuracy on {len(b.data.y_test)} held-out samples",
              "",
              "| strategy | ratio (mean) | test acc % (mean ± std) | drop vs fp32 (points) | per-seed acc % | time/run (s) |",

@@ -190,6 +190,10 @@ def _compression_args(p, allow_none: bool = True) -> None:
     g.add_argument("--seed", type=int, default=0, help="seed of training order and random masks (default 0)")
     g.add_argument("--first-last-bits", type=int, choices=(2, 8), default=2,
                    help="2: first and last layers ternary like the rest (default); 8: kept at 8 bits, unpruned")
+    g.add_argument("--ternary-scales", choices=("twn", "learned"), default="twn",
+                   help="per-channel scale of the ternary weights: twn (default), TWN's closed form recomputed "
+                        "from the weights; learned, a trained parameter started from TWN's value (codes still "
+                        "from the threshold; exported and built exactly like a TWN scale)")
     g.add_argument("--device", default="cpu", help="torch device for fine-tuning: cpu (default) or cuda")
     g.add_argument("--checkpoint-dir", type=Path, help="save a checkpoint after every epoch here")
     g.add_argument("--resume", action="store_true", help="continue from the checkpoint in --checkpoint-dir")
@@ -217,7 +221,8 @@ def _compression_config(args):
     return CompressionConfig(strategy=args.strategy, target=args.target_compression, epochs=args.epochs, lr=args.lr,
                              penalty=args.penalty, seed=args.seed, first_last_bits=args.first_last_bits,
                              device=args.device, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
-                             max_drop=args.max_accuracy_drop, prune_first=args.prune_first_layer)
+                             max_drop=args.max_accuracy_drop, prune_first=args.prune_first_layer,
+                             ternary_scales=args.ternary_scales)
 
 
 def _compress_summary(s: dict) -> str:

@@ -140,5 +140,6 @@ def build_options_as_cli(opts) -> dict:
     else:
         out.update(strategy=c.strategy, target_compression=c.target, epochs=c.epochs, lr=c.lr, penalty=c.penalty,
                    seed=c.seed, first_last_bits=c.first_last_bits, device=c.device,
-                   max_accuracy_drop=c.max_drop, prune_first_layer=c.prune_first)
+                   max_accuracy_drop=c.max_drop, prune_first_layer=c.prune_first,
+                   ternary_scales=c.ternary_scales)
     return out

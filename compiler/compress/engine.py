@@ -25,7 +25,7 @@ from ..plan import LayerMapping
 from ..progress import log, progress_bar
 from . import groups as G
 from .ratio import LayerCost, dense_cost, structured_cost, total_ratio, unstructured_cost
-from .ternary import int_weight, ternarize, ternary_weight
+from .ternary import initial_log_alpha, int_weight, ternarize, ternary_weight, ternary_weight_learned
 from .wpc import group_lasso
 
 
@@ -40,6 +40,8 @@ STEP_MAC_BUDGET = 2e11              # MACs of training that buy steps beyond MIN
 MIN_STEPS = 1000                    # optimizer steps of a run whose epochs are sized from the data
 VAL_SHARE = 0.15                    # share of the training data carved off (stratified) for validation
 VAL_SPLIT_SEED = 12345              # the validation split does not move with --seed: probes compare alike
+TERNARY_SCALES = ("twn", "learned")  # per-channel ternary scale: TWN's closed form, or a trained parameter
+SCALE_LR_FACTOR = 1.0               # learned scales: Adam lr of log(alpha) = this x cfg.lr (relative steps)
 
 
 @dataclass
@@ -53,6 +55,9 @@ class CompressionConfig:
     penalty: float = 0.5            # group-lasso / WPC gradient norm relative to the task gradient, per layer
     seed: int = 0
     per_channel: bool = True        # ternary threshold and scale per output channel
+    ternary_scales: str = "twn"     # "twn": alpha = TWN's closed form, recomputed every pass; "learned": alpha a
+                                    # trainable parameter (log-parametrised), initialised from TWN's value when the
+                                    # codes are first trained; codes come from the threshold either way
     first_last_bits: int = 2        # 2: ternary like the rest; 8: first and last layers kept at 8 bits, unpruned
     prune_first: str = "auto"       # the first weighted layer: "never", "always", "auto" (only when the target is
                                     # out of reach without it: it sees all of the input and usually holds few bits)
@@ -141,9 +146,11 @@ class CompressionResult:
     ceiling: float | None = None                # the largest ratio this allocation can reach
     data_free_check: dict | None = None         # data-free: top-1 agreement with fp32 on held-out generated inputs
     search: dict | None = None                  # compress_auto: the accuracy budget and every probe
+    ternary_scales: str = "twn"                 # how the ternary layers' alpha was obtained (cfg.ternary_scales)
 
     def to_dict(self) -> dict:
         return {"strategy": self.strategy, "data_free": self.data_free, "target_ratio": self.target,
+                "ternary_scales": self.ternary_scales,
                 "ratio": round(self.ratio, 3),
                 "ratio_weights_only": None if self.ratio_weights_only is None else round(self.ratio_weights_only, 3),
                 "ceiling_ratio": None if self.ceiling is None else round(self.ceiling, 3),
@@ -348,6 +355,21 @@ class Context:
         self.penalty_shares: list[float] = []
         self.schedule: dict | None = None
         self.world, self.rank = 1, 0
+        if cfg.ternary_scales not in TERNARY_SCALES:
+            raise FcompError(f"ternary_scales must be one of {', '.join(TERNARY_SCALES)}, not {cfg.ternary_scales!r}")
+        # learned scales: one log(alpha) per output channel (one per layer with per_channel off) of every ternary
+        # layer, registered on the model so that checkpoints, the best-epoch copy and the all-reduce carry them;
+        # a layer's values are set from TWN's alpha when its codes are first trained (scales_ready)
+        self.scale_keys: dict[str, str] = {}
+        self.scales_ready: set[str] = set()
+        if cfg.ternary_scales == "learned":
+            params = {}
+            for i, (name, layer) in enumerate(self.layers.items()):
+                if layer.bits == 2:
+                    rows = layer.module.weight.shape[0] if cfg.per_channel else 1
+                    self.scale_keys[name] = f"s{i}"
+                    params[f"s{i}"] = torch.nn.Parameter(torch.zeros(rows, device=layer.module.weight.device))
+            self.model.ternary_scales = torch.nn.ParameterDict(params)
         maybe_init_distributed(cfg.device)
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             self.world, self.rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
@@ -571,10 +593,40 @@ class Context:
         self.set_masks({n: self.strategy.scores(self, l) for n, l in self.layers.items() if l.prunable}, keep)
 
     # quantization ------------------------------------------------------------------------------------------------
+    def learned_log_alpha(self, name: str) -> torch.Tensor | None:
+        """The trained log(alpha) of ternary layer `name`, or None while it uses TWN's closed form."""
+        if name not in self.scales_ready:
+            return None
+        return self.model.ternary_scales[self.scale_keys[name]]
+
+    def init_learned_scales(self) -> None:
+        """Learned scales: each ternary layer not yet started takes TWN's alpha of its current weights and mask."""
+        with torch.no_grad():
+            for name, key in self.scale_keys.items():
+                if name not in self.scales_ready:
+                    l = self.layers[name]
+                    self.model.ternary_scales[key].copy_(initial_log_alpha(l.module.weight, l.mask,
+                                                                           self.cfg.per_channel))
+                    self.scales_ready.add(name)
+
+    def codes_and_scale(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(codes, alpha per output channel) of ternary layer `name` as the forward pass uses them: codes from the
+        threshold, alpha learned (when trained) or TWN's. This is what leaves the engine (IR codes/scale)."""
+        l = self.layers[name]
+        w = l.module.weight.detach().cpu()
+        codes, alpha = ternarize(w, None if l.mask is None else l.mask.cpu(), self.cfg.per_channel)
+        la = self.learned_log_alpha(name)
+        if la is not None:
+            alpha = la.detach().cpu().exp().expand(w.shape[0]).clone()
+        return codes, alpha
+
     def set_quantize(self, on: bool) -> None:
         transforms: dict[str, Callable] = {}
         for name, layer in self.layers.items():
-            if on and layer.bits == 2:
+            if on and layer.bits == 2 and self.learned_log_alpha(name) is not None:
+                transforms[name] = (lambda w, l=layer, la=self.learned_log_alpha(name):
+                                    ternary_weight_learned(w, la, l.mask, self.cfg.per_channel))
+            elif on and layer.bits == 2:
                 transforms[name] = (lambda w, l=layer: ternary_weight(w, l.mask, self.cfg.per_channel))
             elif on:
                 transforms[name] = (lambda w, l=layer: int_weight(w, l.bits, l.mask))
@@ -668,6 +720,8 @@ class Context:
 
     def train_epoch(self, spec: EpochSpec, opt: torch.optim.Optimizer) -> dict:
         cfg, d = self.cfg, self.data
+        if spec.quantize and self.scale_keys:
+            self.init_learned_scales()
         self.set_quantize(spec.quantize)
         self.model.train()
         g = torch.Generator().manual_seed(cfg.seed * 100003 + self.epoch)
@@ -735,7 +789,8 @@ class Context:
                  "gmasks": {n: l.gmask for n, l in self.layers.items()}, "snapshot": self.snapshot,
                  "history": self.history, "strategy": self.strategy.name, "keep": self.keep,
                  "final": {n: l.final for n, l in self.layers.items()}, "best": self.best,
-                 "penalty_shares": self.penalty_shares}
+                 "penalty_shares": self.penalty_shares, "scales_ready": sorted(self.scales_ready),
+                 "ternary_scales": self.cfg.ternary_scales}
         tmp = path.with_suffix(".tmp")
         torch.save(state, tmp)
         os.replace(tmp, path)
@@ -747,6 +802,9 @@ class Context:
         state = torch.load(path, weights_only=False)
         if state["strategy"] != self.strategy.name:
             raise FcompError(f"checkpoint {path} is for strategy {state['strategy']}, not {self.strategy.name}")
+        if state.get("ternary_scales", "twn") != self.cfg.ternary_scales:
+            raise FcompError(f"checkpoint {path} was made with --ternary-scales {state.get('ternary_scales', 'twn')}, "
+                             f"not {self.cfg.ternary_scales}")
         self.model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         for n, l in self.layers.items():
@@ -754,6 +812,7 @@ class Context:
             l.final = state["final"][n]
         self.snapshot, self.history, self.epoch = state["snapshot"], state["history"], state["epoch"]
         self.best, self.penalty_shares, self.keep = state["best"], state["penalty_shares"], state["keep"]
+        self.scales_ready = set(state.get("scales_ready", []))
         log.info("resumed compression from %s after epoch %d", path, self.epoch)
         return True
 
@@ -799,14 +858,20 @@ class Context:
                          "phases": [{"phase": p, "first_epoch": lo + 1, "last_epoch": hi} for p, (lo, hi)
                                     in sorted(phases.items())], "masks_final_from_epoch": last_prune + 2}
         self.schedule["steps"] = self.schedule["epochs"] * self.schedule["steps_per_epoch"]
-        opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        scales = list(self.model.ternary_scales.parameters()) if self.scale_keys else []
+        ids = {id(p) for p in scales}
+        groups = [{"params": [p for p in self.model.parameters() if id(p) not in ids], "lr_factor": 1.0}]
+        if scales:
+            groups.append({"params": scales, "lr_factor": SCALE_LR_FACTOR})
+        opt = torch.optim.Adam(groups, lr=cfg.lr)
         if not (cfg.resume and self.load(opt)):
             self.strategy.initial_masks(self, self.keep)
         for e in progress_bar(range(self.epoch, len(specs)), f"compress {self.strategy.name}", total=len(specs)):
             spec = specs[e]
             lo, hi = phases[spec.phase]   # one cosine decay per phase: a new phase restarts the learning rate
             for group in opt.param_groups:
-                group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * (e - lo) / max(1, hi - lo)))
+                group["lr"] = (cfg.lr * group.get("lr_factor", 1.0)
+                               * 0.5 * (1 + math.cos(math.pi * (e - lo) / max(1, hi - lo))))
             stats = self.train_epoch(spec, opt)
             self.end_of_epoch(spec)
             self.epoch = e + 1
@@ -885,8 +950,6 @@ def compress(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionConfig
     costs = {c.name: c for c in ctx.costs()}
     kept_groups = all_groups = 0
     for name, layer in ctx.layers.items():
-        w = layer.module.weight.detach().cpu()
-        mask = None if layer.mask is None else layer.mask.cpu()
         node = graph.node(name)
         row = {"name": name, "bits": layer.bits, "pe": layer.mapping.pe, "simd": layer.mapping.simd,
                "pruned": layer.mask is not None, "reason": layer.reason,
@@ -895,7 +958,8 @@ def compress(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionConfig
         if name in ctx.sensitivity:
             row["sensitivity"] = [{"keep": round(k, 4), "kl": round(v, 5)} for k, v in ctx.sensitivity[name]]
         if layer.bits == 2:
-            codes, alpha = ternarize(w, mask, cfg.per_channel)
+            codes, alpha = ctx.codes_and_scale(name)    # learned alpha where trained: W = codes * scale below
+            row["ternary_scale"] = "learned" if ctx.learned_log_alpha(name) is not None else "twn"
             c = codes.numpy().astype(np.int8)
             extra[name] = {"codes": c if node.op == "conv" else np.ascontiguousarray(c.T),
                            "scale": alpha.numpy().astype(np.float32)}
@@ -925,7 +989,8 @@ def compress(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionConfig
         before = after = None
     res = CompressionResult(new_graph, strategy.name, data_free, cfg.target, ratio,
                             kept_groups / max(1, all_groups), rows, ctx.history, before, after,
-                            ratio_weights_only=weights_only, schedule=ctx.schedule, ceiling=ctx.ceiling)
+                            ratio_weights_only=weights_only, schedule=ctx.schedule, ceiling=ctx.ceiling,
+                            ternary_scales=cfg.ternary_scales)
     if ctx.penalty_shares:
         res.penalty_gradient_share = sum(ctx.penalty_shares) / len(ctx.penalty_shares)
     d = ctx.data

@@ -3,6 +3,11 @@
 The threshold is delta = 0.7 * mean|w| over the weights still allowed by the pruning mask; alpha is the mean
 magnitude of the weights above it (TWN's closed-form optimum). Training sees the ternary weights in the forward
 pass and passes gradients straight through to the latent float weights (straight-through estimator).
+
+Learned scales (`ternary_weight_learned`, TTQ/LSQ style): the codes still come from the threshold, but alpha is a
+trainable per-channel parameter, held as log(alpha) so that it stays positive and Adam's steps are relative;
+the loss reaches alpha through the codes (d w_q / d alpha_r = code_r), the latent weights still get the
+straight-through gradient.
 """
 
 from __future__ import annotations
@@ -49,6 +54,29 @@ def ternary_weight(weight: torch.Tensor, mask: torch.Tensor | None = None, per_c
     q = codes * alpha.reshape(-1, *([1] * (weight.dim() - 1)))
     ste = weight + (q - weight).detach()
     return ste if mask is None else ste * mask
+
+
+def ternary_weight_learned(weight: torch.Tensor, log_alpha: torch.Tensor, mask: torch.Tensor | None = None,
+                           per_channel: bool = True) -> torch.Tensor:
+    """exp(log_alpha) * codes in the forward pass, codes from the TWN threshold; d/dweight = mask (straight
+    through), d/dlog_alpha_r = alpha_r * sum_i dL/dw_q[r, i] * code[r, i]."""
+    codes, _ = ternarize(weight, mask, per_channel)
+    alpha = log_alpha.exp().reshape(-1, *([1] * (weight.dim() - 1)))
+    q = codes * alpha + (weight - weight.detach())
+    return q if mask is None else q * mask
+
+
+def initial_log_alpha(weight: torch.Tensor, mask: torch.Tensor | None = None, per_channel: bool = True) -> torch.Tensor:
+    """log of the TWN alpha per output channel (shape (rows,); (1,) with per_channel off), the starting point of
+    a learned scale. A channel without a
+    nonzero code (TWN alpha 0: an all-zero or fully pruned row) starts at the mean alpha of the layer's other
+    channels, a scale its codes can use should they appear later (1e-8 when no channel has one)."""
+    _, alpha = ternarize(weight, mask, per_channel)
+    if not per_channel:     # one scale for the layer
+        alpha = alpha[:1]
+    live = alpha > 0
+    fallback = alpha[live].mean() if bool(live.any()) else torch.tensor(1e-8, dtype=alpha.dtype)
+    return torch.where(live, alpha, fallback).clamp(min=1e-8).log()
 
 
 def int_weight(weight: torch.Tensor, bits: int = 8, mask: torch.Tensor | None = None) -> torch.Tensor:
