@@ -8,7 +8,8 @@ OUT is an `fcomp build` output folder (with rtl/fcomp_accel/ and report.json). I
 present, else the accelerator is synthesized first (`compiler.synth`, the same as `fcomp synth OUT`; cached).
 Prints, per model: per node kind (op; a node's FIFO/fork instances count with the node that produces into
 them, fc_axis_in with the input node, fc_axis_out with the output node) the estimate's LUT/FF/BRAM36/DSP next
-to the synthesized LUT (logic + LUT-RAM/SRL)/FF/BRAM36/DSP and the ratio, the total, the three biggest LUT consumers (module instances), the deepest module and the synthesis time.
+to the synthesized LUT (logic + LUT-RAM/SRL)/FF/BRAM36/DSP and the ratio, the total, the three biggest LUT
+consumers (module instances), the deepest module and the synthesis time.
 """
 
 from __future__ import annotations
