@@ -278,3 +278,18 @@ def test_a_module_over_its_timeout_is_reported_not_waited_for(small_build, tmp_p
     with pytest.raises(FcompError, match="timeout"):
         check_capacity(doc)
     assert not any((tmp_path / "cache" / "yosys").glob("*.json"))     # a timeout is not cached
+
+
+def test_build_synth_refuses_early(small_build, tmp_path, capsys, monkeypatch):
+    """`build --synth` checks what synthesis needs before the long stages: no output folder is written."""
+    model = small_build.parent / "mlp.onnx"
+    out = tmp_path / "b"
+    t0 = time.monotonic()
+    assert cli.main(["build", str(model), "-o", str(out), "--synth", "--strategy", "none"]) == 2
+    assert "--synth needs the whole-network RTL" in capsys.readouterr().err
+    assert cli.main(["build", str(model), "-o", str(out), "--synth", "--synth-timeout", "0"]) == 2
+    assert "--synth-timeout" in capsys.readouterr().err
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert cli.main(["build", str(model), "-o", str(out), "--synth"]) == 2
+    assert "yosys not found" in capsys.readouterr().err
+    assert time.monotonic() - t0 < 30 and not out.exists()
