@@ -114,6 +114,16 @@ def test_summary_of_recorded_yosys_output():
     assert parse_ltp(LTP) == 7 and parse_ltp("no path here") is None
 
 
+def test_a_yosys_crash_is_one_line_naming_the_signal_and_the_pass():
+    from compiler.synth.yosys import failure_text
+
+    log = "19.27. Executing OPT_CLEAN pass (remove unused cells and wires).\n19.28. Executing MEMORY_LIBMAP pass " \
+          "(mapping memories to cells).\n"
+    assert failure_text(-11, log) == ("yosys killed by SIGSEGV in 'MEMORY_LIBMAP pass (mapping memories to cells)' "
+                                      "without an ERROR line (a Yosys crash)")
+    assert failure_text(1, log + "ERROR: Can not open file `x.mem`\n") == "ERROR: Can not open file `x.mem`"
+
+
 def test_instances_are_read_back_and_identical_ones_share_a_key(small_build):
     from compiler.synth.yosys import job_key
 

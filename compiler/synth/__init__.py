@@ -115,7 +115,7 @@ def synthesize(out: Path, board: Board, jobs: int | None = None, timeout_s: floa
                         "instances": [i.name for i in insts], "nodes": sorted({i.node for i in insts}),
                         "count": len(insts), "status": r["status"], "cached": bool(r.get("cached")),
                         "seconds": r["seconds"], "resources": r.get("resources"), "depth": r.get("depth"),
-                        **({"error": r["error"]} if "error" in r else {})})
+                        **{k: r[k] for k in ("error", "log") if k in r}})
     by_key = {m["key"]: m for m in modules}
     est_rows = {l["layer"]: l for l in (estimate or {}).get("layers", [])}
     nodes: dict[str, dict] = {}

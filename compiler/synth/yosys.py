@@ -135,6 +135,29 @@ def script_for(inst: Instance, family: str) -> str:
                          module=inst.module, family=family)
 
 
+def failure_text(returncode: int, text: str) -> str:
+    """One line: Yosys's ERROR line, or the signal that ended it and the pass it was in (a crash prints none)."""
+    err = [l.strip() for l in text.splitlines() if "ERROR" in l]
+    if err:
+        return err[0][:500]
+    passes = re.findall(r"^[\d.]+ Executing (.+?)\.?$", text, re.M)
+    if returncode < 0:
+        try:
+            how = f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            how = f"killed by signal {-returncode}"
+    else:
+        how = f"exit status {returncode}"
+    return f"yosys {how}" + (f" in '{passes[-1]}'" if passes else "") + " without an ERROR line (a Yosys crash)"
+
+
+def _keep_log(entry: Path, text: str) -> str:
+    """A failed run's log beside the cache (never read as a result): <key>.failed.log."""
+    path = entry.with_name(entry.stem + ".failed.log")
+    path.write_text(text[-200_000:], encoding="utf-8")
+    return str(path)
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -178,9 +201,9 @@ def synth_instance(inst: Instance, family: str, timeout_s: float, use_cache: boo
         seconds = round(time.monotonic() - t0, 1)
         if proc.returncode != 0 or not (work / "stat.txt").is_file():
             log_text = (work / "yosys.log").read_text(errors="replace") if (work / "yosys.log").is_file() else ""
-            err = [l for l in (out + "\n" + log_text).splitlines() if "ERROR" in l]
             return {"key": key, "status": "error", "cached": False, "seconds": seconds,
-                    "error": (err[0] if err else (out or log_text)[-500:]).strip()[:500]}
+                    "error": failure_text(proc.returncode, out + "\n" + log_text),
+                    "log": _keep_log(entry, log_text or out)}
         cells = parse_stat((work / "stat.txt").read_text())
         depth = parse_ltp((work / "ltp.txt").read_text() if (work / "ltp.txt").is_file() else "")
     doc = {"key": key, "status": "ok", "seconds": seconds, "yosys": version, "family": family,
