@@ -159,6 +159,9 @@ def _synth_args(p, jobs: str, timeout: str) -> None:
     p.add_argument(timeout, type=float, default=DEFAULT_TIMEOUT_S, metavar="S", dest="synth_timeout",
                    help=f"seconds one module's synthesis may take before it is stopped and reported (default "
                         f"{DEFAULT_TIMEOUT_S:g})")
+    p.add_argument("--synth-memory-gb", type=float, default=None, metavar="GB",
+                   help="address-space cap of each Yosys run, so one that grows without bound fails alone "
+                        "(default: 80%% of this machine's memory divided by the parallel jobs)")
     p.add_argument("--no-synth-cache", action="store_true",
                    help="synthesize every module again instead of reading cached results")
 
@@ -362,7 +365,8 @@ def _build_options(args):
                         max_memory_gb=args.max_memory_gb, max_csim_minutes=args.max_csim_minutes,
                         margin=args.margin, target_fps=args.target_fps,
                         max_simd=args.max_simd, synth=args.synth, synth_jobs=args.synth_jobs,
-                        synth_timeout=args.synth_timeout, synth_cache=not args.no_synth_cache)
+                        synth_timeout=args.synth_timeout, synth_cache=not args.no_synth_cache,
+                        synth_memory_gb=args.synth_memory_gb)
 
 
 def _print(args, data, text: str) -> None:
@@ -395,8 +399,10 @@ def _run(args) -> int:
         from .boards import get_board
         from .synth import check_capacity, summary, synth_output
 
+        if args.synth_memory_gb is not None and args.synth_memory_gb <= 0:
+            raise FcompError("--synth-memory-gb must be > 0")
         doc = synth_output(args.output, None if args.board is None else get_board(args.board), args.synth_jobs,
-                           args.synth_timeout, not args.no_synth_cache)
+                           args.synth_timeout, not args.no_synth_cache, args.synth_memory_gb)
         _print(args, doc, summary(doc) + f"\n  written: {Path(args.output) / 'synth.json'}")
         check_capacity(doc, Path(args.output) / "synth.json")
         return 0

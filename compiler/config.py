@@ -135,7 +135,7 @@ def build_options_as_cli(opts) -> dict:
            "max_memory_gb": opts.max_memory_gb,
            "max_csim_minutes": opts.max_csim_minutes, "margin": opts.margin, "target_fps": opts.target_fps,
            "max_simd": opts.max_simd, "synth": opts.synth, "synth_jobs": opts.synth_jobs,
-           "synth_timeout": opts.synth_timeout}
+           "synth_timeout": opts.synth_timeout, "synth_memory_gb": opts.synth_memory_gb}
     if c is None:
         out["strategy"] = "none"
     else:

@@ -69,6 +69,7 @@ class BuildOptions:
     synth_jobs: int | None = None     # parallel Yosys runs (None: the machine's cores)
     synth_timeout: float = 1800.0     # seconds one module's synthesis may take
     synth_cache: bool = True
+    synth_memory_gb: float | None = None   # per Yosys job (None: 80% of the machine's memory / jobs)
 
     def resolved_output(self, model_name: str) -> Path:
         return Path(self.output) if self.output else Path("build") / f"{model_name}-{self.board}"
@@ -138,6 +139,8 @@ def build(opts: BuildOptions) -> dict:
         from .synth import check_options
 
         check_options(board, opts.synth_jobs, opts.synth_timeout, opts.compression is not None)
+        if opts.synth_memory_gb is not None and opts.synth_memory_gb <= 0:
+            raise FcompError("--synth-memory-gb must be > 0")
     timer = StageTimer()
     with timer.stage("frontend", f"Importing {opts.model}"):
         fe = import_onnx(opts.model)
@@ -340,7 +343,8 @@ def _synthesize(net, out: Path, board, opts: BuildOptions, estimate: dict) -> di
         if why:
             raise FcompError("--synth needs the whole-network RTL, which this network has not: " + "; ".join(why))
         write_accel(generate(net), accel)
-    doc = synthesize(out, board, opts.synth_jobs, opts.synth_timeout, opts.synth_cache, estimate)
+    mem = None if opts.synth_memory_gb is None else int(opts.synth_memory_gb * 2**30)
+    doc = synthesize(out, board, opts.synth_jobs, opts.synth_timeout, opts.synth_cache, estimate, mem)
     write_synth(out, doc)
     return doc
 

@@ -303,3 +303,16 @@ def test_build_synth_refuses_early(small_build, tmp_path, capsys, monkeypatch):
     assert cli.main(["build", str(model), "-o", str(out), "--synth"]) == 2
     assert "yosys not found" in capsys.readouterr().err
     assert time.monotonic() - t0 < 30 and not out.exists()
+
+
+@pytest.mark.sim
+@needs_yosys
+def test_a_yosys_run_over_its_memory_cap_fails_alone_and_says_so(small_build, tmp_path, monkeypatch):
+    from compiler.synth.yosys import synth_instance
+
+    monkeypatch.setenv("FCOMP_CACHE_DIR", str(tmp_path / "cache"))
+    insts, _ = read_accel(small_build / "rtl" / "fcomp_accel")
+    pe = next(i for i in insts if i.module == "tpe_layer")
+    r = synth_instance(pe, "xcup", 300, use_cache=False, memory_limit_bytes=40 * 2**20)
+    assert r["status"] == "error" and r["error"].startswith("out of memory: over the 40 MiB per-job limit")
+    assert Path(r["log"]).is_file() and not list((tmp_path / "cache" / "yosys").glob("*.json"))

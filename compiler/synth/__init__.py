@@ -74,9 +74,20 @@ def _side_by_side(synth: dict, est: dict | None) -> dict:
     return out
 
 
+def default_memory_limit(jobs: int) -> int | None:
+    """Per-job address-space cap: 80% of the machine's memory shared by the parallel jobs (None: unknown)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+    return int(0.8 * total / max(1, jobs))
+
+
 def synthesize(out: Path, board: Board, jobs: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
-               use_cache: bool = True, estimate: dict | None = None) -> dict:
-    """Synthesize OUT/rtl/fcomp_accel for `board`; returns the synth.json document (not written)."""
+               use_cache: bool = True, estimate: dict | None = None, memory_limit_bytes: int | None = None) -> dict:
+    """Synthesize OUT/rtl/fcomp_accel for `board`; returns the synth.json document (not written). Each Yosys
+    job's memory is capped (default `default_memory_limit`): Yosys 0.23's memory mapping of a many-ported
+    buffer can grow past the machine's memory, and then fails alone."""
     folder = accel_folder(out)
     exe = require_yosys()
     version = yosys_version(exe)
@@ -85,6 +96,7 @@ def synthesize(out: Path, board: Board, jobs: int | None = None, timeout_s: floa
     jobs = default_jobs() if jobs is None else int(jobs)
     if jobs < 1 or timeout_s <= 0:
         raise FcompError("--jobs must be >= 1 and --timeout > 0")
+    mem = default_memory_limit(jobs) if memory_limit_bytes is None else int(memory_limit_bytes)
     groups: dict[str, list[Instance]] = {}
     for inst in instances:
         groups.setdefault(job_key(inst, family, version), []).append(inst)
@@ -95,7 +107,7 @@ def synthesize(out: Path, board: Board, jobs: int | None = None, timeout_s: floa
 
     def run(key):
         inst = groups[key][0]
-        r = synth_instance(inst, family, timeout_s, use_cache)
+        r = synth_instance(inst, family, timeout_s, use_cache, mem)
         state = "cached" if r.get("cached") else r["status"]
         log.info("  %-14s %-22s %s %.1fs", inst.module, inst.name, state, r["seconds"])
         return key, r
@@ -156,7 +168,8 @@ def synthesize(out: Path, board: Board, jobs: int | None = None, timeout_s: floa
         "tool": {"yosys": version, "family": family, "command": f"synth_xilinx -family {family} -top <module> "
                  "-noiopad -noclkbuf (hierarchy kept), then flatten + stat + ltp", "script": SCRIPT},
         "board": board.to_dict(), "capacity": cap, "accel_dir": f"rtl/{ACCEL_DIR}",
-        "jobs": jobs, "timeout_s": timeout_s, "wall_s": wall,
+        "jobs": jobs, "timeout_s": timeout_s, "memory_limit_gib": None if mem is None else round(mem / 2**30, 2),
+        "wall_s": wall,
         "synth_s": round(sum(m["seconds"] for m in modules if not m["cached"]), 1),
         "cached_modules": sum(m["cached"] for m in modules),
         "instances": len(instances), "distinct_modules": len(modules),
@@ -242,7 +255,8 @@ def check_options(board: Board, jobs: int | None, timeout_s: float, compressed: 
 
 
 def synth_output(out: Path, board: Board | None = None, jobs: int | None = None,
-                 timeout_s: float = DEFAULT_TIMEOUT_S, use_cache: bool = True) -> dict:
+                 timeout_s: float = DEFAULT_TIMEOUT_S, use_cache: bool = True,
+                 memory_gb: float | None = None) -> dict:
     """`fcomp synth OUT`: synthesize, write OUT/synth.json and re-render report.html when the build has one.
     Returns the document; `check_capacity(doc)` then says (exit 2) whether it fits the board."""
     out = Path(out)
@@ -260,7 +274,8 @@ def synth_output(out: Path, board: Board | None = None, jobs: int | None = None,
         if not report.get("board"):
             raise FcompError(f"{out} has no report.json naming its board; pass --board")
         board = get_board(report["board"]["name"])
-    doc = synthesize(out, board, jobs, timeout_s, use_cache, report.get("estimate"))
+    doc = synthesize(out, board, jobs, timeout_s, use_cache, report.get("estimate"),
+                     None if memory_gb is None else int(memory_gb * 2**30))
     path = write_synth(out, doc)
     if isinstance(report.get("layers"), list):   # a whole build's report: re-render report.html with it
         from ..report import render_html

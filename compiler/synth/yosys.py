@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -166,9 +167,20 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def synth_instance(inst: Instance, family: str, timeout_s: float, use_cache: bool = True) -> dict:
+def _limit_memory(limit_bytes: int | None):
+    if limit_bytes is None:
+        return None
+
+    def apply():   # in the child, before exec: its address space is capped, so it fails alone, not the machine
+        resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
+    return apply
+
+
+def synth_instance(inst: Instance, family: str, timeout_s: float, use_cache: bool = True,
+                   memory_limit_bytes: int | None = None) -> dict:
     """Synthesize one instance (or read it from the cache). Returns {key, status: ok|timeout|error, cached,
-    seconds, resources, depth, cells} (resources/depth absent unless ok); never raises on a Yosys failure."""
+    seconds, resources, depth, cells} (resources/depth absent unless ok); never raises on a Yosys failure.
+    `memory_limit_bytes` caps the Yosys process's address space (a run over it ends as an error naming it)."""
     exe = require_yosys()
     version = yosys_version(exe)
     key = job_key(inst, family, version)
@@ -188,7 +200,8 @@ def synth_instance(inst: Instance, family: str, timeout_s: float, use_cache: boo
         (work / "run.ys").write_text(script_for(inst, family), encoding="utf-8")
         # own process group: a timeout kills yosys and the yosys-abc it runs
         proc = subprocess.Popen([exe, "-q", "-l", "yosys.log", "-s", "run.ys"], cwd=work, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                                preexec_fn=_limit_memory(memory_limit_bytes))
         try:
             out, _ = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -201,8 +214,10 @@ def synth_instance(inst: Instance, family: str, timeout_s: float, use_cache: boo
         seconds = round(time.monotonic() - t0, 1)
         if proc.returncode != 0 or not (work / "stat.txt").is_file():
             log_text = (work / "yosys.log").read_text(errors="replace") if (work / "yosys.log").is_file() else ""
-            return {"key": key, "status": "error", "cached": False, "seconds": seconds,
-                    "error": failure_text(proc.returncode, out + "\n" + log_text),
+            err = failure_text(proc.returncode, out + "\n" + log_text)
+            if memory_limit_bytes and ("bad_alloc" in out + log_text or proc.returncode in (-6, -9)):
+                err = f"out of memory: over the {memory_limit_bytes / 2**20:,.0f} MiB per-job limit ({err})"
+            return {"key": key, "status": "error", "cached": False, "seconds": seconds, "error": err,
                     "log": _keep_log(entry, log_text or out)}
         cells = parse_stat((work / "stat.txt").read_text())
         depth = parse_ltp((work / "ltp.txt").read_text() if (work / "ltp.txt").is_file() else "")
