@@ -115,9 +115,14 @@ def synthesize(out: Path, board: Board, jobs: int | None = None, timeout_s: floa
     # the biggest jobs (tpe_layer first, by ROM size) start first, so the slowest does not start last
     order = sorted(groups, key=lambda k: (groups[k][0].module != "tpe_layer",
                                           -sum(f.stat().st_size for f in groups[k][0].roms.values())))
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
         for key, r in pool.map(run, order):
             results[key] = r
+    except BaseException:   # Ctrl-C / SIGTERM: the running Yosys are stopped by the handler; start no more
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     wall = round(time.monotonic() - t0, 1)
 
     modules = []
