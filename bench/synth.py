@@ -49,6 +49,7 @@ def by_kind(report: dict, doc: dict) -> dict[str, dict]:
                                        "syn": dict.fromkeys(("LUT_TOTAL", "FF", "BRAM36", "DSP"), 0)})
         for r in k["syn"]:
             k["syn"][r] += n["synth"][r]
+        k["incomplete"] = k.get("incomplete", 0) + (not n.get("complete", True))
     return kinds
 
 
@@ -64,7 +65,8 @@ def table(name: str, report: dict, doc: dict) -> str:
     kinds = by_kind(report, doc)
     for op, k in sorted(kinds.items(), key=lambda kv: -kv[1]["syn"]["LUT_TOTAL"]):
         e, s = k["est"], k["syn"]
-        rows.append(f"{op:14s} {k['nodes']:5d} {e['lut']:9,.0f} {s['LUT_TOTAL']:9,} {_ratio(s['LUT_TOTAL'], e['lut']):>7s}"
+        label = op + (f" ({k['incomplete']} inc.)" if k.get("incomplete") else "")
+        rows.append(f"{label:14s} {k['nodes']:5d} {e['lut']:9,.0f} {s['LUT_TOTAL']:9,} {_ratio(s['LUT_TOTAL'], e['lut']):>7s}"
                     f" {e['ff']:8,.0f} {s['FF']:8,} {_ratio(s['FF'], e['ff']):>7s} {e['bram36']:8g} "
                     f"{s['BRAM36']:8g} {e['dsp']:7d} {s['DSP']:7d}")
     c = doc["compare"]
@@ -90,7 +92,10 @@ def table(name: str, report: dict, doc: dict) -> str:
                     f"{doc['synth_s']:.0f} s of synthesis in {doc['wall_s']:.0f} s wall, {doc['jobs']} jobs, "
                     f"{doc['cached_modules']}/{doc['distinct_modules']} modules cached")
     for f in doc["failed"]:
-        rows.append(f"NOT synthesized: {f['module']} {f['instances']}: {f['status']} {f['error']}")
+        rows.append(f"NOT synthesized: {f['module']} {f['instances']}: {f['status']} {f['error'][-160:]!r}")
+    if doc["failed"]:
+        rows.append("(inc. = nodes with a module that was not synthesized: their sums, the kind's and the total are "
+                    "lower bounds)")
     return "\n".join(rows)
 
 

@@ -153,6 +153,9 @@ def synthesize(out: Path, board: Board, jobs: int | None = None, timeout_s: floa
         row = est_rows.get(name)
         n["estimate"] = None if row is None else {k: row.get(k, 0) for k in COMPARE}
         n["compare"] = _side_by_side(n["synth"], n["estimate"])
+        if not n["complete"]:   # a module of it was not synthesized: no ratio for a partial sum
+            for c in n["compare"].values():
+                c["ratio"] = None
 
     total = _zero()
     for m in modules:
@@ -182,7 +185,7 @@ def synthesize(out: Path, board: Board, jobs: int | None = None, timeout_s: floa
         "resources_note": ("LUT: LUT1-6 as logic; LUT_MEM: LUTs used as LUT-RAM and SRL (by cell type); LUT_TOTAL = "
                            "LUT + LUT_MEM (Vivado's 'CLB LUTs', what the board's LUT count and the estimate's lut "
                            "mean); BRAM36: RAMB36 + 0.5 RAMB18; LUTRAM and SRL: cell counts"),
-        "complete": not failed, "failed": failed,
+        "complete": not failed, "failed": failed, "total_is_lower_bound": bool(failed),
         "total": total, "estimate_total": est_total, "compare": _side_by_side(total, est_total),
         "utilization": util, "fits": not over and not failed, "over_capacity": over,
         "slowest_module": None if slow is None else {"module": slow["module"], "instance": slow["instances"][0],
@@ -217,6 +220,8 @@ def summary(doc: dict) -> str:
         cap = doc["capacity"].get(ek)
         parts.append(f"{label} {e['synth']:,}{'/' + format(cap, ',') if cap else ''}{est}")
     lines.append("  synthesized: " + "; ".join(parts))
+    if doc.get("total_is_lower_bound"):
+        lines.append(f"  (a lower bound: {len(doc['failed'])} module(s) not synthesized, below)")
     lines.append(f"  CARRY {t['CARRY']:,}, LUT-RAM {t['LUTRAM']:,} cells, SRL {t['SRL']:,}, "
                  f"LUT as logic {t['LUT']:,} + as memory {t['LUT_MEM']:,}")
     if doc["deepest_module"]:
