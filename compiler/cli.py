@@ -62,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
                         "every output word compared with the golden model (default: 4 when the cycle model "
                         "predicts under 2M cycles for them, else none with a message; 0: none)")
     b.add_argument("--no-rtl", action="store_true", help="skip the RTL verification (layers and whole network)")
+    b.add_argument("--synth", action="store_true",
+                   help="also synthesize the generated accelerator with Yosys (as `fcomp synth`): synth.json, "
+                        "'Estimate vs synthesis' in report.html; exit 2 (output kept) when it is larger than the "
+                        "board")
+    _synth_args(b, "--synth-jobs", "--synth-timeout")
     b.add_argument("--act-bits", type=int, default=16, help="activation width in bits (default 16)")
     b.add_argument("--weight-bits", type=int, default=16, help="weight width in bits (default 16)")
     lim = b.add_argument_group("resource limits (checked before any compiling, from the model's sizes)")
@@ -126,7 +131,39 @@ def _parser() -> argparse.ArgumentParser:
                         "Example: --point magnitude:21.3:0.962")
     r.add_argument("--html", type=Path, metavar="FILE", help="write here instead of OUTPUT/report.html")
     r.add_argument("--json", action="store_true", help="print {\"html\": path} as JSON on stdout")
+
+    sy = subs["synth"] = sub.add_parser(
+        "synth", help="Yosys synthesis of a build's generated accelerator, estimate vs synthesis",
+        description="Synthesize OUTPUT/rtl/fcomp_accel with Yosys (synth_xilinx for the board's family), module "
+                    "by module: each distinct (module, parameters, ROM contents) once, cached by content hash "
+                    "($FCOMP_CACHE_DIR/yosys or ~/.cache/fcomp/yosys), in parallel. Writes OUTPUT/synth.json "
+                    "(per node and total LUT/FF/CARRY/LUTRAM/SRL/BRAM36/URAM/DSP, logic depth, time, the "
+                    "estimate beside it) and re-renders report.html. Exit 2 when the synthesized design is "
+                    "larger than the board, a module did not finish, or OUTPUT has no accelerator. "
+                    "Example: fcomp synth build/digits_resnet-zcu104 --jobs 4", epilog=EPILOG)
+    sy.add_argument("output", type=Path, help="a folder written by `fcomp build` (with rtl/fcomp_accel/)")
+    sy.add_argument("--board", default=None, help="board to synthesize for and check against (default: the "
+                                                  "build's board)")
+    _synth_args(sy, "--jobs", "--timeout")
+    sy.add_argument("--json", action="store_true", help="print synth.json on stdout")
+    sy.add_argument("-v", "--verbose", action="store_true", help="debug output")
+    sy.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     return p
+
+
+def _synth_args(p, jobs: str, timeout: str) -> None:
+    from .synth import DEFAULT_TIMEOUT_S
+
+    p.add_argument(jobs, type=int, default=None, metavar="N", dest="synth_jobs",
+                   help="Yosys runs in parallel (default: this machine's cores)")
+    p.add_argument(timeout, type=float, default=DEFAULT_TIMEOUT_S, metavar="S", dest="synth_timeout",
+                   help=f"seconds one module's synthesis may take before it is stopped and reported (default "
+                        f"{DEFAULT_TIMEOUT_S:g})")
+    p.add_argument("--synth-memory-gb", type=float, default=None, metavar="GB",
+                   help="address-space cap of each Yosys run, so one that grows without bound fails alone "
+                        "(default: 80%% of this machine's memory divided by the parallel jobs)")
+    p.add_argument("--no-synth-cache", action="store_true",
+                   help="synthesize every module again instead of reading cached results")
 
 
 def _common_args(p, board_help: str, output_default: str, data_help: str, json_help: str) -> None:
@@ -286,6 +323,10 @@ def _summary(report: dict) -> str:
         lines.append(f"  {report['rtl']['network']['message']}")
     if "accuracy_csim" in c:
         lines.append(f"  accuracy on labelled check inputs: ONNX {c['accuracy_onnx']:.1%}, C-sim {c['accuracy_csim']:.1%}")
+    if report.get("synth"):
+        from .synth import summary as synth_summary
+
+        lines.extend("  " + l for l in synth_summary(report["synth"]).splitlines())
     t = report["timings_s"]
     lines.append("  time: " + ", ".join(f"{k} {v:.1f}s" for k, v in t.items()))
     lines.append(f"  output: {report['output']}")
@@ -331,7 +372,9 @@ def _build_options(args):
                         rtl_frames=0 if args.no_rtl else args.rtl_frames,
                         max_memory_gb=args.max_memory_gb, max_csim_minutes=args.max_csim_minutes,
                         margin=args.margin, target_fps=args.target_fps,
-                        max_simd=args.max_simd)
+                        max_simd=args.max_simd, synth=args.synth, synth_jobs=args.synth_jobs,
+                        synth_timeout=args.synth_timeout, synth_cache=not args.no_synth_cache,
+                        synth_memory_gb=args.synth_memory_gb)
 
 
 def _print(args, data, text: str) -> None:
@@ -359,6 +402,17 @@ def _run(args) -> int:
 
         html = render_html(_existing_output(args.output), args.point, args.html)
         _print(args, {"html": str(html)}, str(html))
+        return 0
+    if args.command == "synth":
+        from .boards import get_board
+        from .synth import check_capacity, summary, synth_output
+
+        if args.synth_memory_gb is not None and args.synth_memory_gb <= 0:
+            raise FcompError("--synth-memory-gb must be > 0")
+        doc = synth_output(args.output, None if args.board is None else get_board(args.board), args.synth_jobs,
+                           args.synth_timeout, not args.no_synth_cache, args.synth_memory_gb)
+        _print(args, doc, summary(doc) + f"\n  written: {Path(args.output) / 'synth.json'}")
+        check_capacity(doc, Path(args.output) / "synth.json")
         return 0
     if args.command == "verify":
         from .verify.rerun import verify_output

@@ -134,7 +134,8 @@ def build_options_as_cli(opts) -> dict:
            "weight_bits": opts.weight_bits, "rtl_layers": opts.rtl_layers, "rtl_frames": opts.rtl_frames,
            "max_memory_gb": opts.max_memory_gb,
            "max_csim_minutes": opts.max_csim_minutes, "margin": opts.margin, "target_fps": opts.target_fps,
-           "max_simd": opts.max_simd}
+           "max_simd": opts.max_simd, "synth": opts.synth, "synth_jobs": opts.synth_jobs,
+           "synth_timeout": opts.synth_timeout, "synth_memory_gb": opts.synth_memory_gb}
     if c is None:
         out["strategy"] = "none"
     else:

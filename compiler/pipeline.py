@@ -65,6 +65,11 @@ class BuildOptions:
     margin: float = DEFAULT_MARGIN    # share of the board's resources the plan may use
     target_fps: float | None = None   # cheapest plan reaching this frame rate (None: the fastest that fits)
     max_simd: int = MAX_SIMD          # widest PE (lanes S = pruning group width) the planner may use
+    synth: bool = False               # Yosys synthesis of rtl/fcomp_accel (synth.json, exit 2 when over the board)
+    synth_jobs: int | None = None     # parallel Yosys runs (None: the machine's cores)
+    synth_timeout: float = 1800.0     # seconds one module's synthesis may take
+    synth_cache: bool = True
+    synth_memory_gb: float | None = None   # per Yosys job (None: 80% of the machine's memory / jobs)
 
     def resolved_output(self, model_name: str) -> Path:
         return Path(self.output) if self.output else Path("build") / f"{model_name}-{self.board}"
@@ -130,6 +135,12 @@ def build(opts: BuildOptions) -> dict:
     board = get_board(opts.board)
     if opts.rtl_frames is not None and opts.rtl_frames < 0:
         raise FcompError(f"--rtl-frames must be 0 or more, got {opts.rtl_frames}")
+    if opts.synth:   # fail before the long stages, not after them
+        from .synth import check_options
+
+        check_options(board, opts.synth_jobs, opts.synth_timeout, opts.compression is not None)
+        if opts.synth_memory_gb is not None and opts.synth_memory_gb <= 0:
+            raise FcompError("--synth-memory-gb must be > 0")
     timer = StageTimer()
     with timer.stage("frontend", f"Importing {opts.model}"):
         fe = import_onnx(opts.model)
@@ -155,6 +166,13 @@ def build(opts: BuildOptions) -> dict:
         raise CheckFailedError(f"RTL verification failed for {', '.join(bad)}: outputs or cycles differ from the "
                                f"golden model (see {target / 'verify.json'}; simulation folders kept in "
                                f"{target / 'rtl'})")
+    if report.get("synth"):   # the output is kept: the build itself is complete and checked
+        from .synth import check_capacity
+
+        try:
+            check_capacity(report["synth"], target / "synth.json")
+        except FcompError as exc:
+            raise type(exc)(f"{exc}; the build output is kept in {target}") from None
     return report
 
 
@@ -265,6 +283,11 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
     if layers_doc is not None or network_doc is not None:
         rtl = _write_verify(out, layers_doc, network_doc)
 
+    synth_doc = None
+    if opts.synth:
+        with timer.stage("synth", "Yosys synthesis of fcomp_accel, module by module"):
+            synth_doc = _synthesize(net, out, board, opts, _estimate_summary(est, board, opts.margin))
+
     layer_rows = []
     for row in graph.summary():
         row["precision"] = {k: v.hls() for k, v in precisions[row["name"]].items()}
@@ -301,12 +324,31 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
         "check": check,
         "backend": backend_summary(graph, precisions, hls_names, out / "hls"),
         "rtl": rtl,
+        "synth": None if synth_doc is None else {k: v for k, v in synth_doc.items() if k not in ("nodes", "modules")},
         "timings_s": timer.timings,
         "tools": tool_versions(),
     }
     with timer.stage("handoff", "Writing the Vivado/Vitis handoff bundle"):
         report["handoff"] = write_handoff(out, report, board, csim=project.predict)
     return report
+
+
+def _synthesize(net, out: Path, board, opts: BuildOptions, estimate: dict) -> dict:
+    """synth.json for out/rtl/fcomp_accel (generated here when the network was not simulated)."""
+    from .rtl.accel import generate, write_accel
+    from .synth import synthesize, write_synth
+    from .synth.instances import ACCEL_DIR
+
+    accel = out / "rtl" / ACCEL_DIR
+    if not (accel / "fcomp_accel.sv").is_file():
+        why = net.uncovered()
+        if why:
+            raise FcompError("--synth needs the whole-network RTL, which this network has not: " + "; ".join(why))
+        write_accel(generate(net), accel)
+    mem = None if opts.synth_memory_gb is None else int(opts.synth_memory_gb * 2**30)
+    doc = synthesize(out, board, opts.synth_jobs, opts.synth_timeout, opts.synth_cache, estimate, mem)
+    write_synth(out, doc)
+    return doc
 
 
 def _ternary_layers(graph, cfg: CompressionConfig | None) -> set[str]:

@@ -45,7 +45,7 @@ def _read_json(path: Path, required: bool):
 
 
 def load_build(out_dir: Path) -> dict:
-    """The JSON documents of a build folder: {'report': ..., 'compression': ... or None, 'verify': ... or None}."""
+    """The JSON documents of a build folder: {'report': ..., 'compression', 'verify', 'synth': ... or None}."""
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise FcompError(f"{out_dir} is not a folder")
@@ -53,7 +53,8 @@ def load_build(out_dir: Path) -> dict:
     if not isinstance(report, dict) or "layers" not in report:
         raise FcompError(f"{out_dir / 'report.json'} is not an fcomp build report (no 'layers')")
     return {"report": report, "compression": _read_json(out_dir / "compression.json", False),
-            "verify": _read_json(out_dir / "verify.json", False)}
+            "verify": _read_json(out_dir / "verify.json", False),
+            "synth": _read_json(out_dir / "synth.json", False)}
 
 
 def render_html(out_dir: Path, extra_points: Sequence[tuple[str, float, float]] = (),
@@ -417,6 +418,70 @@ def _estimate_section(r: dict, est: dict | None) -> Markup:
                     "counted), not synthesis results.")
 
 
+_SYNTH_RES = (("lut", "LUT"), ("ff", "FF"), ("bram36", "BRAM36"), ("dsp", "DSP"), ("uram", "URAM"))
+
+
+def _x(v) -> str:
+    return f"x{v:.2f}" if isinstance(v, (int, float)) else "–"
+
+
+def _synth_section(doc: dict | None) -> Markup:
+    """'Estimate vs synthesis', from synth.json alone."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("compare"), dict):
+        return Markup("")
+    cap = doc.get("capacity") or {}
+    rows = []
+    for k, label in _SYNTH_RES:
+        c = doc["compare"].get(k) or {}
+        s, e = c.get("synth"), c.get("estimate")
+        rows.append([label, _num(e), _num(s), _x(c.get("ratio")), _num(cap.get(k)),
+                     _pct(s / cap[k]) if cap.get(k) and isinstance(s, (int, float)) else "–"])
+    body = _table(["resource", "estimate", "synthesized", "synth / estimate", "board", "synth use"], rows,
+                  {1, 2, 3, 4, 5})
+    t = doc.get("total") or {}
+    tool = doc.get("tool") or {}
+    facts = [("tool", f"{tool.get('yosys', '?')}, {tool.get('command', '')}"),
+             ("instances / distinct modules", f"{doc.get('instances')} / {doc.get('distinct_modules')} "
+                                              f"({doc.get('cached_modules')} from the cache)"),
+             ("time", f"{_num(doc.get('wall_s'))} s wall, {_num(doc.get('synth_s'))} s of synthesis, "
+                      f"{doc.get('jobs')} job(s)"),
+             ("LUTs", f"{_int(t.get('LUT'))} as logic + {_int(t.get('LUT_MEM'))} as memory; CARRY "
+                      f"{_int(t.get('CARRY'))}, LUT-RAM cells {_int(t.get('LUTRAM'))}, SRL {_int(t.get('SRL'))}")]
+    deep, slow = doc.get("deepest_module"), doc.get("slowest_module")
+    if isinstance(deep, dict):
+        facts.append(("deepest module", f"{deep.get('module')} {deep.get('instance')}: {deep.get('depth')} cells"))
+    if isinstance(slow, dict):
+        facts.append(("slowest synthesis", f"{slow.get('module')} {slow.get('instance')}: {_num(slow.get('seconds'))} s"))
+    fits = doc.get("fits")
+    facts.append(("fits the board", "yes" if fits else "NO: " + ", ".join(
+        f"{o.get('resource', '').upper()} {_int(o.get('synth'))} > {_int(o.get('available'))}"
+        for o in doc.get("over_capacity") or []) or "NO"))
+    for f in doc.get("failed") or []:
+        facts.append(("not synthesized", f"{f.get('module')} {', '.join(f.get('instances') or [])}: "
+                                         f"{f.get('status')} ({f.get('error')})"))
+    body += _kv(facts)
+    nrows = []
+    for n in doc.get("nodes") or []:
+        if not isinstance(n, dict):
+            continue
+        c = n.get("compare") or {}
+        lut, ff = c.get("lut") or {}, c.get("ff") or {}
+        nrows.append([n.get("node", ""), n.get("op", ""), ", ".join(sorted({i.get("module", "") for i in
+                                                                          n.get("instances") or []})),
+                      _num(lut.get("estimate")), _num(lut.get("synth")), _x(lut.get("ratio")),
+                      _num(ff.get("estimate")), _num(ff.get("synth")),
+                      _num((c.get("bram36") or {}).get("synth")), _num((c.get("dsp") or {}).get("synth")),
+                      _num(n.get("depth")) + ("" if n.get("complete", True) else " (incomplete)")])
+    if nrows:
+        body += Markup("<h3>Per node</h3>") + Markup('<div class="tablewrap">') + _table(
+            ["node", "op", "modules", "LUT estimate", "LUT synth", "ratio", "FF estimate", "FF synth", "BRAM36",
+             "DSP", "depth"], nrows, {3, 4, 5, 6, 7, 8, 9, 10}) + Markup("</div>")
+    return _section("synthesis", "Estimate vs synthesis", body,
+                    f"Yosys synthesis of the generated accelerator, module by module (synth.json). "
+                    f"{doc.get('glue', '')}. Depth: {doc.get('depth_counts', '')}. "
+                    "Yosys's mapping is not Vivado's: post-route figures will differ.")
+
+
 def _training(r: dict, comp: dict | None, extra: list[tuple[str, float, float]]) -> Markup:
     c = r.get("compression") or {}
     history = (comp or {}).get("history") or []
@@ -562,6 +627,9 @@ def build_page(docs: dict, extra_points: Sequence[tuple[str, float, float]] = ()
     sections = [("summary", "Summary"), ("layers", "Layers"), ("plots", "Compression")]
     if est:
         sections.append(("estimate", "Estimate"))
+    synth = docs.get("synth") if isinstance(docs.get("synth"), dict) else None
+    if synth:
+        sections.append(("synthesis", "Synthesis"))
     training = _training(r, comp, list(extra_points))
     if training:
         sections.append(("training", "Fine-tuning"))
@@ -572,13 +640,13 @@ def build_page(docs: dict, extra_points: Sequence[tuple[str, float, float]] = ()
         _section("layers", "Per-layer table",
                  _layer_table(r, comp_rows, {l["name"]: l for l in wlayers}, est_rows, rtl_rows,
                               _estimate_totals(est) if est else None) + _all_layers(r)),
-        _plots(r, comp, wlayers), _estimate_section(r, est), training, _verification(r, verify),
+        _plots(r, comp, wlayers), _estimate_section(r, est), _synth_section(synth), training, _verification(r, verify),
         _timings(r), _tools(r, comp, verify), _other(r)])
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{esc(model)} — fcomp report</title><style>{CSS}</style></head>"
             f'<body><main>{body}<footer>Rendered by fcomp from report.json'
-            f'{", compression.json" if comp else ""}{", verify.json" if verify else ""}. '
+            f'{", compression.json" if comp else ""}{", verify.json" if verify else ""}{", synth.json" if synth else ""}. '
             f"Re-render: <code>python -m compiler.report OUT_DIR</code></footer></main></body></html>\n")
 
 
