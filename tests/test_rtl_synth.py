@@ -49,3 +49,12 @@ def test_generated_layer_synthesizes_without_multipliers(tmp_path):
     # README "RTL": a whole small layer (4 PEs x 7 lanes with ROMs, banks, sequencer, scale stage), this one
     assert (layer.P, layer.S) == (4, 7)
     assert _near(s["LUT"], 1_736) and _near(s["FF"], 541), s
+
+
+def test_width_converter_is_registers_not_a_shifter():
+    """fc_collect (16 beats of 128 bits, a PE layer's output vector) is 2,048 data flip-flops with one source
+    each; its earlier variable-index write `m_data[cnt*IW +: IW]` synthesized to 8,198 LUT (a shifter)."""
+    from compiler.rtl.layer import RTL_DIR
+
+    s = synth.synth("fc_collect", [RTL_DIR / "fc_collect.sv"], {"IW": 128, "NBEATS": 16})
+    assert s["FF"] >= 16 * 128 and s["LUT"] <= 64, s
