@@ -153,6 +153,14 @@ def test_driver_rejects_bad_input_files_with_one_line_and_exit_2(tmp_path):
     # no RTL in this folder: the sim transport says so (exit 2), after the input passed its checks
     r = _driver(d, "--transport", "sim", "--input", str(good))
     assert r.returncode == 2 and "RTL is missing" in r.stderr
+    # no reference in this folder and no --input: told what to pass
+    r = _driver(d, "--transport", "sim")
+    assert r.returncode == 2 and "no such file" in r.stderr          # driver.json names a reference not there
+    cfg = json.loads((d / "driver.json").read_text())
+    cfg["input_reference"] = None
+    (d / "driver.json").write_text(json.dumps(cfg))
+    r = _driver(d, "--transport", "sim")
+    assert r.returncode == 2 and "pass --input" in r.stderr and "Traceback" not in r.stderr, r.stderr
     # a broken driver.json
     (d / "driver.json").write_text("{")
     r = _driver(d, "--transport", "sim", "--input", str(good))

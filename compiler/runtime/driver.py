@@ -460,6 +460,8 @@ def main(argv: list[str] | None = None) -> int:
     transport = None
     try:
         cfg = Config.load(args.config)
+        if not args.input and cfg.path("input_reference") is None:
+            raise UsageError("this bundle has no input_reference.npy: pass --input X.npy")
         x = load_npy(args.input, "input") if args.input else load_npy(cfg.path("input_reference"), "input")
         if args.mode == "throughput" and args.frames < 1:
             raise UsageError("--frames must be at least 1")
