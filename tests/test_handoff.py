@@ -529,3 +529,57 @@ def test_pynq_transport_against_pynqs_dma_api_backed_by_the_rtl(builds, tmp_path
     flags["v"] = 2                        # the accelerator's sticky err_long flag on the GPIO
     with pytest.raises(drv.DriverError, match="err_long"):
         acc.execute(x[:1])
+
+
+def test_dev_transport_register_sequence_against_the_rtl(builds, tmp_path):
+    """The /dev/mem transport's PG021 simple-mode sequence (S2MM address+length posted before MM2S, idle polled,
+    IOC cleared, the received length checked) on an in-memory register file and buffer whose 'DMA' hands each
+    frame to the bundle's RTL in Verilator when MM2S's length is written. /dev/mem itself has not been used here."""
+    (a, _, _), _ = builds
+    d = a / "handoff" / "driver"
+    drv = _load_bundle_driver(d)
+    cfg = drv.Config.load(d)
+    sim = drv.SimTransport(cfg, tmp_path / "work")
+    T = drv.DevTransport
+    phys, size = 0x7000_0000, 1 << 16
+    short = {"v": False}
+
+    class Dev(T):
+        def __init__(self):          # what __init__ maps from /dev/mem and u-dma-buf, in memory
+            drv.Transport.__init__(self, cfg)
+            self.phys, self.size, self.timeout_s, self.reg0 = phys, size, 2.0, 0
+            self.buf, self.regs = bytearray(size), bytearray(0x100)
+            self.posted = None
+            for sr in (T.MM2S_SR, T.S2MM_SR):
+                T._w(self, sr, T.IDLE)
+
+        def _w(self, off, v):
+            if off in (T.MM2S_SR, T.S2MM_SR):          # status bits are write-1-to-clear
+                T._w(self, off, T._r(self, off) & ~v)
+                return
+            T._w(self, off, v)
+            if off == T.S2MM_LEN:
+                self.posted = (T._r(self, T.S2MM_DA) | T._r(self, T.S2MM_DA_MSB) << 32, v)
+                T._w(self, T.S2MM_SR, 0)
+            elif off == T.MM2S_LEN:
+                assert self.posted is not None, "MM2S started before S2MM was posted"
+                src = (T._r(self, T.MM2S_SA) | T._r(self, T.MM2S_SA_MSB) << 32) - phys
+                words = np.frombuffer(bytes(self.buf[src:src + v]), dtype="<u8")
+                out = sim.run(words.astype(np.uint64)[None]).words[0]
+                dst, n = self.posted[0] - phys, self.posted[1]
+                data = np.ascontiguousarray(out, dtype="<u8").tobytes()
+                self.buf[dst:dst + len(data)] = data
+                T._w(self, T.S2MM_LEN, len(data) - (8 if short["v"] else 0))
+                T._w(self, T.MM2S_SR, T.IDLE | T.IOC)
+                T._w(self, T.S2MM_SR, T.IDLE | T.IOC)
+                self.posted = None
+
+        def close(self):
+            pass
+
+    acc = drv.Accelerator(cfg, Dev())
+    x = np.load(d / "input_reference.npy")
+    np.testing.assert_array_equal(acc.execute(x), np.load(d / "output_reference.npy"))
+    short["v"] = True                # a frame that ended (tlast) a word early on the S2MM side
+    with pytest.raises(drv.DriverError, match="bytes before tlast"):
+        acc.execute(x[:1])
