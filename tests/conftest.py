@@ -22,6 +22,18 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long end-to-end runs")
 
 
+@pytest.fixture(autouse=True)
+def _restore_fcomp_logging():
+    """`cli.main` points fcomp's log at the stderr of the test that called it (captured, closed afterwards); a
+    later test logging through that handler prints a '--- Logging error ---' traceback into its own stderr. Every
+    test gets the logger back as it found it."""
+    from compiler.progress import log
+
+    saved = (list(log.handlers), log.level, log.propagate)
+    yield
+    log.handlers[:], log.level, log.propagate = saved
+
+
 _export_lock = threading.Lock()
 
 

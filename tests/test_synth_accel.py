@@ -26,16 +26,6 @@ from compiler.synth.yosys import (RESOURCES, parse_ltp, summarize, yosys_exe)
 from compiler.rtl.synth import parse_stat
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """cli.main points fcomp's log at this test's (captured, later closed) stderr: put it back afterwards."""
-    from compiler.progress import log
-
-    saved = (list(log.handlers), log.level, log.propagate)
-    yield
-    log.handlers[:], log.level, log.propagate = saved[0], saved[1], saved[2]
-
-
 class _Mlp(torch.nn.Module):
     def __init__(self):
         super().__init__()
