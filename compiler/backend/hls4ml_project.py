@@ -81,6 +81,7 @@ class HlsProject:
         ModelGraph.compile() would write the project again (undoing `patch_firmware` and costing the write time
         twice), so the backend's compile step is called directly.
         """
+        self._memo = {}
         with _captured(self.log):
             try:
                 self.model._compile()
@@ -88,9 +89,21 @@ class HlsProject:
                 raise FcompError(f"hls4ml C-simulation build failed ({exc}); see {self.log}") from None
 
     def predict(self, x_channels_last: np.ndarray) -> np.ndarray:
-        with _captured(self.log):
-            y = self.model.predict(np.ascontiguousarray(x_channels_last, dtype=np.float32))
-        return np.asarray(y).reshape(x_channels_last.shape[0], -1)
+        """C-sim outputs of a batch of frames, one row per frame.
+
+        The C simulation is deterministic and slow (about 50 s per 224x224 ResNet-18 frame), so each frame's
+        output is kept, keyed by the frame's float32 bytes: a frame the check already ran (the handoff's driver
+        references are the check inputs) costs nothing the second time. `compile()` clears the memo."""
+        x = np.ascontiguousarray(x_channels_last, dtype=np.float32)
+        memo = self.__dict__.setdefault("_memo", {})
+        keys = [(f.shape, f.tobytes()) for f in x]
+        todo = sorted({i for i, k in enumerate(keys) if k not in memo})
+        if todo:
+            with _captured(self.log):
+                y = np.asarray(self.model.predict(np.ascontiguousarray(x[todo]))).reshape(len(todo), -1)
+            for i, row in zip(todo, y):
+                memo.setdefault(keys[i], row.copy())
+        return np.stack([memo[k] for k in keys]) if keys else np.zeros((0, 0))
 
     def trace(self, x_channels_last: np.ndarray) -> dict[str, np.ndarray]:
         with _captured(self.log):
