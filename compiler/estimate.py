@@ -44,7 +44,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .handoff.axi import WORD_BITS, lane_bits
+from .runtime.wordlayout import WORD_BITS, lane_bits
 from .ir import Graph, Node
 from .plan import LayerMapping
 

@@ -337,7 +337,7 @@ def _synthesize(net, out: Path, board, opts: BuildOptions, estimate: dict) -> di
     """synth.json for out/rtl/fcomp_accel (generated here when the network was not simulated)."""
     from .rtl.accel import generate, write_accel
     from .synth import synthesize, write_synth
-    from .synth.instances import ACCEL_DIR
+    from .rtl.accel import ACCEL_DIR
 
     accel = out / "rtl" / ACCEL_DIR
     if not (accel / "fcomp_accel.sv").is_file():

@@ -165,3 +165,13 @@ def test_driver_rejects_bad_input_files_with_one_line_and_exit_2(tmp_path):
     (d / "driver.json").write_text("{")
     r = _driver(d, "--transport", "sim", "--input", str(good))
     assert r.returncode == 2 and "not a valid fcomp driver.json" in r.stderr
+
+
+def test_framing_error_names_the_first_word_whose_tlast_is_wrong():
+    from compiler.runtime.wordlayout import framing_error
+
+    assert framing_error([0, 0, 1, 0, 0, 1], 3) is None
+    assert framing_error([], 3) is None
+    assert framing_error([0, 1, 1, 0, 0, 1], 3) == "output word 1: tlast breaks the 3-word framing"
+    assert framing_error([0, 0, 1, 0, 0, 0], 3) == "output word 5: tlast breaks the 3-word framing"
+    assert framing_error([1, 1], 1) is None and framing_error([1, 0], 1).startswith("output word 1")

@@ -34,6 +34,7 @@ from .. import __version__
 from ..backend.hls4ml_project import PROJECT_NAME
 from ..boards import Board
 from ..errors import FcompError
+from ..rtl.accel import ACCEL_DIR, ACCEL_JSON
 from . import tcl
 from .axi import WRAPPER_TOP, write_wrapper
 from .doc import render
@@ -88,7 +89,6 @@ def write_handoff(out_dir: Path, report: dict, board: Board, *, rtl_layers: dict
     """
     from ..rtl.accel import accel_sources
     from ..rtl.layer import RTL_DIR, find_layers, rtl_sources
-    from ..verify.network import ACCEL_DIR
 
     out_dir = Path(out_dir)
     hls_dir = out_dir / "hls"
@@ -117,7 +117,7 @@ def write_handoff(out_dir: Path, report: dict, board: Board, *, rtl_layers: dict
 
     layers = find_layers(out_dir / "rtl") if rtl_layers is None else dict(rtl_layers)
     accel_src = out_dir / "rtl" / ACCEL_DIR
-    has_accel = (accel_src / "accel.json").is_file()
+    has_accel = (accel_src / ACCEL_JSON).is_file()
     sources = accel_sources() if has_accel else rtl_sources()
     rtl_rows = copy_rtl(layers, bundle / "rtl", sources, RTL_DIR, RTL_DIR / "tb" / "tb_layer.py")
     accel = copy_accel(accel_src, bundle / "rtl" / ACCEL_DIR, RTL_DIR, RTL_DIR / "tb" / "tb_accel.cpp") \

@@ -25,10 +25,9 @@ from pathlib import Path
 
 from ..errors import FcompError
 from ..runtime import wordlayout
-from ..runtime.wordlayout import StreamFormat
+from ..runtime.wordlayout import WORD_BITS, StreamFormat, format_for  # noqa: F401 (re-exported)
 
 WRAPPER_TOP = "fcomp_top_axi"
-WORD_BITS = 64
 
 _PORT = re.compile(r"hls::stream<\s*(\w+)\s*>\s*&\s*(\w+)")
 _ARRAY = re.compile(r"typedef\s+nnet::array<\s*(ap_u?(?:fixed|int)<[^>]*>)\s*,\s*([0-9*\s]+)>\s*(\w+)\s*;")
@@ -178,14 +177,6 @@ def write_wrapper(firmware: Path, tb_dir: Path, project: str, in_elements: int, 
     return {"top": WRAPPER_TOP, "input": fin.to_dict(), "output": fout.to_dict(),
             "ports": {"s_axis": "AXI4-Stream slave (input frames)", "m_axis": "AXI4-Stream master (results)",
                       "s_axi_control": "AXI4-Lite ap_ctrl_hs registers (ap_start, ap_done, ap_idle, auto_restart)"}}
-
-
-def format_for(type_name: str, fixed, channels: int, elements: int, word_bits: int = WORD_BITS) -> StreamFormat:
-    """The stream format of a tensor of `fixed` type (compiler.backend.precision.Fixed): the same layout the
-    HLS wrapper uses, for the RTL accelerator (`compiler.rtl.accel`) and its testbench."""
-    lane = lane_bits(fixed.width)
-    return StreamFormat(type_name, fixed.hls(), fixed.width, fixed.fraction, fixed.signed, channels, elements,
-                        lane, max(word_bits, lane), rounding=fixed.rounding, saturate=fixed.saturate)
 
 
 def pack_frame(values, fmt: StreamFormat, extended: bool = False) -> list[int]:

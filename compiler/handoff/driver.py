@@ -20,6 +20,7 @@ import numpy as np
 from ..boards import Board
 from ..errors import FcompError
 from ..names import sanitize
+from ..rtl.accel import ACCEL_DIR, ACCEL_JSON, STIMULUS
 from ..runtime import wordlayout
 from ..runtime.wordlayout import StreamFormat, dequantize, from_stream_order, quantize, to_stream_order
 
@@ -36,15 +37,13 @@ def bitfile_name(board: Board) -> str:
 def write_driver(bundle: Path, out_dir: Path, report: dict, board: Board, interface: dict, accel: dict | None,
                  csim: Callable[[np.ndarray], np.ndarray] | None) -> dict:
     """Write bundle/driver/; returns its summary (files, reference frames, the design it drives)."""
-    from ..verify.network import ACCEL_DIR
-
     dest = Path(bundle) / DRIVER_DIR
     dest.mkdir(parents=True, exist_ok=True)
     for f in RUNTIME_FILES:
         shutil.copyfile(_RUNTIME / f, dest / f)
     in_shape, out_shape = report["model"]["input_shape"], report["model"]["output_shape"]
     if accel is not None:
-        info = json.loads((Path(out_dir) / "rtl" / ACCEL_DIR / "accel.json").read_text(encoding="utf-8"))
+        info = json.loads((Path(out_dir) / "rtl" / ACCEL_DIR / ACCEL_JSON).read_text(encoding="utf-8"))
         fin, fout = StreamFormat.from_dict(info["input"]), StreamFormat.from_dict(info["output"])
     else:
         fin, fout = StreamFormat.from_dict(interface["input"]), StreamFormat.from_dict(interface["output"])
@@ -85,7 +84,6 @@ def write_driver(bundle: Path, out_dir: Path, report: dict, board: Board, interf
 def _references(out_dir: Path, accel: dict | None, fin: StreamFormat, fout: StreamFormat, in_shape, out_shape,
                 csim) -> tuple:
     """(float inputs, labels or None, float outputs, where the outputs come from) or Nones."""
-    from ..verify.network import ACCEL_DIR, STIMULUS
     from ..verify.rerun import CHECK_INPUTS
 
     check = out_dir / CHECK_INPUTS

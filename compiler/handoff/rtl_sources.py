@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import FcompError
 from ..names import sanitize
+from ..rtl.accel import ACCEL_JSON
 from ..rtl.layer import rom_dir
 
 ROM_FILES = {"CODES_FILE": "codes.mem", "INDEX_FILE": "index.mem", "POST_FILE": "post.mem"}
@@ -112,13 +113,13 @@ def copy_accel(accel_dir: Path, dest: Path, include_dir: Path, testbench: Path) 
     from .axi import StreamFormat, pack_frame
 
     accel_dir, dest = Path(accel_dir), Path(dest)
-    info = json.loads((accel_dir / "accel.json").read_text(encoding="utf-8"))
+    info = json.loads((accel_dir / ACCEL_JSON).read_text(encoding="utf-8"))
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(accel_dir / "fcomp_accel.sv", dest / "fcomp_accel.sv")
     mems = sorted(p.name for p in accel_dir.glob("*.mem"))
     for m in mems:
         shutil.copyfile(accel_dir / m, dest / m)
-    (dest / "accel.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    (dest / ACCEL_JSON).write_text(json.dumps(info, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     fin, fout = StreamFormat.from_dict(info["input"]), StreamFormat.from_dict(info["output"])
     (dest / f"{ACCEL_WRAPPER}.v").write_text(accel_wrapper(fin.word_bits, fout.word_bits), encoding="utf-8")
     out = {"top": "fcomp_accel", "wrapper": ACCEL_WRAPPER, "dir": "fcomp_accel",

@@ -35,11 +35,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FcompError
-from ..handoff.axi import StreamFormat, format_for
+from ..runtime.wordlayout import StreamFormat, format_for
 from .layer import RTL_DIR, RtlLayer, _hex, rom_words
 from .network import Network, NetNode
 
 TOP = "fcomp_accel"
+ACCEL_DIR = TOP                     # rtl/fcomp_accel/ of a build (no layer can take the name)
+ACCEL_JSON = "accel.json"           # the generated design's description, beside its sources and ROMs
+STIMULUS = "network_stimulus.npz"   # inputs (integers, channels-last) and expected outputs beside the ROMs
 ACCEL_SOURCES = ("fc_fifo.sv", "fc_fork.sv", "fc_cast.sv", "fc_clip.sv", "fc_add.sv", "fc_concat.sv", "fc_window.sv", "fc_serialize.sv",
                  "fc_collect.sv", "fc_pool.sv", "fc_gap.sv", "fc_axis_in.sv", "fc_axis_out.sv", "tpe_addtree.sv",
                  "tpe_array.sv", "tpe_post.sv", "tpe_layer.sv")
@@ -547,5 +550,5 @@ def write_accel(acc: Accel, out_dir: Path) -> Path:
         (out_dir / fname).write_text(_hex(words, width), encoding="utf-8")
     top = out_dir / f"{TOP}.sv"
     top.write_text(acc.text, encoding="utf-8")
-    (out_dir / "accel.json").write_text(json.dumps(acc.to_json(), indent=1) + "\n", encoding="utf-8")
+    (out_dir / ACCEL_JSON).write_text(json.dumps(acc.to_json(), indent=1) + "\n", encoding="utf-8")
     return top

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FcompError
-from ..handoff.axi import pack_frame, unpack_frame
-from ..runtime import simulator
+from ..handoff.axi import pack_frame
+from ..runtime import simulator, wordlayout
 from .accel import ACCEL_SOURCES, TOP, Accel, stream_of
 from .layer import RTL_DIR
 from .network import run_network
@@ -75,11 +75,16 @@ class AccelSim:
             idle = 4 * acc.cycle_model()["cycles_per_frame"] + 20_000
         res, lasts = self.run_words(frames, fout.words * len(frames), ready_prob, seed, idle, trace, vcd)
         n_done = len(res.words) // fout.words
-        res.outputs = np.array([unpack_frame(res.words[i * fout.words:(i + 1) * fout.words], fout)
-                                for i in range(n_done)], dtype=np.int64).reshape(n_done, fout.elements)
-        bad_last = [i for i, l in enumerate(lasts) if l != int(i % fout.words == fout.words - 1)]
-        if bad_last:
-            raise FcompError(f"{TOP}: tlast on output word {bad_last[0]} breaks the {fout.words}-word framing")
+        res.outputs = np.zeros((0, fout.elements), np.int64)
+        try:
+            if n_done:
+                res.outputs = wordlayout.unpack(np.asarray(res.words[:n_done * fout.words], np.uint64)
+                                                .reshape(n_done, fout.words), fout)
+        except wordlayout.LayoutError as e:
+            raise FcompError(f"{TOP}: {e}") from None
+        bad = wordlayout.framing_error(lasts, fout.words)
+        if bad:
+            raise FcompError(f"{TOP}: {bad}")
         return res
 
 

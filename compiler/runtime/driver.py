@@ -42,12 +42,12 @@ import numpy as np
 
 try:        # inside the compiler: compiler.runtime.driver
     from . import simulator
-    from .wordlayout import (LayoutError, StreamFormat, dequantize, from_stream_order, pack, quantize,
-                             to_stream_order, unpack)
+    from .wordlayout import (LayoutError, StreamFormat, dequantize, framing_error, from_stream_order, pack,
+                             quantize, to_stream_order, unpack)
 except ImportError:     # in the bundle: driver/driver.py beside wordlayout.py and simulator.py
     import simulator  # type: ignore[no-redef]
-    from wordlayout import (LayoutError, StreamFormat, dequantize, from_stream_order, pack,  # type: ignore
-                            quantize, to_stream_order, unpack)
+    from wordlayout import (LayoutError, StreamFormat, dequantize, framing_error,  # type: ignore
+                            from_stream_order, pack, quantize, to_stream_order, unpack)
 
 CONFIG = "driver.json"
 HERE = Path(__file__).resolve().parent
@@ -345,9 +345,9 @@ def _check_flags(err_short: bool, err_long: bool) -> None:
 
 
 def _check_framing(lasts: list[int], words_per_frame: int) -> None:
-    bad = [i for i, l in enumerate(lasts) if l != int(i % words_per_frame == words_per_frame - 1)]
-    if bad:
-        raise DriverError(f"output word {bad[0]}: tlast breaks the {words_per_frame}-word framing")
+    msg = framing_error(lasts, words_per_frame)
+    if msg:
+        raise DriverError(msg)
 
 
 # ------------------------------------------------------------------------------------------------- the driver

@@ -26,6 +26,9 @@ from dataclasses import MISSING, asdict, dataclass, fields
 import numpy as np
 
 
+WORD_BITS = 64   # the AXI-Stream data width of both interfaces (wider when one element needs more)
+
+
 class LayoutError(ValueError):
     """A frame, a word buffer or a value that does not fit the accelerator's interface."""
 
@@ -96,6 +99,15 @@ class StreamFormat:
     @property
     def max_int(self) -> int:
         return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
+
+
+def format_for(type_name: str, fixed, channels: int, elements: int, word_bits: int = WORD_BITS) -> StreamFormat:
+    """The stream format of a tensor of `fixed` type (compiler.backend.precision.Fixed: its width, fraction,
+    signed, rounding, saturate and hls()): the layout the HLS wrapper, the RTL accelerator (`compiler.rtl.accel`),
+    its testbench and the driver share."""
+    lane = lane_bits(fixed.width)
+    return StreamFormat(type_name, fixed.hls(), fixed.width, fixed.fraction, fixed.signed, channels, elements,
+                        lane, max(word_bits, lane), rounding=fixed.rounding, saturate=fixed.saturate)
 
 
 def _frames(values, fmt: StreamFormat) -> np.ndarray:
@@ -204,6 +216,17 @@ def split_frames(words, fmt: StreamFormat) -> np.ndarray:
         raise LayoutError(f"{w.size} words are not a whole number of {fmt.words}-word frames "
                           f"({w.size // fmt.words} frames and {w.size % fmt.words} words left over)")
     return w.reshape(-1, fmt.words)
+
+
+def framing_error(lasts, words_per_frame: int) -> str | None:
+    """Where the output stream's tlast flags break frames of words_per_frame words (tlast on each frame's last
+    word, nowhere else), as a message, or None. The driver and the build's simulation both check this."""
+    flags = np.asarray(lasts, dtype=np.int64).reshape(-1) != 0
+    expect = (np.arange(flags.size) % words_per_frame) == words_per_frame - 1
+    bad = np.flatnonzero(flags != expect)
+    if not bad.size:
+        return None
+    return f"output word {int(bad[0])}: tlast breaks the {words_per_frame}-word framing"
 
 
 def to_stream_order(x, shape) -> np.ndarray:

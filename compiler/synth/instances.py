@@ -16,9 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import FcompError
-from ..rtl.accel import ACCEL_SOURCES, TOP
-
-ACCEL_DIR = "fcomp_accel"
+from ..rtl.accel import ACCEL_DIR, ACCEL_JSON, ACCEL_SOURCES, TOP
 MODULES = tuple(f[:-3] for f in ACCEL_SOURCES)          # fc_fifo, ..., tpe_layer
 _HEAD = re.compile(r"^    ([a-z_][a-z0-9_]*) #\((.*)\) (u_[A-Za-z0-9_]+) \($", re.M)
 _PARAM = re.compile(r"\.([A-Z][A-Z0-9_]*)\(([^()]*)\)")
@@ -50,7 +48,7 @@ def read_accel(folder: Path) -> tuple[list[Instance], dict]:
     """Instances of OUT/rtl/fcomp_accel (or of an fcomp_accel folder itself) and its accel.json."""
     folder = Path(folder)
     top = folder / f"{TOP}.sv"
-    meta_path = folder / "accel.json"
+    meta_path = folder / ACCEL_JSON
     if not top.is_file() or not meta_path.is_file():
         raise FcompError(f"{folder} holds no generated accelerator ({TOP}.sv and accel.json); build with the "
                          "whole-network RTL (not --no-rtl) or give the build's output folder")

@@ -18,12 +18,10 @@ import numpy as np
 
 from ..errors import FcompError
 from ..progress import log
-from ..rtl.accel import Accel, generate, write_accel
+from ..rtl.accel import ACCEL_DIR, ACCEL_JSON, STIMULUS, Accel, generate, write_accel
 from ..rtl.accel_sim import AccelSim, channels_last, simulate_network
 from ..rtl.network import Network, from_real, run_network, to_real
 
-ACCEL_DIR = "fcomp_accel"           # rtl/fcomp_accel/ of a build (no layer can take the name)
-STIMULUS = "network_stimulus.npz"   # inputs (integers, channels-last) and expected outputs beside the ROMs
 MAX_SIM_CYCLES = 2_000_000          # default frames are simulated only below this many predicted cycles
 DEFAULT_FRAMES = 4
 
@@ -164,7 +162,7 @@ def rerun_network(out_dir: Path, frames: int | None = None) -> dict | None:
     from ..handoff.axi import StreamFormat
 
     accel_dir = Path(out_dir) / "rtl" / ACCEL_DIR
-    stim, info = accel_dir / STIMULUS, accel_dir / "accel.json"
+    stim, info = accel_dir / STIMULUS, accel_dir / ACCEL_JSON
     if not stim.is_file() or not info.is_file():
         return None
     with np.load(stim) as f:
