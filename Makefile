@@ -1,7 +1,7 @@
 # fcomp: the two README commands.
 #   make build   set up .venv if needed, export the zoo models if missing, build resnet18 + the digits models
 #   make test    set up .venv if needed, run the pytest suite except tests marked slow (what CI runs;
-#                the slow ones: .venv/bin/python -m pytest -m slow)
+#                the slow ones: make test-slow, also part of make bench)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -18,7 +18,7 @@ SYSDEPS := iverilog yosys tcl chromium
 SYSBINS := iverilog yosys tclsh chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: build test venv models clean bench sysdeps
+.PHONY: build test test-slow venv models clean bench sysdeps
 .DEFAULT_GOAL := build
 
 venv: $(STAMP)
@@ -55,6 +55,11 @@ bench: $(STAMP) $(MODELS) sysdeps
 	$(BIN)/python bench/rtl.py
 	$(BIN)/python bench/plan.py
 	$(BIN)/python bench/fuzz.py
+	$(BIN)/python -m pytest -m slow
+
+# the tests CI leaves out (resnet18 end to end, the digits_cnn zoo export twice, SIGINT during Verilator)
+test-slow: $(STAMP) sysdeps
+	$(BIN)/python -m pytest -m slow
 
 clean:
 	rm -rf build
