@@ -527,9 +527,9 @@ module {TOP} (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_tlast
 
 def layer_steady_cycles(layer: RtlLayer) -> float:
     """Cycles per vector of a tpe_layer in steady state (`compiler.rtl.cycles`)."""
-    from .cycles import steady_cycles_per_vector
+    from .cycles import groups, steady_cycles_per_vector
 
-    return float(steady_cycles_per_vector(layer.K, layer.NBI, layer.RPP, layer.NIB, layer.NOB))
+    return float(steady_cycles_per_vector(layer.K, layer.NBI, layer.RPP, layer.NIB, layer.NOB, groups(layer.params)))
 
 
 def generate(net: Network, skip_depths: dict[str, int] | None = None) -> Accel:
