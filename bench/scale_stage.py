@@ -1,9 +1,9 @@
 """Yosys synthesis of generated layers to measure the scale stage (tpe_post): LUT, FF, CARRY and logic depth of
-the whole layer top and of one scale unit alone, on three layer shapes.
+the whole layer top and of one scale unit alone, on a few layer shapes.
 
 Usage (from the repo root)::
 
-    python bench/scale_stage.py [--shapes mlp1,p8,p16] [--root TREE]
+    python bench/scale_stage.py [--shapes mlp1,p8] [--root TREE]
 
 `--root` runs the same layers through another source tree's generator and RTL (e.g. an export of an earlier
 commit, `git archive <rev> | tar -x -C /tmp/old`), so before/after figures come from one script. Yosys 0.23
@@ -13,9 +13,9 @@ depth is `ltp -noff` over the mapped LUT/CARRY/MUXF cells (as compiler/synth).
 Shapes (random ternary codes, half the S-wide groups pruned, seed 0; scales with 7 signed power-of-two terms):
   mlp1  32 x 64 on P=4 x S=16 (digits_mlp's first dense layer shape)
   p8    16 x 128 on P=8 x S=8 (tests/test_rtl_synth.py's scale-stage test)
-  p16   16 x 64 on P=16 x S=4 (16 PEs with a small input bank: a P=16 layer with a 96-entry bank, 16 x 128 on
-        S=4, grew past 6 GB in Yosys with the new RTL and past 15 GB with the old one, both stopped; the per-PE
-        input-bank read ports, not the scale stage)
+  p12   12 x 64 on P=12 x S=4, and p16 16 x 64 on P=16 x S=4: Yosys grew past 6 GB on both, with the old RTL
+        and the new one alike (stopped there by a watchdog; p12 with synth_xilinx -nolutram too, both RTLs);
+        the earlier synthesis of digits_resnet found its P=16 layers growing past 8 GB in MEMORY_LIBMAP
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 UNIT38 = dict(ACC_W=20, T=7, KSW=4, BB=24, PW=38, RSH=14, OUT_W=8, SAT=1)   # README's T=7 / 38-bit unit
-SHAPES = {"mlp1": (32, 64, 4, 16), "p8": (16, 128, 8, 8), "p16": (16, 64, 16, 4)}
+SHAPES = {"mlp1": (32, 64, 4, 16), "p8": (16, 128, 8, 8), "p16": (16, 64, 16, 4), "p12": (12, 64, 12, 4)}
 
 
 def layer(shape: str):
@@ -70,7 +70,7 @@ def yosys(top: str, files: list[Path], chparams: dict | None = None) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--shapes", default="mlp1,p8,p16")
+    ap.add_argument("--shapes", default="mlp1,p8")
     ap.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent)
     args = ap.parse_args()
     sys.path.insert(0, str(args.root.resolve()))

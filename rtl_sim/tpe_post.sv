@@ -15,11 +15,13 @@
 // saturation) belongs to the input taken T enabled edges earlier. Every stage advances only with `en` (the
 // layer's output handshake), so the unit holds its contents while the stream is stalled.
 // Logic depth (200 MHz on UltraScale+): a register-to-register path through a stage is one variable shift
-// (ceil(KSW/2) LUT6 levels of 4:1 muxes), the add/subtract select folded into the adder's LUT and one PW+1-bit
-// carry chain (ceil((PW+1)/8) CARRY8); the saturation is a reduction of the PW-OUT_W-RSH+1 upper bits (two LUT
-// levels) and a select, and feeds the layer's output register directly. The bound chosen is at most 12 mapped
-// cells (LUT, CARRY8, MUXF as Yosys `ltp` counts them) on any path, i.e. about 5 ns with UltraScale+ -2 routing
-// (tests/test_rtl_synth.py checks it on a generated layer).
+// (ceil(KSW/2) LUT6 levels of 4:1 muxes, or a LUT and MUXF7/8), the add/subtract select folded into the adder's
+// LUT and one PW+1-bit carry chain; the saturation is a reduction of the PW-OUT_W-RSH+1 upper bits and a select,
+// and feeds the layer's output register directly. The bound chosen: at most 4 LUT/MUXF levels plus that one
+// carry chain on any path, i.e. 4 + ceil((PW+1)/4) cells as Yosys 0.23 `ltp` counts them (its xcup carry cells
+// are 4 bits each): 14 at PW = 38, where the unit measures 13 and the combinational stage measured 50. Four LUT
+// levels and a 40-bit carry chain are a usual 5 ns path on UltraScale+ (an estimate: no place and route here).
+// tests/test_rtl_synth.py checks the bound on a generated layer's unit.
 module tpe_post (clk, en, acc, terms, bias, y);
     parameter integer ACC_W = 16;
     parameter integer T     = 1;
