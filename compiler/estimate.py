@@ -5,9 +5,10 @@ numbers, so they are cheap to compute (no synthesis) and deterministic.
 What is modelled
   * Ternary PE arrays (rtl_sim/tpe_array.sv): LUTs from a least-squares fit to Yosys `synth_xilinx -family xcup`
     counts (`PE_SYNTH` below, measured at 8/16/32 lanes and 8/16-bit activations); FFs from the array's own
-    registers (adder-tree output + accumulator per PE, exact against the same runs). The rest of a layer (post
-    stage with its shift-add scale, sequencer, input-bank read ports) is a per-PE constant taken from one
-    synthesized layer top (`LAYER_OVERHEAD`, scaled linearly with the activation width: a rough figure).
+    registers (adder-tree output + accumulator per PE, exact against the same runs). The scale stage is U
+    pipelined shift-add units per layer (`LayerMapping.scale_units`, usually 1), each costed as one synthesized
+    unit (`SCALE_UNIT`); the rest of a layer (sequencer, banks, input-bank read ports) is a per-PE constant taken
+    from one synthesized layer top (`LAYER_OVERHEAD`, scaled linearly with the activation width: a rough figure).
   * Fixed-point layers (8/16-bit weights): MAC lanes with one DSP48E2 per product when the operands fit its
     27x18 multiplier (more otherwise), adder tree LUTs from Yosys on rtl_sim/mac_array.sv (`MAC_SYNTH`).
   * Weight memory: ternary layers store what `compress.ratio` counts (2-bit codes of kept groups, the block
@@ -63,10 +64,17 @@ PE_SYNTH_ACC_EXTRA = 12
 # rtl_sim/mac_array.sv, one PE, 8-bit weights, ACC_W = W + 20, same command: every product maps to one DSP48E2.
 #          (S,  W,  LUT)
 MAC_SYNTH = ((8, 8, 164), (16, 8, 300), (8, 16, 236), (16, 16, 436))
-# A whole generated layer top minus its array, per PE: tests/test_rtl_sim.py's corner layer (4 PEs x 7 lanes,
-# W = 8) synthesizes to 1736 LUT / 541 FF, its array alone to 452 / 105 (same Yosys flow; /tmp/corner.py in the
-# issue #5 notes, `compiler.rtl.synth.layer_top`). Scaled by W/8 for other widths.
-LAYER_OVERHEAD = {"lut_per_pe": (1736 - 452) / 4, "ff_per_pe": (541 - 105) / 4, "at_bits": 8}
+# A whole generated layer top minus its array and its scale units, per PE: tests/test_rtl_sim.py's corner layer
+# (4 PEs x 7 lanes, W = 8, U = 2 scale units at T = 3 / PW = 21) synthesizes to 1,062 LUT / 808 FF, its array
+# alone to 452 / 105 and one scale unit (tpe_post) to 180 / 99 (same Yosys flow, `compiler.rtl.synth.layer_top`,
+# `synth.pe_array`, `synth.synth("tpe_post", ...)`). Scaled by W/8 for other widths.
+LAYER_OVERHEAD = {"lut_per_pe": (1062 - 452 - 2 * 180) / 4, "ff_per_pe": (808 - 105 - 2 * 99) / 4, "at_bits": 8}
+# One pipelined scale unit (rtl_sim/tpe_post.sv) per layer U times (`LayerMapping.scale_units`: as few as keep the
+# layer's steady state, 1 whenever its P*RPP results fit in its cycles per vector), at T = 7 signed power-of-two
+# terms and a 38-bit post stage (a 16-bit scale's digits; digits_mlp's layers have T = 7, 36-38 bits): Yosys 0.23
+# `synth_xilinx -family xcup`, `python bench/scale_stage.py` ("tpe_post alone" line). The planner does not know
+# T and PW before compression, so every unit is costed at this size.
+SCALE_UNIT = {"lut": 1165, "ff": 390}
 LUTRAM_MAX_BITS = 4096
 FIFO_DEPTH = 32
 NIB = 3
@@ -314,6 +322,9 @@ def _weighted(node: Node, m: LayerMapping, act_bits: int, ternary: bool, wbits: 
         e.ff += ternary_pe_ff(P, S, W, acc)
         e.lut += P * LAYER_OVERHEAD["lut_per_pe"] * W / LAYER_OVERHEAD["at_bits"]
         e.ff += P * LAYER_OVERHEAD["ff_per_pe"] * W / LAYER_OVERHEAD["at_bits"]
+        units = m.scale_units(list(kept) if kept is not None else [K])
+        e.lut += units * SCALE_UNIT["lut"]
+        e.ff += units * SCALE_UNIT["ff"]
         # the hls4ml design scales each output channel in a fixed-point BatchNormalization stage whose
         # ReuseFactor follows the layer's (backend.hls4ml_emit): rows / RF multipliers, one DSP48E2 each up to
         # 27x18 bits. (The PE-array RTL scales by shift-and-add instead; counting them keeps the estimate safe

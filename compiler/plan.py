@@ -56,16 +56,29 @@ class LayerMapping:
         beat, so a very sparse layer is bound by ceil(rows/P) output beats (measured in the RTL, docs/rtl.md)."""
         return max(max(kept_groups_per_pe), math.ceil(self.rows / self.pe))
 
-    def steady_cycles_per_vector(self, kept_groups_per_pe: list[int], nib: int = 3, nob: int = 4) -> Fraction:
-        """The RTL's exact steady state (`compiler.rtl.cycles.steady_cycles_per_vector`) with its input stream
-        sized as the generator does (IB = ceil(NB/K) blocks per beat, `rtl.data.auto_in_blocks`): equal to
-        `pruned_cycles_per_vector` except for K = 1 with one output beat (ceil(rows/P) = 1), where the NOB = 4
-        output banks need (K + 1 + 4) / 4 = 1.5 cycles per vector."""
+    def stream_shape(self, kept_groups_per_pe: list[int]) -> tuple[int, int, int]:
+        """(K, NBI, RPP) of the generated layer: the input stream sized as the generator does (IB = ceil(NB/K)
+        blocks per beat, `rtl.data.auto_in_blocks`)."""
         K = max(kept_groups_per_pe)
         nb = math.ceil(self.cols / self.simd)
         nbi = math.ceil(nb / max(1, math.ceil(nb / max(1, K))))
-        rpp = math.ceil(self.rows / self.pe)
+        return K, nbi, math.ceil(self.rows / self.pe)
+
+    def steady_cycles_per_vector(self, kept_groups_per_pe: list[int], nib: int = 3, nob: int = 4) -> Fraction:
+        """The RTL's exact steady state (`compiler.rtl.cycles.steady_cycles_per_vector`) with its input stream
+        sized as the generator does (`stream_shape`): equal to `pruned_cycles_per_vector` except for K = 1 with
+        one output beat (ceil(rows/P) = 1), where the NOB = 4 output banks need (K + 1 + 4) / 4 = 1.5 cycles per
+        vector. The generator's shared scale units (`scale_units`) never change it."""
+        K, nbi, rpp = self.stream_shape(kept_groups_per_pe)
         return max(Fraction(K), Fraction(nbi), Fraction(rpp), Fraction(K + nbi + 1, nib), Fraction(K + rpp + 4, nob))
+
+    def scale_units(self, kept_groups_per_pe: list[int], nib: int = 3, nob: int = 4) -> int:
+        """The generated layer's scale units U (`compiler.rtl.cycles.scale_units`): as few as keep its steady
+        state, 1 whenever the P*RPP results of a vector fit in its cycles per vector."""
+        from .rtl.cycles import scale_units
+
+        K, nbi, rpp = self.stream_shape(kept_groups_per_pe)
+        return scale_units(self.pe, K, nbi, rpp, nib, nob)
 
     def to_dict(self) -> dict:
         d = asdict(self)

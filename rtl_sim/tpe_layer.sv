@@ -15,12 +15,14 @@
 //      K is the number of kept groups per PE (the same on every PE: balanced pruning; shorter PEs are padded);
 //   3. PE p reads that block from the input bank, adds it through its adder tree into its accumulator, and on
 //      `last` writes the row's accumulator to its output bank at `slot` (its row slot*P + p);
-//   4. once all K steps of a vector are written, the output bank streams out through tpe_post (scale + bias,
-//      per-channel terms from POST_FILE), one beat per cycle.
+//   4. once all K steps of a vector are written, the output bank streams out through U pipelined scale units
+//      (tpe_post: scale + bias, per-channel terms from POST_FILE) shared by the P PEs: one beat of P results
+//      every G = ceil(P/U) cycles, T + 2 cycles after its last group is issued.
 // Cycle model (compiler/rtl/cycles.py, exact, checked cycle by cycle by the testbench): with a source that is
 // always valid and a sink that is always ready, vectors follow each other every
-//     max(K, NBI, RPP, (K + NBI + 1) / NIB, (K + RPP + 4) / NOB)
-// cycles on average; with the default NIB = 3, NOB = 4 that is max(K, NBI, RPP) for every K >= 2.
+//     max(K, NBI, RPP*G, (K + NBI + 1) / NIB, (K + RPP*G + 4) / NOB)
+// cycles on average; the generator picks the fewest U that keep this at its G = 1 value, which with the
+// default NIB = 3, NOB = 4 is max(K, NBI, RPP) for every K >= 2.
 module tpe_layer (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_tlast,
                   m_axis_tdata, m_axis_tvalid, m_axis_tready, m_axis_tlast);
     parameter integer P     = 1;     // PEs
@@ -41,6 +43,7 @@ module tpe_layer (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_t
     parameter integer RSH   = 0;     // final right shift
     parameter integer OUT_W = 8;     // output width
     parameter integer SAT   = 1;     // 1 saturate, 0 wrap
+    parameter integer U     = 1;     // scale units (1..P): G = ceil(P/U) cycles per output beat
     parameter integer NIB   = 3;     // input banks (2..4)
     parameter integer NOB   = 4;     // output banks (2..4)
     parameter CODES_FILE = "codes.mem";
@@ -53,6 +56,10 @@ module tpe_layer (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_t
     localparam integer IXW    = BW + SW + 1;
     localparam integer TERM_W = 2 + KSW;
     localparam integer PFW    = cmul(T, TERM_W) + BB;
+    localparam integer G      = (P + U - 1) / U;   // groups of U PEs per output beat
+    localparam integer GU     = cmul(G, U);
+    localparam integer GW     = idxw(G);
+    localparam integer PAW    = idxw(cmul(RPP, G));
 
     function automatic [1:0] next_bank(input [1:0] bank, input integer n);
         next_bank = (bank == n - 1) ? 2'd0 : bank + 2'd1;
@@ -72,11 +79,9 @@ module tpe_layer (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_t
     // ---- ROMs (synchronous read), one word per schedule step / output slot holding all P PEs ------------------
     logic [cmul(P, CODE_W)-1:0] codes_rom [0:K-1];
     logic [cmul(P, IXW)-1:0]    index_rom [0:K-1];
-    logic [cmul(P, PFW)-1:0]    post_rom  [0:RPP-1];
     initial begin
         $readmemh(CODES_FILE, codes_rom);
         $readmemh(INDEX_FILE, index_rom);
-        $readmemh(POST_FILE, post_rom);
     end
 
     // ---- input banks ---------------------------------------------------------------------------------------------
@@ -123,11 +128,16 @@ module tpe_layer (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_t
     logic [1:0] t_ob;
     logic [cmul(P, SW)-1:0]     t_slot;
 
-    // ---- output side -------------------------------------------------------------------------------------------
+    // ---- output side: issue (bank, slot, group) to the scale units ------------------------------------------------
     logic [1:0]        sb;             // bank being streamed
     logic [SW-1:0]     j;              // slot being streamed
-    wire st_go = out_full[sb] && (!m_axis_tvalid || m_axis_tready);
-    logic [cmul(P, OUT_W)-1:0] post_y;
+    logic [GW-1:0]     g;              // group of U PEs being issued
+    logic [PAW-1:0]    pa;             // post ROM address: j*G + g
+    logic [T:0]        pv, ptag_g, ptag_j;   // scale pipeline, per stage: valid, last group of a beat, last beat
+    wire adv    = !m_axis_tvalid || m_axis_tready;   // the whole output pipeline moves (else it holds)
+    wire st_go  = out_full[sb] && adv;               // issue group g of slot j of bank sb this cycle
+    wire last_g = (g == G - 1);
+    wire last_j = (j == RPP - 1);
 
     always_ff @(posedge clk) begin
         if (rst) begin
@@ -135,7 +145,7 @@ module tpe_layer (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_t
             iss_v <= 1'b0; t <= '0; cur_rb <= '0; cur_ob <= '0; nxt_rb <= '0; nxt_ob <= '0;
             out_busy <= '0; out_full <= '0;
             r_v <= 1'b0; b_v <= 1'b0; t_v <= 1'b0;
-            sb <= '0; j <= '0; m_axis_tvalid <= 1'b0; m_axis_tlast <= 1'b0;
+            sb <= '0; j <= '0; g <= '0; pa <= '0; pv <= '0; m_axis_tvalid <= 1'b0; m_axis_tlast <= 1'b0;
         end else begin
             // input beats
             if (in_fire) begin
@@ -159,17 +169,27 @@ module tpe_layer (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_t
             r_v <= iss_v; b_v <= r_v; t_v <= b_v;
             // the vector's last step written: its output bank is complete
             if (t_v && t_vlast) out_full[t_ob] <= 1'b1;
-            // stream
+            // issue: the output bank is released with its last group's read (sampled at that edge)
             if (st_go) begin
-                m_axis_tvalid <= 1'b1;
-                m_axis_tlast  <= (j == RPP - 1);
-                if (j == RPP - 1) begin
-                    j <= '0; out_full[sb] <= 1'b0; out_busy[sb] <= 1'b0; sb <= next_bank(sb, NOB);
+                if (last_g) begin
+                    g <= '0;
+                    if (last_j) begin
+                        j <= '0; pa <= '0; out_full[sb] <= 1'b0; out_busy[sb] <= 1'b0; sb <= next_bank(sb, NOB);
+                    end else begin
+                        j <= j + 1'b1; pa <= pa + 1'b1;
+                    end
                 end else begin
-                    j <= j + 1'b1;
+                    g <= g + 1'b1; pa <= pa + 1'b1;
                 end
-            end else if (m_axis_tready) begin
-                m_axis_tvalid <= 1'b0;
+            end
+            // the scale pipeline's valid bits; the output register takes a beat when its last group arrives
+            if (adv) begin
+                pv <= {pv[T-1:0], st_go};
+                if (pv[T] && ptag_g[T]) begin
+                    m_axis_tvalid <= 1'b1; m_axis_tlast <= ptag_j[T];
+                end else begin
+                    m_axis_tvalid <= 1'b0;
+                end
             end
         end
     end
@@ -181,7 +201,6 @@ module tpe_layer (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_t
         r_vlast <= iss_last; r_rb <= cur_rb; r_ob <= cur_ob;
         b_codes <= r_codes; b_vlast <= r_vlast; b_ob <= r_ob;
         t_vlast <= b_vlast; t_ob <= b_ob; t_slot <= b_slot;
-        if (st_go) m_axis_tdata <= post_y;
     end
 
     generate
@@ -202,18 +221,72 @@ module tpe_layer (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_t
         .clk(clk), .rst(rst), .in_valid(b_v), .act(b_act), .codes(b_codes), .last(b_last),
         .res(res), .res_valid(res_valid));
 
-    // ---- output banks and post-processing, per PE ---------------------------------------------------------------
-    wire [cmul(P, PFW)-1:0] post_word = post_rom[j];
+    // ---- output banks, per PE ---------------------------------------------------------------------------------------
+    logic [ACC_W-1:0] rd [0:GU-1];     // PE p's accumulator at {sb, j}; zero for the padding PEs p >= P
     generate
-        for (p = 0; p < P; p = p + 1) begin : g_out
-            logic [ACC_W-1:0] obuf [0:(NOB << SW)-1];   // {bank, slot}
-            wire  [SW-1:0]    wslot = t_slot[cmul(p, SW) +: SW];
+        for (p = 0; p < GU; p = p + 1) begin : g_out
+            if (p < P) begin : g_pe
+                logic [ACC_W-1:0] obuf [0:(NOB << SW)-1];   // {bank, slot}
+                wire  [SW-1:0]    wslot = t_slot[cmul(p, SW) +: SW];
+                always_ff @(posedge clk)
+                    if (res_valid[p]) obuf[{t_ob, wslot}] <= res[cmul(p, ACC_W) +: ACC_W];
+                assign rd[p] = obuf[{sb, j}];
+            end else begin : g_pad
+                assign rd[p] = '0;
+            end
+        end
+    endgenerate
+
+    // ---- the scale stage: U pipelined units shared by the P PEs, G = ceil(P/U) groups per output beat ----------
+    // Group g of a beat is PEs g*U .. g*U+U-1; unit u takes PE g*U+u. Cycle c issues (j, g): the units' inputs
+    // (the accumulator, muxed from the group's output banks, and the post ROM word j*G+g, read synchronously)
+    // are registered at the edge after c, go through the units' T stages, and the last group's results enter
+    // the output register T+1 edges after that, with the earlier groups of the beat kept in `asm`. So beat j of
+    // a vector whose first group issues at O is transferred at O + (j+1)*G + T + 1 (compiler/rtl/cycles.py).
+    logic [cmul(U, PFW)-1:0]   post_rom [0:cmul(RPP, G)-1];
+    initial $readmemh(POST_FILE, post_rom);
+    logic [cmul(U, PFW)-1:0]   s_pf;                 // stage 0: the ROM word and the units' accumulators
+    logic [cmul(U, ACC_W)-1:0] s_acc;
+    logic [cmul(U, OUT_W)-1:0] ys;                   // the units' results (combinational, stage T)
+    always_ff @(posedge clk)
+        if (adv) begin
+            s_pf <= post_rom[pa];
+            ptag_g <= {ptag_g[T-1:0], last_g};
+            ptag_j <= {ptag_j[T-1:0], last_j};
+        end
+    generate
+        for (b = 0; b < U; b = b + 1) begin : g_unit
+            // the mux of the group's PEs: rd[g*U + b] (a constant-index table, no multiplier)
+            logic [ACC_W-1:0] sel;
+            integer gi;
+            always_comb begin
+                sel = rd[b];
+                for (gi = 1; gi < G; gi = gi + 1)
+                    if (g == gi) sel = rd[cmul(gi, U) + b];
+            end
             always_ff @(posedge clk)
-                if (res_valid[p]) obuf[{t_ob, wslot}] <= res[cmul(p, ACC_W) +: ACC_W];
-            wire [PFW-1:0] pf = post_word[cmul(p, PFW) +: PFW];
+                if (adv) s_acc[cmul(b, ACC_W) +: ACC_W] <= sel;
+            wire [PFW-1:0] pf = s_pf[cmul(b, PFW) +: PFW];
             tpe_post #(.ACC_W(ACC_W), .T(T), .KSW(KSW), .BB(BB), .PW(PW), .RSH(RSH), .OUT_W(OUT_W), .SAT(SAT))
-                u_post (.acc(obuf[{sb, j}]), .terms(pf[cmul(T, TERM_W)-1:0]), .bias(pf[PFW-1 -: BB]),
-                        .y(post_y[cmul(p, OUT_W) +: OUT_W]));
+                u_post (.clk(clk), .en(adv), .acc(s_acc[cmul(b, ACC_W) +: ACC_W]), .terms(pf[cmul(T, TERM_W)-1:0]),
+                        .bias(pf[PFW-1 -: BB]), .y(ys[cmul(b, OUT_W) +: OUT_W]));
+        end
+    endgenerate
+
+    // beat assembly: groups shift in from the top; the last one completes the beat into the output register
+    generate
+        if (G == 1) begin : g_one
+            always_ff @(posedge clk)
+                if (adv && pv[T]) m_axis_tdata <= ys[cmul(P, OUT_W)-1:0];
+        end else begin : g_asm
+            localparam integer AW = cmul(G - 1, cmul(U, OUT_W));
+            logic [AW-1:0] asm;
+            wire [AW + cmul(U, OUT_W) - 1:0] nxt = {ys, asm};
+            always_ff @(posedge clk)
+                if (adv && pv[T]) begin
+                    asm <= nxt[AW + cmul(U, OUT_W) - 1 -: AW];
+                    if (ptag_g[T]) m_axis_tdata <= nxt[cmul(P, OUT_W)-1:0];
+                end
         end
     endgenerate
 endmodule

@@ -116,7 +116,10 @@ def test_rom_files_encode_the_schedule_and_post_stage(tmp_path):
     codes = [int(l, 16) for l in (tmp_path / "codes.mem").read_text().split()]
     index = [int(l, 16) for l in (tmp_path / "index.mem").read_text().split()]
     post = [int(l, 16) for l in (tmp_path / "post.mem").read_text().split()]
-    assert len(codes) == len(index) == layer.K and len(post) == layer.RPP
+    U = p["U"]
+    G = -(-layer.P // U)
+    assert 1 <= U < layer.P, "expected shared scale units on this layer"
+    assert len(codes) == len(index) == layer.K and len(post) == layer.RPP * G
     dec = {0: 0, 1: 1, 3: -1}
     ixw = p["BW"] + p["SW"] + 1
     for k in range(layer.K):
@@ -129,14 +132,22 @@ def test_rom_files_encode_the_schedule_and_post_stage(tmp_path):
             assert bool(ix[pe] >> (p["BW"] + p["SW"])) == layer.sched_last[pe, k]
     term_w = 2 + p["KSW"]
     pfw = p["T"] * term_w + p["BB"]
-    for j in range(layer.RPP):
-        for pe, f in enumerate(_fields(post[j], pfw, layer.P)):
+    seen = set()
+    for a, word in enumerate(post):
+        j, g = divmod(a, G)
+        for u, f in enumerate(_fields(word, pfw, U)):
+            pe = g * U + u
+            if pe >= layer.P:
+                assert f == 0
+                continue
             r = j * layer.P + pe
+            seen.add(r)
             terms = [(1 if t & 3 == 1 else -1, t >> 2) for t in _fields(f, term_w, p["T"]) if t & 1]
             assert terms == layer.terms[r]
             assert sum(s << k for s, k in terms) == (0 if layer.empty_rows[r] else layer.m[r])
             b = f >> (p["T"] * term_w)
             assert b - ((b >> (p["BB"] - 1)) << p["BB"]) == layer.B_hw[r]
+    assert seen == set(range(layer.RPP * layer.P))
     text = top.read_text()
     assert "tpe_layer #(" in text and str(tmp_path / "codes.mem") in text
 
@@ -160,6 +171,27 @@ def test_cycle_model_steady_state(K, NBI, RPP):
     assert period == steady_cycles_per_vector(K, NBI, RPP)
     if K >= 2 and NBI <= K and RPP <= K:
         assert period == K
+
+
+@pytest.mark.parametrize("P,K,NBI,RPP", [(16, 40, 3, 2), (4, 16, 4, 8), (16, 2, 1, 2), (8, 1, 1, 1), (10, 9, 2, 1),
+                                         (64, 576, 36, 1), (4, 3, 3, 4)])
+def test_scale_units_keep_the_steady_state(P, K, NBI, RPP):
+    """U shared scale units (G = ceil(P/U) cycles per output beat) never slow a layer down, and are as few as
+    that allows: one fewer unit would."""
+    from compiler.rtl.cycles import scale_units
+
+    U = scale_units(P, K, NBI, RPP)
+    G = -(-P // U)
+    one_per_pe = steady_cycles_per_vector(K, NBI, RPP)
+    assert steady_cycles_per_vector(K, NBI, RPP, G=G) == one_per_pe
+    if U > 1:
+        assert steady_cycles_per_vector(K, NBI, RPP, G=-(-P // (U - 1))) > one_per_pe
+    n = 200
+    t = stream_timing(K, NBI, RPP, n, G=G, T=5)
+    firsts = t["out"][::RPP]
+    assert Fraction(firsts[-1] - firsts[-101], 100) == one_per_pe
+    if RPP * P <= K:
+        assert U == 1
 
 
 def test_rtl_layer_selection():

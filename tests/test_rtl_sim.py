@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from compiler.rtl import RtlFormat, build_from_arrays, golden
-from compiler.rtl.cycles import compiler_cycles_per_vector, stream_timing
+from compiler.rtl.cycles import compiler_cycles_per_vector, layer_timing
 from compiler.rtl.data import real_layer
 from compiler.rtl.sim import LayerSim
 
@@ -68,7 +68,7 @@ def test_real_layer_is_bit_exact_and_cycle_exact(real, key):
     assert r.passed, "the testbench saw outputs differ from the golden model"
     np.testing.assert_array_equal(r.outputs, want)
     # cycle by cycle: every input and output beat where the cycle model says
-    model = stream_timing(L.K, L.NBI, L.RPP, len(x), L.NIB, L.NOB)
+    model = layer_timing(L, len(x))
     t0 = r.t_in[0]
     assert [t - t0 for t in r.t_in] == model["in"]
     assert [t - t0 for t in r.t_out] == model["out"]
@@ -92,7 +92,7 @@ def test_back_pressure_keeps_results_exact(real):
     r = sim.run(x, valid_prob=0.55, ready_prob=0.35, seed=11)
     assert r.passed
     np.testing.assert_array_equal(r.outputs, golden(L, x))
-    assert r.cycles > stream_timing(L.K, L.NBI, L.RPP, len(x))["out"][-1] + 10   # it really stalled
+    assert r.cycles > layer_timing(L, len(x))["out"][-1] + 10   # it really stalled
 
 
 # ---- corner cases on a synthetic layer -------------------------------------------------------------------------
@@ -139,7 +139,7 @@ def test_corner_cases(corner):
         assert r.passed, (valid_prob, ready_prob)
         np.testing.assert_array_equal(r.outputs, want)
         if valid_prob == ready_prob == 1.0:
-            model = stream_timing(L.K, L.NBI, L.RPP, len(x), L.NIB, L.NOB)
+            model = layer_timing(L, len(x))
             assert [t - r.t_in[0] for t in r.t_out] == model["out"]
 
 

@@ -46,9 +46,10 @@ def test_generated_layer_synthesizes_without_multipliers(tmp_path):
     top = write_layer(layer, tmp_path)
     s = synth.layer_top(top, top_name(layer.name))
     assert s["mul"] == 0 and s["DSP"] == 0
-    # README "RTL": a whole small layer (4 PEs x 7 lanes with ROMs, banks, sequencer, scale stage), this one
-    assert (layer.P, layer.S) == (4, 7)
-    assert _near(s["LUT"], 1_736) and _near(s["FF"], 541), s
+    # README "RTL": a whole small layer (4 PEs x 7 lanes with ROMs, banks, sequencer, scale stage: 2 pipelined
+    # units for its 16 results per 14-cycle vector), this one
+    assert (layer.P, layer.S, layer.params["U"]) == (4, 7, 2)
+    assert _near(s["LUT"], 1_062) and _near(s["FF"], 808), s
 
 
 def test_width_converter_is_registers_not_a_shifter():
@@ -58,3 +59,49 @@ def test_width_converter_is_registers_not_a_shifter():
 
     s = synth.synth("fc_collect", [RTL_DIR / "fc_collect.sv"], {"IW": 128, "NBEATS": 16})
     assert s["FF"] >= 16 * 128 and s["LUT"] <= 64, s
+
+
+def _p8_layer():
+    """16 x 128 on 8 PEs x 8 lanes, half the groups pruned (K = 17 steps per vector for 2 output beats of 8):
+    scales with up to 7 signed power-of-two terms (T = 7, 28-bit post stage), as bench/scale_stage.py's p8."""
+    import numpy as np
+
+    from compiler.rtl import RtlFormat, build_from_arrays
+
+    rows, cols, P, S = 16, 128, 8, 8
+    rng = np.random.default_rng(0)
+    nb = cols // S
+    gm = rng.random((rows, nb)) < 0.5
+    gm[:, 0] = True
+    codes = rng.integers(-1, 2, size=(rows, cols)) * np.repeat(gm, S, axis=1)
+    scale = rng.random(rows) * 0.5 + 0.05
+    scale[0] = 0b1010101010101 / 2 ** 14
+    fmt = RtlFormat(in_bits=8, in_frac=4, weight_frac=14, bias_frac=6, out_bits=8, out_frac=4)
+    return build_from_arrays("p8", codes.astype(np.int8), scale, rng.normal(size=rows), P, S, fmt, group_mask=gm)
+
+
+def scale_depth_bound(pw: int) -> int:
+    """The scale stage's depth bound for 200 MHz on UltraScale+ (rtl_sim/tpe_post.sv), in Yosys `ltp` cells
+    between registers: 4 LUT/MUXF levels (the variable shift, the add/subtract select) and one PW+1-bit carry
+    chain, which Yosys 0.23 maps to 4-bit carry cells."""
+    return 4 + -(-(pw + 1) // 4)
+
+
+def test_scale_stage_is_shared_and_pipelined(tmp_path):
+    """A P=8 layer whose 16 results per vector fit in its 17 cycles per vector has one scale unit, not eight:
+    the whole layer (array, ROMs, banks, sequencer, scale stage) is under 3 scale units' LUTs, where one
+    combinational tpe_post per PE made it more than 8 (Yosys 0.23: 12,103 LUT with 8 x 1,345); and the unit is
+    pipelined, within `scale_depth_bound` (12 cells at PW = 28; the combinational one was 46 deep)."""
+    from compiler.rtl.layer import RTL_DIR
+
+    layer = _p8_layer()
+    p = layer.params
+    assert (layer.P, layer.K, layer.RPP, p["T"]) == (8, 17, 2, 7)
+    unit = synth.synth("tpe_post", [RTL_DIR / "tpe_post.sv"],
+                       {k: p[k] for k in ("ACC_W", "T", "KSW", "BB", "PW", "RSH", "OUT_W", "SAT")})
+    assert unit["depth"] <= scale_depth_bound(p["PW"]), unit
+    top = write_layer(layer, tmp_path)
+    s = synth.layer_top(top, top_name(layer.name))
+    assert s["mul"] == 0 and s["DSP"] == 0
+    assert s["LUT"] < 3 * unit["LUT"], (s, unit)
+    assert p["U"] == 1

@@ -255,7 +255,8 @@ class _Gen:
 
     def _hold(self, fork: str, node: str, out_beats: int) -> int:
         """Beats (at `out_beats` per frame) that the path fork -> node can hold before producing: each window
-        generator its line buffer, every module and FIFO a few beats, a PE layer its input and output banks."""
+        generator its line buffer, every module and FIFO a few beats, a PE layer its input and output banks and its
+        scale pipeline."""
         total = 0.0
         n = node
         while n != fork:
@@ -269,7 +270,9 @@ class _Gen:
                 wd = src.shape[2]
                 total += (_pow2_at_least(kh + sh) * wd + 2) / scale
             if nn.op in ("conv", "dense") and nn.layer is not None:
-                total += (nn.layer.NIB + nn.layer.NOB + 2) * max(1.0, stream_of(nn).beats / max(1, out_beats))
+                # its banks, and the T+1 groups in its scale pipeline plus the output register (whole vectors)
+                pipe = math.ceil((nn.layer.params["T"] + 2) / nn.layer.RPP)
+                total += (nn.layer.NIB + nn.layer.NOB + 2 + pipe) * max(1.0, stream_of(nn).beats / max(1, out_beats))
             if nn.op == "flatten" or nn.op == "globalavgpool":
                 total += sst.beats / scale
             total += (EDGE_DEPTH + 3) * max(1.0, stream_of(nn).beats / max(1, out_beats))
@@ -530,9 +533,9 @@ module {TOP} (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_tlast
 
 def layer_steady_cycles(layer: RtlLayer) -> float:
     """Cycles per vector of a tpe_layer in steady state (`compiler.rtl.cycles`)."""
-    from .cycles import steady_cycles_per_vector
+    from .cycles import groups, steady_cycles_per_vector
 
-    return float(steady_cycles_per_vector(layer.K, layer.NBI, layer.RPP, layer.NIB, layer.NOB))
+    return float(steady_cycles_per_vector(layer.K, layer.NBI, layer.RPP, layer.NIB, layer.NOB, groups(layer.params)))
 
 
 def generate(net: Network, skip_depths: dict[str, int] | None = None) -> Accel:

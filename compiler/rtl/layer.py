@@ -10,7 +10,8 @@ im2col vector of one output pixel; dense: (out, in)). Output row r runs on PE r 
   all-zero entries), so the P PEs run in lockstep and a vector takes K steps;
 * `codes.mem`: K words of P*S 2-bit codes (+1 = 01, -1 = 11, 0 = 00), PE 0 lane 0 in the lowest bits;
 * `index.mem`: K words of P fields {last, slot, block}: the sparse index;
-* `post.mem`: RPP words of P fields {bias, T signed power-of-two terms}: the per-channel scale and bias;
+* `post.mem`: RPP*G words of U fields {bias, T signed power-of-two terms}: the per-channel scale and bias, word
+  j*G + g for PEs g*U .. g*U+U-1 of slot j (U scale units, G = ceil(P/U) groups per output beat);
 * `<top>.sv`: a top module instantiating rtl_sim/tpe_layer.sv with this layer's parameters and ROM files;
 * `layer.json`: everything above in readable form.
 
@@ -353,9 +354,11 @@ def build_from_arrays(name: str, codes: np.ndarray, scale: np.ndarray, bias: np.
     pw = max(bound.bit_length() + 1, fmt.out_bits + rsh + 1, bb, acc_w)
     nbi = math.ceil(nb / in_blocks)
     bw = _idxw(nbi * in_blocks)
+    from .cycles import scale_units
+
     params = dict(P=P, S=S, W=W, IB=in_blocks, NBI=nbi, BW=bw, K=K, KW=_idxw(K), RPP=rpp, SW=_idxw(rpp),
                   ACC_W=acc_w, T=T, KSW=ksw, BB=bb, PW=pw, RSH=rsh, OUT_W=fmt.out_bits, SAT=int(fmt.saturate),
-                  NIB=nib, NOB=nob)
+                  U=scale_units(P, K, nbi, rpp, nib, nob), NIB=nib, NOB=nob)
     if fmt.out_bits > 62 or pw > 62:
         raise FcompError(f"layer {name}: post-stage width {pw} exceeds the golden model's int64")
     return RtlLayer(name, fmt, rows, cols, P, S, in_blocks, nib, nob, codes.astype(np.int8), gmask, scale_int,
@@ -387,18 +390,24 @@ def rom_words(layer: RtlLayer) -> dict[str, tuple[list[int], int]]:
     T, KSW, BB = p["T"], p["KSW"], p["BB"]
     term_w = 2 + KSW
     pfw = T * term_w + BB
+    U = p["U"]
+    G = -(-P // U)
     post = []
     for j in range(layer.RPP):
-        word = 0
-        for pe in range(P):
-            r = j * P + pe
-            f = 0
-            for i, (s, k) in enumerate(layer.terms[r]):
-                f |= ((0b01 if s > 0 else 0b11) | k << 2) << (i * term_w)
-            f |= (layer.B_hw[r] & ((1 << BB) - 1)) << (T * term_w)
-            word |= f << (pe * pfw)
-        post.append(word)
-    return {"codes.mem": (codes, P * S * 2), "index.mem": (index, P * (BW + SW + 1)), "post.mem": (post, P * pfw)}
+        for g in range(G):                   # word j*G + g: PEs g*U .. g*U+U-1, the U scale units' fields
+            word = 0
+            for u in range(U):
+                pe = g * U + u
+                if pe >= P:
+                    continue
+                r = j * P + pe
+                f = 0
+                for i, (s, k) in enumerate(layer.terms[r]):
+                    f |= ((0b01 if s > 0 else 0b11) | k << 2) << (i * term_w)
+                f |= (layer.B_hw[r] & ((1 << BB) - 1)) << (T * term_w)
+                word |= f << (u * pfw)
+            post.append(word)
+    return {"codes.mem": (codes, P * S * 2), "index.mem": (index, P * (BW + SW + 1)), "post.mem": (post, U * pfw)}
 
 
 def top_name(layer_name: str) -> str:

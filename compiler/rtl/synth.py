@@ -66,18 +66,21 @@ def _read(files: list[Path]) -> str:
 
 
 def synth(top: str, files: list[Path], chparams: dict[str, int] | None = None, nodsp: bool = False) -> dict:
-    """Synthesize `top` for xcup. Returns the summary, the raw mapped cells and `mul`: the $mul cells of the
-    elaborated design before any mapping (0 means no multiplication anywhere in the source)."""
+    """Synthesize `top` for xcup. Returns the summary, the raw mapped cells, `mul`: the $mul cells of the
+    elaborated design before any mapping (0 means no multiplication anywhere in the source), and `depth`: the
+    logic depth after mapping, Yosys `ltp -noff` over the LUT, CARRY and MUXF cells (as `compiler.synth`)."""
     ch = "".join(f"chparam -set {k} {v} {top}\n" for k, v in (chparams or {}).items())
     script = (_read(files) + ch + f"hierarchy -top {top}\nproc\nopt_clean\nflatten\ntee -q -o pre.txt stat\n"
               "design -reset\n" + _read(files) + ch +
               f"synth_xilinx -family xcup -top {top}{' -nodsp' if nodsp else ''}\n"
-              "flatten\ntee -q -o stat.txt stat\n")
-    out = run_yosys(script, ("pre.txt", "stat.txt"))
+              "flatten\ntee -q -o stat.txt stat\ntee -q -o ltp.txt ltp -noff w:* t:LUT* t:CARRY* t:MUXF*\n")
+    out = run_yosys(script, ("pre.txt", "stat.txt", "ltp.txt"))
     mapped = parse_stat(out["stat.txt"])
     s = summarize(mapped)
     s["mul"] = parse_stat(out["pre.txt"]).get("$mul", 0)
     s["cells"] = mapped
+    found = [int(m.group(1)) for m in re.finditer(r"Longest topological path in .*?\(length=(\d+)\)", out["ltp.txt"])]
+    s["depth"] = max(found) if found else None
     return s
 
 

@@ -92,7 +92,7 @@ def verify_layers(graph, plan, precisions, reference, check_inputs: np.ndarray, 
 
 
 def _verify_one(graph, plan, precisions, acts, rows, name: str, work: Path) -> dict:
-    from ..rtl.cycles import compiler_cycles_per_vector, stream_timing
+    from ..rtl.cycles import compiler_cycles_per_vector, layer_timing
     from ..rtl.data import auto_in_blocks, layer_vectors, quantize
     from ..rtl.golden import golden
     from ..rtl.layer import RtlFormat, build_layer
@@ -114,7 +114,7 @@ def _verify_one(graph, plan, precisions, acts, rows, name: str, work: Path) -> d
     want = golden(layer, x)
     write_vectors(layer, x, want, sim.rom_dir)
     mismatches = int(np.sum(r.outputs != want)) if r.outputs.shape == want.shape else int(want.size)
-    model = stream_timing(layer.K, layer.NBI, layer.RPP, len(x), layer.NIB, layer.NOB)
+    model = layer_timing(layer, len(x))
     t0 = r.t_in[0] if r.t_in else 0
     measured_out = [t - t0 for t in r.t_out]
     firsts = measured_out[::layer.RPP]
@@ -143,7 +143,7 @@ def write_vectors(layer, x: np.ndarray, expected: np.ndarray, rom_dir: Path) -> 
     layer.json's "test" section."""
     import json
 
-    from ..rtl.cycles import stream_timing
+    from ..rtl.cycles import layer_timing
     from ..rtl.layer import RTL_SOURCES, _hex, top_name
     from ..rtl.sim import output_words
 
@@ -154,7 +154,7 @@ def write_vectors(layer, x: np.ndarray, expected: np.ndarray, rom_dir: Path) -> 
     words_out = [w for y in np.asarray(expected) for w in output_words(layer, y)]
     (rom_dir / VECTORS_IN).write_text(_hex(words_in, in_w), encoding="utf-8")
     (rom_dir / EXPECTED_OUT).write_text(_hex(words_out, out_w), encoding="utf-8")
-    model = stream_timing(layer.K, layer.NBI, layer.RPP, len(x), layer.NIB, layer.NOB)
+    model = layer_timing(layer, len(x))
     info_path = rom_dir / "layer.json"
     info = json.loads(info_path.read_text(encoding="utf-8"))
     info["test"] = {
