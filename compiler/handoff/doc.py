@@ -184,7 +184,8 @@ def render(report: dict, board: Board, interface: dict, plan: list[dict], rtl_ro
           "    ./axi_tb tb_data/axi_input.txt    # prints the output frame, one value per line", ""]
     L += [("`hls/tb_data/axi_expected.txt` holds hls4ml's C-simulation output for that input (fcomp computed it "
            "at build time): the two must be equal." if has_expected else
-           "`hls/tb_data/axi_input.txt` is a seeded example frame; compare the output with hls4ml's C simulation "
+           "`hls/tb_data/axi_input.txt` is the build's first check input (a seeded frame when it has none); "
+           "compare the output with hls4ml's C simulation "
            "(`build_prj.tcl` in hls/ is hls4ml's own flow for its unwrapped top)."), ""]
     L += ["## The adder-only PE-array RTL", ""]
     if rtl_rows:
