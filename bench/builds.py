@@ -3,12 +3,13 @@
     python bench/builds.py --run            # run `make build` (timed end to end), then print the table
     python bench/builds.py                  # print the table of the build folders that are already there
     python bench/builds.py --json FILE      # also write the rows as JSON
+    python bench/builds.py --report-time    # also time `fcomp report build/resnet18-<board>` (re-rendering)
 
 The folders are `make build`'s: build/<model>-<board>/ for resnet18, digits_resnet, digits_cnn and digits_mlp
 (`BOARD=...` as for make). Every figure in a row comes from that build's report.json: the compression (strategy,
 honest ratio, fp32 -> compressed test accuracy on the held-out split, or "data-free"), the planner's estimate, the
 C-sim vs ONNX Runtime check, the golden model over the test split, the whole-network RTL simulation and the stage
-times (their sum is the build's time less the process start and imports). With --run the wall time of the whole
+times of 1 s or more (their sum is the build's time less the process start and imports). With --run the wall time of the whole
 `make build` is printed too, with the machine's load average at the start and at the end, since a figure measured on
 shared cores is a different figure.
 """
@@ -71,8 +72,7 @@ def row(model: str, r: dict) -> dict:
                f"measured / predicted")
     else:
         rtl = (net.get("message") or "not simulated").split(";")[0]
-    main = ("compress", "csim_compile", "csim_check", "golden", "rtl_network", "handoff")
-    stages = ", ".join(f"{k} {t[k]:.1f} s" for k in main if k in t)
+    stages = ", ".join(f"{k} {v:.0f} s" for k, v in t.items() if isinstance(v, (int, float)) and v >= 1.0)
     total = sum(v for v in t.values() if isinstance(v, (int, float)))
     return {"model": model, "compression": comp, "estimate": estimate, "csim": csim, "golden": golden, "rtl": rtl,
             "stages": f"{stages}; {total:.0f} s in all", "total_s": round(total, 1),
@@ -85,6 +85,8 @@ def main(argv=None) -> int:
     ap.add_argument("--run", action="store_true", help="run `make build` first (timed)")
     ap.add_argument("--board", default=os.environ.get("BOARD", "zcu104"))
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--report-time", action="store_true", help="also time `fcomp report` re-rendering resnet18's "
+                    "report.html")
     args = ap.parse_args(argv)
 
     wall = None
@@ -113,6 +115,21 @@ def main(argv=None) -> int:
     print("|" + "---|" * len(head))
     for r in rows:
         print("| " + " | ".join(r[c] for c in cols) + " |")
+    print()
+    for m, r in zip(ZOO, rows):
+        out = REPO / "build" / f"{m}-{args.board}"
+        files = [f for f in (out / "handoff").rglob("*") if f.is_file()]
+        r["bundle_files"], r["bundle_mb"] = len(files), round(sum(f.stat().st_size for f in files) / 1e6, 1)
+        print(f"{m}: handoff bundle {r['bundle_files']} files, {r['bundle_mb']} MB; report.html "
+              f"{(out / 'report.html').stat().st_size / 1e3:.0f} KB")
+    if args.report_time:
+        out = REPO / "build" / f"{ZOO[0]}-{args.board}"
+        fcomp = Path(sys.executable).with_name("fcomp")
+        t0 = time.perf_counter()
+        rc = subprocess.run([str(fcomp), "report", str(out)], cwd=REPO, capture_output=True).returncode
+        secs = time.perf_counter() - t0
+        rows[0]["report_rerender_s"] = round(secs, 2)
+        print(f"`fcomp report {out.relative_to(REPO)}`: exit {rc}, {secs:.1f} s (process start included)")
     if wall is not None:
         print(f"\n`make build` in {wall / 60:.1f} min")
     if args.json:
