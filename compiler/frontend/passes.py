@@ -345,8 +345,7 @@ class CastLikeToCast(Pass):
             if to not in _NUMERIC_TYPES:
                 continue
             cast = helper.make_node("Cast", [n.input[0]], [n.output[0]], name=n.name, to=int(to))
-            model.graph.node.remove(n)
-            model.graph.node.insert(idx, cast)
+            _replace_node(model, idx, [cast])
             return model, True
         return model, False
 
@@ -381,9 +380,7 @@ class ReduceMeanToGlobalAveragePool(Pass):
                 new = [helper.make_node("GlobalAveragePool", [n.input[0]], [mid], name=n.name),
                        helper.make_node("Flatten", [mid], [out], name=fresh_name(model, f"{n.name}_flatten"),
                                         axis=1)]
-            model.graph.node.remove(n)
-            for k, m in enumerate(new):
-                model.graph.node.insert(idx + k, m)
+            _replace_node(model, idx, new)
             _drop_unused_initializers(model)
             return model, True
         return model, False
@@ -512,9 +509,7 @@ class GemmToMatMul(Pass):
                                                   name=fresh_name(model, f"{n.name}_bias")))
             else:
                 new_nodes[0].output[0] = n.output[0]
-            model.graph.node.remove(n)
-            for k, nn in enumerate(new_nodes):
-                model.graph.node.insert(idx + k, nn)
+            _replace_node(model, idx, new_nodes)
             _drop_unused_initializers(model)
             return model, True
         return model, False
@@ -534,6 +529,13 @@ def fresh_name(model, base: str) -> str:
     while name in used:
         name, k = f"{base}_{k}", k + 1
     return name
+
+
+def _replace_node(model, idx: int, new) -> None:
+    """Node idx of the graph replaced by the nodes `new`, in their order, where it stood (topological order kept)."""
+    del model.graph.node[idx]
+    for k, m in enumerate(new):
+        model.graph.node.insert(idx + k, m)
 
 
 def _drop_unused_initializers(model):
