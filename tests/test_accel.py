@@ -93,9 +93,10 @@ class _Everything(torch.nn.Module):
         return self.fc(torch.flatten(self.gap(y), 1))
 
 
-@pytest.fixture(scope="module")
-def everything(tmp_path_factory):
-    """(network, its C-sim project, accel, accel dir, samples) of _Everything, compressed data-free."""
+def _everything_build(root: Path, weights: str = "ternary"):
+    """(network, its C-sim project, hls4ml names, accel, accel dir, samples) of _Everything: `weights` "ternary"
+    (PE-wise compression data-free, every layer ternary), "first-last-8" (the same with the first conv and the
+    classifier at 8-bit fixed-point weights) or "fixed" (uncompressed, 16-bit fixed-point weights everywhere)."""
     from compiler.backend.hls4ml_emit import hls_config, lower_to_hls4ml
     from compiler.backend.hls4ml_project import HlsProject
     from compiler.backend.precision import assign_precisions
@@ -105,18 +106,23 @@ def everything(tmp_path_factory):
     from compiler.plan import plan_layers
     from compiler.verify.reference import tensor_ranges
 
-    root = tmp_path_factory.mktemp("everything")
     torch.manual_seed(0)
     model = _Everything().eval()
     path = root / "everything.onnx"
     torch.onnx.export(model, torch.randn(1, 3, 12, 12), str(path), input_names=["x"], output_names=["y"],
                       dynamo=False)
-    g = import_onnx(path).graph
+    fe = import_onnx(path)
+    g = fe.graph
     assert {n.op for n in g.nodes} >= {"conv", "avgpool", "add", "globalavgpool", "dense"}
     plan = plan_layers(g, pe=4, simd=4)
-    res = compress(g, plan, CompressionConfig(strategy="pe-wise", target=12))
-    g = res.graph
-    ref = export_compressed_onnx(g)
+    rows = None
+    if weights == "fixed":
+        ref = fe.onnx_model
+    else:
+        res = compress(g, plan, CompressionConfig(strategy="pe-wise", target=12 if weights == "ternary" else 8,
+                                                  first_last_bits=2 if weights == "ternary" else 8))
+        g, rows = res.graph, res.layers
+        ref = export_compressed_onnx(g)
     rng = np.random.default_rng(0)
     cal, x = rng.random((32, 3, 12, 12), dtype=np.float32), rng.random((6, 3, 12, 12), dtype=np.float32)
     prec = assign_precisions(g, tensor_ranges(ref, cal, [n.name for n in g.nodes]), 16, 16)
@@ -125,17 +131,25 @@ def everything(tmp_path_factory):
                          "xczu7ev-ffvc1156-2-e", 200, names[g.inputs[0].name], names[g.outputs[0]])
     project.write()
     project.compile()
-    net = build_network(g, prec, plan, res.layers)
+    net = build_network(g, prec, plan, rows)
     acc = generate(net)
     write_accel(acc, root / "accel")
     return net, project, names, acc, root / "accel", x
 
 
-@pytest.mark.sim
-def test_golden_model_equals_hls4ml_csim_node_by_node(everything):
-    """Every IR tensor of the golden model equals hls4ml's C-sim trace bit for bit (avg pooling and the 3x3
-    global average with their truncating divisions, the add of two differently typed inputs, the scale stages)."""
-    net, project, names, _, _, x = everything
+@pytest.fixture(scope="module")
+def everything(tmp_path_factory):
+    return _everything_build(tmp_path_factory.mktemp("everything"))
+
+
+@pytest.fixture(scope="module", params=["first-last-8", "fixed"])
+def everything_fixed(request, tmp_path_factory):
+    """_Everything with fixed-point layers: the first conv and the classifier at 8 bits, or all of it at 16."""
+    return _everything_build(tmp_path_factory.mktemp(request.param), request.param)
+
+
+def _golden_equals_csim_trace(net, project, names, x) -> int:
+    """Every IR tensor of the golden model against hls4ml's C-sim trace, bit for bit; returns how many."""
     gold = run_network(net, x, keep=True)
     trace = project.trace(x.transpose(0, 2, 3, 1).reshape(len(x), -1))
     compared = 0
@@ -146,6 +160,15 @@ def test_golden_model_equals_hls4ml_csim_node_by_node(everything):
         got = np.round(np.asarray(trace[names[name]], np.float64).reshape(len(x), -1) * 2.0 ** nn.out.fraction)
         assert np.array_equal(got.astype(np.int64), want), name
         compared += 1
+    return compared
+
+
+@pytest.mark.sim
+def test_golden_model_equals_hls4ml_csim_node_by_node(everything):
+    """Every IR tensor of the golden model equals hls4ml's C-sim trace bit for bit (avg pooling and the 3x3
+    global average with their truncating divisions, the add of two differently typed inputs, the scale stages)."""
+    net, project, names, _, _, x = everything
+    compared = _golden_equals_csim_trace(net, project, names, x)
     assert compared >= 8
 
 
@@ -159,6 +182,76 @@ def test_accel_end_to_end_bit_exact_and_on_the_cycle_model(everything, tmp_path)
     # the sink always ready: the slowest module sets the pace, to within 2%
     doc = simulate_network(acc, x, accel_dir, tmp_path, ready_prob=1.0)
     assert abs(doc["cycles_per_frame_measured"] / doc["cycles_per_frame_predicted"] - 1) <= 0.02, doc
+
+
+@pytest.mark.sim
+def test_fixed_point_layers_golden_equals_csim_and_rtl_end_to_end(everything_fixed, tmp_path):
+    """Fixed-point conv/dense layers (first/last at 8 bits, or all of an uncompressed model at 16) are
+    fc_mac_layer instances in fcomp_accel: the golden model equals the C-sim node by node, and the RTL equals the
+    golden model on every output word, with and without back-pressure, at the cycle model's ceil(rows/P) *
+    ceil(cols/S) cycles per vector."""
+    net, project, names, acc, accel_dir, x = everything_fixed
+    fixed = [n for n in net.order if net.nodes[n].op in ("conv", "dense") and net.nodes[n].layer is None]
+    assert len(fixed) >= 2
+    for name in fixed:
+        kinds = {m.kind for m in acc.modules if m.node == name}
+        assert "fc_mac_layer" in kinds and "tpe_layer" not in kinds, (name, kinds)
+    assert _golden_equals_csim_trace(net, project, names, x) >= 8
+    for ready in (1.0, 0.3):
+        doc = simulate_network(acc, x, accel_dir, tmp_path, ready_prob=ready)
+        assert doc["passed"] and doc["mismatches"] == 0 and doc["frames_out"] == len(x), doc
+    doc = simulate_network(acc, x, accel_dir, tmp_path, ready_prob=1.0)
+    assert abs(doc["cycles_per_frame_measured"] / doc["cycles_per_frame_predicted"] - 1) <= 0.02, doc
+    first = net.nodes[fixed[0]]
+    mac = next(m for m in acc.modules if m.node == fixed[0] and m.kind == "fc_mac_layer")
+    assert mac.cycles_per_frame == first.mapping.cycles_per_frame()
+
+
+@pytest.mark.sim
+def test_flipped_fixed_point_weight_bit_is_caught_and_named(everything_fixed, tmp_path):
+    net, _, _, acc, accel_dir, x = everything_fixed
+    bad = tmp_path / "bad"
+    shutil.copytree(accel_dir, bad)
+    # the first conv: its first weight multiplies a real input pixel at every output position but the padded ones
+    layer = [n for n in net.order if net.nodes[n].op in ("conv", "dense") and net.nodes[n].layer is None][0]
+    rom = bad / f"{acc.ids[layer]}_weights.mem"
+    words = rom.read_text().split()
+    words[0] = f"{int(words[0], 16) ^ (1 << (net.nodes[layer].weight_t.width - 2)):0{len(words[0])}x}"
+    rom.write_text("\n".join(words) + "\n")
+    doc = simulate_accel(acc, bad, x)
+    assert not doc["passed"] and doc["mismatches"] > 0
+    assert doc["first_mismatch_layer"] == layer
+
+
+def test_fixed_point_rom_layout():
+    """fc_mac_layer's ROM words: step nf*SF + sf holds PE p lane l's weight of row nf*P + p, column sf*S + l
+    (two's complement, WW bits each, zero beyond the matrix); bias words hold the accumulator-typed biases."""
+    from types import SimpleNamespace
+
+    from compiler.plan import LayerMapping
+    from compiler.rtl.accel import mac_roms
+
+    w = np.arange(-7, 8).reshape(3, 5)           # rows 3, cols 5
+    nn = SimpleNamespace(mapping=LayerMapping("l", 3, 5, 2, 2, 1), weight_int=w, weight_t=Fixed(4, 1),
+                         bias_int=np.array([1, -2, 3]), bias_t=Fixed(8, 4), accum=Fixed(12, 6, saturate=False,
+                                                                                             rounding=False))
+    (words, width), (bias, bwidth) = mac_roms(nn)
+    assert width == 2 * 2 * 4 and len(words) == 2 * 3 and bwidth == 2 * 12 and len(bias) == 2
+
+    def field(word, k, bits):
+        v = (word >> (k * bits)) & ((1 << bits) - 1)
+        return v - (1 << bits) if v >> (bits - 1) else v
+
+    for nf in range(2):
+        for sf in range(3):
+            for p in range(2):
+                for lane in range(2):
+                    r, c = nf * 2 + p, sf * 2 + lane
+                    want = w[r, c] if r < 3 and c < 5 else 0
+                    assert field(words[nf * 3 + sf], p * 2 + lane, 4) == want
+    # biases with 4 fraction bits -> the accumulator's 6: shifted left by 2
+    assert [field(bias[0], 0, 12), field(bias[0], 1, 12), field(bias[1], 0, 12), field(bias[1], 1, 12)] == \
+        [4, -8, 12, 0]
 
 
 @pytest.mark.sim

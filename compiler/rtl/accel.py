@@ -8,6 +8,9 @@ fixed-point width (a vector (n,) is one beat of n lanes). Per node (`compiler.rt
                    of the planner's P x S, pruned groups cost no cycle) -> fc_collect -> pixels of C_out lanes
                    (a 1x1, stride-1, unpadded conv needs no window)
     dense          fc_serialize -> tpe_layer -> fc_collect
+    conv/dense with fixed-point weights (first/last layers at --first-last-bits 8, uncompressed layers):
+                   [fc_window ->] fc_mac_layer (the planner's P x S multiply-accumulate lanes, ceil(rows/P) *
+                   ceil(cols/S) cycles per vector, weights and accumulator-typed biases in ROMs)
     relu           fc_cast with RELU
     clip           fc_clip (widen to F fraction bits, clamp to the rounded bounds, one cast)
     add            fc_add (exact sum, one cast)
@@ -43,9 +46,10 @@ TOP = "fcomp_accel"
 ACCEL_DIR = TOP                     # rtl/fcomp_accel/ of a build (no layer can take the name)
 ACCEL_JSON = "accel.json"           # the generated design's description, beside its sources and ROMs
 STIMULUS = "network_stimulus.npz"   # inputs (integers, channels-last) and expected outputs beside the ROMs
-ACCEL_SOURCES = ("fc_fifo.sv", "fc_fork.sv", "fc_cast.sv", "fc_clip.sv", "fc_add.sv", "fc_concat.sv", "fc_window.sv", "fc_serialize.sv",
-                 "fc_collect.sv", "fc_pool.sv", "fc_gap.sv", "fc_axis_in.sv", "fc_axis_out.sv", "tpe_addtree.sv",
-                 "tpe_array.sv", "tpe_post.sv", "tpe_layer.sv")
+ACCEL_SOURCES = ("fc_fifo.sv", "fc_fork.sv", "fc_cast.sv", "fc_cast_comb.sv", "fc_clip.sv", "fc_add.sv",
+                 "fc_concat.sv", "fc_window.sv", "fc_serialize.sv", "fc_collect.sv", "fc_pool.sv", "fc_gap.sv",
+                 "fc_axis_in.sv", "fc_axis_out.sv", "fc_mac_layer.sv", "tpe_addtree.sv", "tpe_array.sv",
+                 "tpe_post.sv", "tpe_layer.sv")
 ACCEL_INCLUDES = ("tpe_util.svh", "fc_cast.svh", "fc_tdiv.svh")
 EDGE_DEPTH = 2
 
@@ -273,6 +277,9 @@ class _Gen:
                 # its banks, and the T+1 groups in its scale pipeline plus the output register (whole vectors)
                 pipe = math.ceil((nn.layer.params["T"] + 2) / nn.layer.RPP)
                 total += (nn.layer.NIB + nn.layer.NOB + 2 + pipe) * max(1.0, stream_of(nn).beats / max(1, out_beats))
+            if nn.op in ("conv", "dense") and nn.layer is None:
+                # fc_mac_layer: its input and working registers, its 4-stage pipeline and its output register
+                total += 4 * max(1.0, stream_of(nn).beats / max(1, out_beats))
             if nn.op == "flatten" or nn.op == "globalavgpool":
                 total += sst.beats / scale
             total += (EDGE_DEPTH + 3) * max(1.0, stream_of(nn).beats / max(1, out_beats))
@@ -363,16 +370,40 @@ class _Gen:
         self.body.append(f"    assign {o}_data = {col}_data[{layer.rows * lp['OUT_W'] - 1}:0];\n"
                          f"    assign {o}_valid = {col}_valid;\n    assign {col}_ready = {o}_ready;\n")
 
+    def mac_layer(self, nn: NetNode, vec: str):
+        """fc_mac_layer (fixed-point weights) from the vector bundle `vec` into the node's output."""
+        i = self.acc.ids[nn.name]
+        src, m = self.src(nn), nn.mapping
+        rows, cols = nn.weight_int.shape
+        words, bias = mac_roms(nn)
+        self.acc.roms[f"{i}_weights.mem"] = words
+        self.acc.roms[f"{i}_bias.mem"] = bias
+        fp = src.out.fraction + nn.weight_t.fraction
+        pc = cast_params(fp, nn.accum)
+        p = {"N": cols, "R": rows, "P": m.pe, "S": m.simd, "IW": src.out.width, "WW": nn.weight_t.width,
+             "AW": nn.accum.width, "OW": nn.out.width, "PRSH": pc["RSH"], "PLSH": pc["LSH"], "PRND": pc["RND"],
+             "PSAT": pc["SAT"], **{k: v for k, v in cast_params(nn.accum.fraction, nn.out).items() if k != "OW"},
+             "WEIGHTS_FILE": f'"{i}_weights.mem"', "BIAS_FILE": f'"{i}_bias.mem"'}
+        self.mod(nn.name, "fc_mac_layer", stream_of(nn).beats * mac_cycles_per_vector(nn),
+                 _inst("fc_mac_layer", f"u_{i}_mac", p, {"clk": "clk", "rst": "rst", **_io("s", vec),
+                                                          **_io("m", self.o(nn))}))
+
+    def weighted(self, nn: NetNode, vec: str):
+        if nn.layer is not None:
+            self.pe_layer(nn, vec)
+        else:
+            self.mac_layer(nn, vec)
+
     def op_conv(self, nn: NetNode, ins):
         a = nn.node.attrs
         if tuple(a["kernel"]) == (1, 1) and tuple(a["strides"]) == (1, 1) and not any(a["pads"]):
             vec = ins[0]
         else:
             vec = self.window(nn, ins[0])
-        self.pe_layer(nn, vec)
+        self.weighted(nn, vec)
 
     def op_dense(self, nn: NetNode, ins):
-        self.pe_layer(nn, ins[0])
+        self.weighted(nn, ins[0])
 
     def op_relu(self, nn: NetNode, ins):
         src, st = self.src(nn), stream_of(nn)
@@ -529,6 +560,34 @@ module {TOP} (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_tlast
 """
         self.acc.text = head + "".join(self.decl) + "".join(self.body) + "endmodule\n"
         return self.acc
+
+
+def mac_cycles_per_vector(nn: NetNode) -> int:
+    """fc_mac_layer: ceil(rows/P) row folds of ceil(cols/S) steps per vector (`LayerMapping.cycles_per_vector`)."""
+    return nn.mapping.cycles_per_vector()
+
+
+def mac_roms(nn: NetNode) -> tuple[tuple[list[int], int], tuple[list[int], int]]:
+    """fc_mac_layer's ROMs, (words, width) each: the weights, word nf*SF + sf holding PE p lane l's weight of row
+    nf*P + p, column sf*S + l at bits [(p*S + l)*WW +: WW] (rows and columns beyond the matrix are 0); the biases,
+    word nf holding the P biases of row fold nf cast to the accumulator type (`network.cast`, as the golden model)."""
+    from .network import cast
+
+    m, wt, acc = nn.mapping, nn.weight_t, nn.accum
+    rows, cols = nn.weight_int.shape
+    P, S = m.pe, m.simd
+    nf, sf = math.ceil(rows / P), math.ceil(cols / S)
+    w = np.zeros((nf * P, sf * S), np.int64)
+    w[:rows, :cols] = nn.weight_int
+    # (nf, P, sf, S) -> (nf, sf, P, S): one word per step, lane p*S + l
+    steps = w.reshape(nf, P, sf, S).transpose(0, 2, 1, 3).reshape(nf * sf, P * S)
+    mask = (1 << wt.width) - 1
+    words = [sum((int(v) & mask) << (k * wt.width) for k, v in enumerate(row)) for row in steps]
+    b = np.zeros(nf * P, np.int64)
+    b[:rows] = cast(nn.bias_int, nn.bias_t.fraction, acc)
+    amask = (1 << acc.width) - 1
+    bias = [sum((int(v) & amask) << (k * acc.width) for k, v in enumerate(b[f * P:(f + 1) * P])) for f in range(nf)]
+    return (words, P * S * wt.width), (bias, P * acc.width)
 
 
 def layer_steady_cycles(layer: RtlLayer) -> float:

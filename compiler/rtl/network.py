@@ -172,9 +172,8 @@ class Network:
         for nn in self.nodes.values():
             if nn.op not in SUPPORTED_OPS:
                 why.append(f"{nn.name}: op {nn.op} has no RTL module")
-            elif nn.op in ("conv", "dense") and nn.layer is None:
-                why.append(f"{nn.name}: fixed-point (not ternary) weights: the accelerator has adder-only "
-                           "ternary PE arrays only")
+            elif nn.op in ("conv", "dense") and nn.layer is None and nn.mapping is None:
+                why.append(f"{nn.name}: no PE mapping for its fixed-point weights")
         return why
 
 
