@@ -138,7 +138,7 @@ def build(opts: BuildOptions) -> dict:
     if opts.synth:   # fail before the long stages, not after them
         from .synth import check_options
 
-        check_options(board, opts.synth_jobs, opts.synth_timeout, opts.compression is not None)
+        check_options(board, opts.synth_jobs, opts.synth_timeout)
         if opts.synth_memory_gb is not None and opts.synth_memory_gb <= 0:
             raise FcompError("--synth-memory-gb must be > 0")
     timer = StageTimer()
@@ -265,7 +265,7 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
 
     rtl = None
     network_doc = None
-    if compression is not None and opts.rtl_frames != 0:
+    if opts.rtl_frames != 0:   # ternary layers as PE arrays, fixed-point ones (uncompressed, 8-bit) as MAC lanes
         why = net.uncovered()
         if why:
             network_doc = {"passed": None, "skipped": "no whole-network RTL: " + "; ".join(why)}

@@ -31,17 +31,33 @@ def test_digits_models_match_onnx_runtime(tmp_path, zoo_onnx, name):
     assert saved["check"] == check
     assert [l["op"] for l in saved["layers"]][0] == "input"
     assert set(saved["timings_s"]) >= {"frontend", "hls4ml_convert", "csim_compile", "csim_check"}
-    # no compression, no RTL: the bundle's design is the hls4ml IP, and its driver's reference outputs are the
-    # C simulation's outputs of the check inputs (dequantized values of the output type, in the ONNX layout)
+    # no compression: every conv/dense is a fixed-point fc_mac_layer in fcomp_accel (issue 10), simulated end to
+    # end and bit-exact; the golden model equals the C-sim, so the driver's reference outputs (the golden outputs
+    # the RTL matched) are the C-sim's outputs of the check inputs (dequantized, in the ONNX layout)
+    golden = report["check"]["golden"]
+    assert golden["bit_exact_vs_csim"] and golden["mismatches_vs_csim"] == 0, golden
+    net = report["rtl"]["network"]
+    assert net["passed"] and net["mismatches"] == 0 and net["frames"] >= 2, net
+    assert net["cycles_per_frame_measured"] == net["cycles_per_frame_predicted"], net
+    accel = json.loads((out / "rtl" / "fcomp_accel" / "accel.json").read_text())
+    kinds = {m["module"] for m in accel["cycle_model"]["modules"]}
+    assert "fc_mac_layer" in kinds and "tpe_layer" not in kinds
     d = out / "handoff" / "driver"
     cfg = json.loads((d / "driver.json").read_text())
-    assert cfg["design"] == "fcomp_top_axi" and cfg["rtl_dir"] is None and cfg["control_ip"] == "fcomp_top_axi_0"
+    assert cfg["design"] == "fcomp_accel" and cfg["rtl_dir"] == "../rtl"
     x, y = np.load(d / "input_reference.npy"), np.load(d / "output_reference.npy")
-    assert len(x) == len(y) == 50 and y.shape[1:] == tuple(report["model"]["output_shape"][1:])
-    labels = np.load(d / "labels_reference.npy")
-    np.testing.assert_array_equal(labels, np.load(out / "check_inputs.npz")["y"])
-    assert np.mean(np.argmax(y.reshape(50, -1), axis=1) == labels) == pytest.approx(check["accuracy_csim"])
+    n = net["frames"]
+    assert len(x) == len(y) == n and y.shape[1:] == tuple(report["model"]["output_shape"][1:])
+    with np.load(out / "check_inputs.npz") as f:
+        np.testing.assert_array_equal(x, f["x"][:n])
+        np.testing.assert_array_equal(np.load(d / "labels_reference.npy"), f["y"][:n])
     assert np.array_equal(y * 2.0 ** cfg["output"]["frac"], np.round(y * 2.0 ** cfg["output"]["frac"]))
+    from compiler.verify.reference import run_onnx
+    import onnx
+
+    ref = next(iter(run_onnx(onnx.load(str(out / "model.normalized.onnx")), x).values()))
+    assert np.array_equal(np.argmax(y.reshape(n, -1), 1), np.argmax(ref.reshape(n, -1), 1))
+    assert np.max(np.abs(y - ref.reshape(y.shape))) <= check["max_abs_error"] + 1e-9
 
 
 @pytest.fixture(scope="module")

@@ -122,3 +122,39 @@ def test_assign_precisions_uses_the_ternary_path_only_for_ternary_layers():
     del d.weights["codes"], d.weights["scale"]             # the same layer, not compressed: today's path
     p = assign_precisions(g, {"x": 1.0, "d": 2.0}, 16, 16)
     assert set(p["d"]) == {"weight", "bias", "accum", "result"} and p["d"]["weight"].width == 16
+
+
+def _as_hls4ml_reads_it(v: float, t: Fixed) -> int:
+    """hls4ml writes a weight of type t as '{:.<frac>f}' text; the C-sim reads it as a double and converts it
+    with t's rounding (AP_RND: floor(x * 2**frac + 1/2))."""
+    text = f"{v:.{max(0, t.fraction)}f}"
+    return int(np.floor(float(text) * 2.0 ** t.fraction + 0.5))
+
+
+def test_fixed_point_weights_reach_hls4ml_as_the_golden_integers():
+    """A float32 weight exactly at a rounding tie ((2k+1) * 2**-(frac+1)) printed with `frac` decimals lands below
+    the tie, so the C-sim rounded it down where the golden model and the RTL ROM round up (1 LSB on 3 of 6,400
+    values of uncompressed digits_cnn's Gemm). The lowering hands hls4ml the type's exact values instead."""
+    from compiler.backend.hls4ml_emit import lower_to_hls4ml
+    from compiler.backend.precision import fixed_ints, fixed_values
+
+    t = Fixed(16, 0, saturate=False, rounding=True)
+    tie = np.float32((2 * 1234 + 1) * 2.0 ** -17)              # exactly representable in float32
+    assert fixed_ints(np.array([tie]), t)[0] == 1235
+    assert _as_hls4ml_reads_it(float(tie), t) == 1234           # the raw value's text: one LSB low
+    assert _as_hls4ml_reads_it(float(fixed_values(np.array([tie]), t)[0]), t) == 1235
+    # wrap and saturation as the type says
+    assert list(fixed_ints(np.array([0.5, -0.5]), t)) == [-32768, -32768]
+    assert list(fixed_ints(np.array([0.5, -0.6]), Fixed(16, 0))) == [32767, -32768]
+
+    w = np.zeros((4, 3), np.float32)
+    w[1, 2] = tie
+    b = np.array([tie, 0, 0], np.float32)
+    g = Graph("g", [Node("x", "input", [], (4,)), Node("d", "dense", ["x"], (3,), weights={"W": w, "b": b})], ["d"])
+    prec = {"x": {"result": Fixed(16, 6)}, "d": {"result": Fixed(16, 6), "weight": t, "bias": t,
+                                                "accum": Fixed(40, 8, saturate=False, rounding=False)}}
+    layers, _ = lower_to_hls4ml(g, "m.onnx", prec)
+    dense = next(l for l in layers if l["class_name"] == "Dense")
+    for arr, want in ((dense["weight_data"], fixed_ints(w, t)), (dense["bias_data"], fixed_ints(b, t))):
+        read = np.array([_as_hls4ml_reads_it(float(v), t) for v in np.ravel(arr)]).reshape(np.shape(arr))
+        assert np.array_equal(read, want)

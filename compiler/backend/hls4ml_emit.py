@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import UnsupportedModelError
 from ..ir import Graph, Node
 from ..plan import LayerMapping
-from .precision import Fixed, is_ternary, quantize
+from .precision import Fixed, fixed_values, is_ternary, quantize
 
 NON_NEGATIVE_OPS = ("relu",)
 
@@ -82,6 +82,9 @@ class _Lowering:
         if is_ternary(node):
             codes = np.asarray(node.weights["codes"], np.float32)
             return codes, np.zeros_like(np.asarray(node.weights["b"], np.float32))
+        if self.precisions is not None:   # their types' exact values (`fixed_values`): what the golden model uses
+            p = self.precisions[node.name]
+            return fixed_values(node.weights["W"], p["weight"]), fixed_values(node.weights["b"], p["bias"])
         return node.weights["W"], node.weights["b"]
 
     def scale_stage(self, node, layer: dict, n_in: int, channels: int) -> None:

@@ -125,6 +125,26 @@ def quantize(v, frac: int) -> np.ndarray:
     return np.floor(np.asarray(v, np.float64) * 2.0 ** frac + 0.5).astype(np.int64)
 
 
+def fixed_ints(v, t: Fixed) -> np.ndarray:
+    """Constant real values (weights, biases) as the integers of type t: rounded to nearest (ties up, AP_RND), then
+    clamped (SAT) or wrapped (WRAP) to t's width. The one conversion of fixed-point weights: the golden model and
+    the RTL ROMs use these integers, and hls4ml is handed exactly these values (`fixed_values`)."""
+    q = quantize(v, t.fraction)
+    lo, hi = ((-(1 << (t.width - 1)), (1 << (t.width - 1)) - 1) if t.signed else (0, (1 << t.width) - 1))
+    if t.saturate:
+        return np.clip(q, lo, hi)
+    q = q & ((1 << t.width) - 1)
+    return np.where(q >> (t.width - 1), q - (1 << t.width), q) if t.signed else q
+
+
+def fixed_values(v, t: Fixed) -> np.ndarray:
+    """`fixed_ints` as real values (float64, exact): k * 2**-frac prints exactly with `frac` decimals, which is how
+    hls4ml writes a weight of type t, so its C-sim reads back the same value. A raw float32 weight at a rounding
+    tie ((2k+1) * 2**-(frac+1)) would print rounded to `frac` decimals, below the tie, and round down in C++
+    where AP_RND rounds up (uncompressed digits_cnn: 1 LSB on 3 of 6,400 values of its first Gemm)."""
+    return fixed_ints(v, t).astype(np.float64) * 2.0 ** -t.fraction
+
+
 def is_ternary(node) -> bool:
     return node.op in ("conv", "dense") and "codes" in node.weights and "scale" in node.weights
 

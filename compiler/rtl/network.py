@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..backend.precision import Fixed, is_ternary, quantize as quantize_frac
+from ..backend.precision import Fixed, fixed_ints, is_ternary, quantize as quantize_frac
 from ..errors import FcompError
 from ..ir import Graph, Node
 from ..plan import LayerMapping
@@ -209,15 +209,10 @@ def build_network(graph: Graph, precisions: dict, plan: dict[str, LayerMapping],
                 w = node.weights["W"]
                 mat = w.reshape(w.shape[0], -1) if node.op == "conv" else w.T
                 nn.weight_t, nn.bias_t = p["weight"], p["bias"]
-                nn.weight_int = _weights_int(mat, p["weight"])
-                nn.bias_int = _weights_int(node.weights["b"], p["bias"])
+                nn.weight_int = fixed_ints(mat, p["weight"])
+                nn.bias_int = fixed_ints(node.weights["b"], p["bias"])
         nodes[node.name] = nn
     return Network(graph, nodes, [n.name for n in graph.nodes])
-
-
-def _weights_int(w: np.ndarray, t: Fixed) -> np.ndarray:
-    q = quantize_frac(w, t.fraction)
-    return saturate(q, t) if t.saturate else wrap(q, t.width, t.signed)
 
 
 # ---- the golden model ----------------------------------------------------------------------------------------------

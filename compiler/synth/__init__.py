@@ -253,15 +253,12 @@ def check_capacity(doc: dict, path: Path | None = None) -> None:
                          + ("; raise --synth-timeout" if f["status"] == "timeout" else ""))
 
 
-def check_options(board: Board, jobs: int | None, timeout_s: float, compressed: bool = True) -> None:
+def check_options(board: Board, jobs: int | None, timeout_s: float) -> None:
     """What `build --synth` checks before it starts: Yosys present, a family it knows, sane numbers."""
     require_yosys()
     yosys_family(board.family)
     if (jobs is not None and jobs < 1) or timeout_s <= 0:
         raise FcompError("--synth-jobs must be >= 1 and --synth-timeout > 0")
-    if not compressed:
-        raise FcompError("--synth needs the whole-network RTL, which exists for ternary (compressed) networks "
-                         "only; drop --strategy none")
 
 
 def synth_output(out: Path, board: Board | None = None, jobs: int | None = None,
