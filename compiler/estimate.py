@@ -18,8 +18,8 @@ What is modelled
     URAM (4096x72), as the mapping's `memory` says; ROMs are read strictly in schedule order, so their words are
     packed densely across 72-bit lines (FINN packs weight memories the same way).
   * Activation buffers: a conv's line buffer (kh rows x padded input width x in channels x act_bits), the PE
-    array's NIB = 3 input banks (one im2col vector each) held as ceil(P/2) dual-ported copies so that every PE
-    reads its own kept block, max-pool line buffers, a residual Add's skip buffer (3 rows of its input, rough),
+    array's NIB = 3 input banks (one im2col vector each) held as one copy per PE so that every PE reads its own
+    kept block through its own read port (a fixed-point layer holds its vector in registers instead), max-pool line buffers, a residual Add's skip buffer (3 rows of its input, rough),
     and one 32-deep SRL FIFO per stream (a LUT per bit). Buffers of up to `LUTRAM_MAX_BITS` go to LUTRAM, larger
     ones where the mapping's `buffers` says (a weighted layer's, and for element-wise ops and pools their
     producer's), modelled as random-access memories (primitive aspect ratios, no packing).
@@ -65,10 +65,10 @@ PE_SYNTH_ACC_EXTRA = 12
 #          (S,  W,  LUT)
 MAC_SYNTH = ((8, 8, 164), (16, 8, 300), (8, 16, 236), (16, 16, 436))
 # A whole generated layer top minus its array and its scale units, per PE: tests/test_rtl_sim.py's corner layer
-# (4 PEs x 7 lanes, W = 8, U = 2 scale units at T = 3 / PW = 21) synthesizes to 1,062 LUT / 808 FF, its array
+# (4 PEs x 7 lanes, W = 8, U = 2 scale units at T = 3 / PW = 21) synthesizes to 1,144 LUT / 805 FF (one input-bank copy per PE), its array
 # alone to 452 / 105 and one scale unit (tpe_post) to 180 / 99 (same Yosys flow, `compiler.rtl.synth.layer_top`,
 # `synth.pe_array`, `synth.synth("tpe_post", ...)`). Scaled by W/8 for other widths.
-LAYER_OVERHEAD = {"lut_per_pe": (1062 - 452 - 2 * 180) / 4, "ff_per_pe": (808 - 105 - 2 * 99) / 4, "at_bits": 8}
+LAYER_OVERHEAD = {"lut_per_pe": (1144 - 452 - 2 * 180) / 4, "ff_per_pe": (805 - 105 - 2 * 99) / 4, "at_bits": 8}
 # One pipelined scale unit (rtl_sim/tpe_post.sv) per layer U times (`LayerMapping.scale_units`: as few as keep the
 # layer's steady state, 1 whenever its P*RPP results fit in its cycles per vector), at T = 7 signed power-of-two
 # terms and a 38-bit post stage (a 16-bit scale's digits; digits_mlp's layers have T = 7, 36-38 bits): Yosys 0.23
@@ -336,17 +336,27 @@ def _weighted(node: Node, m: LayerMapping, act_bits: int, ternary: bool, wbits: 
         e.dsp += P * S * dsp_per_product(W, wbits)
         acc = _acc_bits(W + wbits, m.cols)
         e.lut += mac_pe_lut(P, S, W) + P * max(0, acc - (W + 20))
-        e.ff += P * (acc + W + wbits) + P * S * (W + wbits)   # accumulator, product and operand registers
+        # rtl_sim/fc_mac_layer.sv's registers: the vector twice (input register and the working register that
+        # rotates by S lanes a step, one LUT per bit for its load/rotate/hold), the step's lanes and weights,
+        # products cast to the accumulator, biases and accumulators, the output vector twice (assembly, output)
+        nf, sf = math.ceil(m.rows / P), math.ceil(m.cols / S)
+        e.ff += m.cols * W + sf * S * W + S * W + P * S * wbits + P * S * acc + 3 * P * acc + \
+            (nf * P + m.rows) * W
+        e.lut += sf * S * W
     K = e.kept_per_pe if ternary else 0
     for depth, width in weight_rom(m, ternary, wbits, K):
         e.add(memory_cost(depth, width, m.memory, sequential=True))
     e.cycles_per_frame = math.ceil(m.vectors * e.cycles_per_vector)
-    # input banks: NIB im2col vectors, ceil(P/2) dual-ported copies, read S*W wide
-    nb = math.ceil(m.cols / S)
-    copies = math.ceil(P / 2)
-    e.buffer_bits += copies * NIB * m.cols * W
-    for _ in range(copies):
-        e.buffers.append((NIB * nb, S * W))
+    if ternary:
+        # input banks (rtl_sim/tpe_layer.sv): NIB vectors of NBI beats of IB S-lane blocks, one copy per PE (each
+        # PE reads its own kept block every step: one read port per copy), IB = ceil(blocks / K) as the generator
+        # sizes the input stream (`rtl.data.auto_in_blocks`)
+        nb = math.ceil(m.cols / S)
+        ib = max(1, math.ceil(nb / max(1, K)))
+        nbi = math.ceil(nb / ib)
+        e.buffer_bits += P * NIB * nbi * ib * S * W
+        for _ in range(P):
+            e.buffers.append((NIB * nbi, ib * S * W))
     # streams in (S lanes) and out (P rows): SRL FIFOs, one LUT per bit at depth 32
     e.lut += (S + P) * W * math.ceil(FIFO_DEPTH / 32)
     return e

@@ -30,7 +30,8 @@ module tpe_layer (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_t
     parameter integer W     = 8;     // activation width
     parameter integer IB    = 1;     // S-lane blocks per input beat
     parameter integer NBI   = 1;     // input beats per vector
-    parameter integer BW    = 1;     // block index width, 2**BW >= NBI*IB
+    parameter integer BW    = 1;     // block index width: {beat (BW - SBW bits), sub-block (SBW bits)}
+    parameter integer SBW   = 0;     // sub-block bits: 0 when IB = 1, else 2**SBW >= IB
     parameter integer K     = 1;     // schedule steps (kept groups) per PE and vector
     parameter integer KW    = 1;     // step counter width, 2**KW >= K
     parameter integer RPP   = 1;     // rows (slots) per PE = output beats per vector
@@ -54,6 +55,7 @@ module tpe_layer (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_t
     localparam integer IN_W   = cmul(IB, LANE_W);
     localparam integer CODE_W = cmul(S, 2);
     localparam integer IXW    = BW + SW + 1;
+    localparam integer BWB    = BW - SBW;         // beat index bits
     localparam integer TERM_W = 2 + KSW;
     localparam integer PFW    = cmul(T, TERM_W) + BB;
     localparam integer G      = (P + U - 1) / U;   // groups of U PEs per output beat
@@ -84,24 +86,18 @@ module tpe_layer (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_t
         $readmemh(INDEX_FILE, index_rom);
     end
 
-    // ---- input banks ---------------------------------------------------------------------------------------------
-    logic [LANE_W-1:0] ibuf [0:(NIB << BW)-1]; // {bank, block}
+    // ---- input banks: one copy per PE ------------------------------------------------------------------------------
+    // Each PE reads its own kept block every step, so each PE has its own copy of the NIB banks: one memory of
+    // whole input beats ({bank, beat} -> IB blocks), one write port (the beat) and one synchronous read port,
+    // which synthesis maps to LUTRAM or BRAM as it is (a single memory with P read ports does not map: Yosys's
+    // memory mapping grew past 6 GB at P = 16). The PE selects its block of the beat after the read.
     logic [NIB-1:0]    in_full;
     logic [1:0]        wb;                     // bank being written
-    logic [BW-1:0]     wblk;                   // first block of the current beat
     logic [KW+BW:0]    wbeat;                  // beat within the vector
     assign s_axis_tready = !rst && !in_full[wb];
     wire in_fire = s_axis_tvalid && s_axis_tready;
 
     genvar p, b;
-    generate
-        for (b = 0; b < IB; b = b + 1) begin : g_wr
-            wire [BW-1:0] blk = wblk + b;
-            always_ff @(posedge clk)
-                if (in_fire) ibuf[{wb, blk}] <= s_axis_tdata[cmul(b, LANE_W) +: LANE_W];
-        end
-    endgenerate
-
     // ---- sequencer ---------------------------------------------------------------------------------------------
     logic          iss_v;          // a step issues this cycle
     logic [KW-1:0] t;
@@ -120,7 +116,7 @@ module tpe_layer (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_t
     logic b_v, b_vlast;
     logic [1:0] b_ob;
     logic [cmul(P, CODE_W)-1:0] b_codes;
-    logic [cmul(P, LANE_W)-1:0] b_act;
+    wire  [cmul(P, LANE_W)-1:0] b_act;
     logic [P-1:0]               b_last;
     logic [cmul(P, SW)-1:0]     b_slot;
     // stage T: inside tpe_array (sum registered); results valid
@@ -141,7 +137,7 @@ module tpe_layer (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_t
 
     always_ff @(posedge clk) begin
         if (rst) begin
-            in_full <= '0; wb <= '0; wblk <= '0; wbeat <= '0;
+            in_full <= '0; wb <= '0; wbeat <= '0;
             iss_v <= 1'b0; t <= '0; cur_rb <= '0; cur_ob <= '0; nxt_rb <= '0; nxt_ob <= '0;
             out_busy <= '0; out_full <= '0;
             r_v <= 1'b0; b_v <= 1'b0; t_v <= 1'b0;
@@ -150,9 +146,9 @@ module tpe_layer (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_t
             // input beats
             if (in_fire) begin
                 if (wbeat == NBI - 1) begin
-                    wbeat <= '0; wblk <= '0; in_full[wb] <= 1'b1; wb <= next_bank(wb, NIB);
+                    wbeat <= '0; in_full[wb] <= 1'b1; wb <= next_bank(wb, NIB);
                 end else begin
-                    wbeat <= wbeat + 1'b1; wblk <= wblk + IB;
+                    wbeat <= wbeat + 1'b1;
                 end
             end
             // issue: the input bank is released with the last step's read (its data is sampled at that edge)
@@ -205,11 +201,28 @@ module tpe_layer (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_t
 
     generate
         for (p = 0; p < P; p = p + 1) begin : g_rd
+            logic [IN_W-1:0] ibuf [0:(NIB << BWB)-1];   // {bank, beat}: this PE's copy
+            logic [IN_W-1:0] b_word;
             wire [IXW-1:0] ix = r_index[cmul(p, IXW) +: IXW];
+            always_ff @(posedge clk)
+                if (in_fire) ibuf[{wb, wbeat[BWB-1:0]}] <= s_axis_tdata;
             always_ff @(posedge clk) begin
-                b_act[cmul(p, LANE_W) +: LANE_W] <= ibuf[{r_rb, ix[BW-1:0]}];
+                b_word <= ibuf[{r_rb, ix[BW-1:SBW]}];
                 b_slot[cmul(p, SW) +: SW] <= ix[BW +: SW];
                 b_last[p] <= ix[BW + SW];
+            end
+            logic [LANE_W-1:0] act;
+            assign b_act[cmul(p, LANE_W) +: LANE_W] = act;
+            if (SBW == 0) begin : g_one
+                assign act = b_word[LANE_W-1:0];
+            end else begin : g_sel
+                logic [SBW-1:0] b_sub;
+                always_ff @(posedge clk) b_sub <= ix[SBW-1:0];
+                always_comb begin
+                    act = b_word[LANE_W-1:0];
+                    for (int i = 1; i < IB; i++)
+                        if (b_sub == SBW'(i)) act = b_word[cmul(i, LANE_W) +: LANE_W];
+                end
             end
         end
     endgenerate

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rom_defects import flip_a_weight_sign
+from rom_defects import flip_a_live_weight_sign
 import torch
 
 from compiler.backend.precision import Fixed
@@ -261,7 +261,8 @@ def test_flipped_rom_bit_is_caught_and_named(everything, tmp_path):
     shutil.copytree(accel_dir, bad)
     layer = [n for n in net.order if net.nodes[n].layer is not None][-1]     # the classifier: feeds the output
     rom = bad / f"{acc.ids[layer]}_codes.mem"
-    flip_a_weight_sign(rom)
+    feed = run_network(net, x, keep=True)[net.nodes[layer].node.inputs[0]].reshape(len(x), -1)
+    flip_a_live_weight_sign(rom, net.nodes[layer].layer, (feed != 0).any(0))
     doc = simulate_accel(acc, bad, x)          # as `fcomp build` runs it: the failed run and a waveform are kept
     assert not doc["passed"] and doc["mismatches"] > 0
     assert doc["first_mismatch_layer"] == layer

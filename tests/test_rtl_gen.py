@@ -127,7 +127,8 @@ def test_rom_files_encode_the_schedule_and_post_stage(tmp_path):
         ix = _fields(index[k], ixw, layer.P)
         for pe in range(layer.P):
             assert [dec[v] for v in c[pe * layer.S:(pe + 1) * layer.S]] == list(layer.sched_codes[pe, k])
-            assert ix[pe] & ((1 << p["BW"]) - 1) == layer.sched_block[pe, k]
+            blk = ix[pe] & ((1 << p["BW"]) - 1)     # {beat, sub-block}: tpe_layer reads the beat, then selects
+            assert (blk >> p["SBW"]) * layer.IB + (blk & ((1 << p["SBW"]) - 1)) == layer.sched_block[pe, k]
             assert (ix[pe] >> p["BW"]) & ((1 << p["SW"]) - 1) == layer.sched_slot[pe, k]
             assert bool(ix[pe] >> (p["BW"] + p["SW"])) == layer.sched_last[pe, k]
     term_w = 2 + p["KSW"]

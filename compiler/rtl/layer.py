@@ -353,10 +353,11 @@ def build_from_arrays(name: str, codes: np.ndarray, scale: np.ndarray, bias: np.
     bound = max(abs(bh) + sum(1 << k for _, k in t) * (1 << (acc_w - 1)) for bh, t in zip(B_hw, terms))
     pw = max(bound.bit_length() + 1, fmt.out_bits + rsh + 1, bb, acc_w)
     nbi = math.ceil(nb / in_blocks)
-    bw = _idxw(nbi * in_blocks)
+    sbw = 0 if in_blocks == 1 else _idxw(in_blocks)
+    bw = _idxw(nbi) + sbw                   # a block's index in the ROM: {beat, sub-block}
     from .cycles import scale_units
 
-    params = dict(P=P, S=S, W=W, IB=in_blocks, NBI=nbi, BW=bw, K=K, KW=_idxw(K), RPP=rpp, SW=_idxw(rpp),
+    params = dict(P=P, S=S, W=W, IB=in_blocks, NBI=nbi, BW=bw, SBW=sbw, K=K, KW=_idxw(K), RPP=rpp, SW=_idxw(rpp),
                   ACC_W=acc_w, T=T, KSW=ksw, BB=bb, PW=pw, RSH=rsh, OUT_W=fmt.out_bits, SAT=int(fmt.saturate),
                   U=scale_units(P, K, nbi, rpp, nib, nob), NIB=nib, NOB=nob)
     if fmt.out_bits > 62 or pw > 62:
@@ -372,6 +373,12 @@ def _hex(words: list[int], width: int) -> str:
     return "".join(f"{w:0{digits}x}\n" for w in words)
 
 
+def block_field(block: int, ib: int, sbw: int) -> int:
+    """The index ROM's block field: block b of the vector is sub-block b % IB of input beat b // IB, stored as
+    {beat, sub} (sbw sub bits) so that tpe_layer reads the beat from its bank and selects the sub-block."""
+    return (block // ib) << sbw | (block % ib)
+
+
 def rom_words(layer: RtlLayer) -> dict[str, tuple[list[int], int]]:
     """{file: (words, width)} of codes.mem, index.mem and post.mem."""
     p = layer.params
@@ -382,8 +389,8 @@ def rom_words(layer: RtlLayer) -> dict[str, tuple[list[int], int]]:
         for pe in range(P):
             for l in range(S):
                 cw |= CODE_BITS[int(layer.sched_codes[pe, k, l])] << (2 * (pe * S + l))
-            field = int(layer.sched_block[pe, k]) | int(layer.sched_slot[pe, k]) << BW | \
-                int(layer.sched_last[pe, k]) << (BW + SW)
+            field = block_field(int(layer.sched_block[pe, k]), layer.IB, p["SBW"]) | \
+                int(layer.sched_slot[pe, k]) << BW | int(layer.sched_last[pe, k]) << (BW + SW)
             iw |= field << (pe * (BW + SW + 1))
         codes.append(cw)
         index.append(iw)
