@@ -10,9 +10,10 @@ compression to the target ratio, against the board's on-chip BRAM+URAM; then the
 compressed model (`compiler.planner.plan_and_estimate`): LUT/FF/DSP/BRAM36/URAM used vs available, estimated
 frames/s and latency at the board clock, or the not-fit reason; and whether the uncompressed model (16-bit
 fixed-point weights, DSP MACs) fits at all. "After compression" is an estimate made without running
-compression: the keep share is what the compression engine would solve for the target ratio
-(`keep_share_for_ratio`), and every PE is assumed to keep exactly that share of its groups (the engine's
-balanced PE-wise masks do). Results go to DIR/plan_bench.json (default build/bench).
+compression: the layers the compression engine leaves unpruned (the first layer by default, layers where pruning
+cannot save bits) are planned whole and the others at the keep share the engine would solve for the target ratio
+(`planned_keep_shares`), every PE keeping exactly that share of its groups (the engine's balanced PE-wise masks
+do; its per-layer sensitivity allocation moves shares between layers, which no plan can know before it runs). Results go to DIR/plan_bench.json (default build/bench).
 """
 
 from __future__ import annotations
@@ -62,14 +63,15 @@ def bench(model: Path, target: float, act_bits: int, margin: float, max_simd: in
     from compiler.boards import list_boards
     from compiler.estimate import weight_memory_bits
     from compiler.frontend import import_onnx
-    from compiler.planner import DoesNotFitError, keep_share_for_ratio, on_chip_bits, plan_and_estimate
+    from compiler.planner import DoesNotFitError, on_chip_bits, plan_and_estimate, planned_keep_shares
 
     graph = import_onnx(model).graph
-    keep = keep_share_for_ratio(graph, target)
+    keep = planned_keep_shares(graph, target)
     before = weight_memory_bits(graph, ternary=False, weight_bits=16)
     after = weight_memory_bits(graph, keep_share=keep)
     out = {"model": str(model.relative_to(ROOT) if model.is_relative_to(ROOT) else model), "target_ratio": target,
-           "keep_share": keep, "act_bits": act_bits, "margin": margin, "max_simd": max_simd, "weight_mbit_uncompressed_16bit": before / MBIT,
+           "keep_share": min(keep.values()), "whole_layers": sorted(n for n, v in keep.items() if v >= 1.0),
+           "act_bits": act_bits, "margin": margin, "max_simd": max_simd, "weight_mbit_uncompressed_16bit": before / MBIT,
            "weight_mbit_compressed_estimate": after / MBIT, "boards": []}
     for board in sorted(list_boards(), key=lambda b: (on_chip_bits(b), b.resources["lut"])):
         row = {"board": board.name, "clock_mhz": board.clock_mhz, "on_chip_mbit": on_chip_bits(board) / MBIT,
@@ -100,7 +102,7 @@ def bench(model: Path, target: float, act_bits: int, margin: float, max_simd: in
 def print_table(r: dict) -> None:
     print(f"{r['model']}: weights {r['weight_mbit_uncompressed_16bit']:.1f} Mbit uncompressed (16-bit), "
           f"{r['weight_mbit_compressed_estimate']:.1f} Mbit at {r['target_ratio']:g}x (estimate: keep share "
-          f"{r['keep_share']:.3f} of PE groups, no compression run); act_bits {r['act_bits']}, margin {r['margin']}, "
+          f"{r['keep_share']:.3f} of PE groups, {len(r['whole_layers'])} layer(s) unpruned, no compression run); act_bits {r['act_bits']}, margin {r['margin']}, "
           f"max_simd {r['max_simd']}")
     print(f"{'board':11s} {'on-chip':>8s} {'16b fits':>8s} {'fits':>5s} {'LUT':>17s} {'DSP':>9s} {'BRAM36':>9s} "
           f"{'URAM':>8s} {'weights':>8s} {'frames/s':>9s} {'lat ms':>8s}")

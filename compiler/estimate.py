@@ -158,6 +158,14 @@ def buffer_cost(depth: int, width: int, kind: str = "bram") -> dict[str, float]:
 
 
 # ---- per-layer inputs --------------------------------------------------------------------------------------------
+def share_of(keep_share, name: str) -> float | None:
+    """A layer's expected keep share: `keep_share` is one share for every layer, or {layer: share} (the planner's
+    `planned_keep_shares`; a layer not in it is planned unpruned)."""
+    if isinstance(keep_share, dict):
+        return float(keep_share.get(name, 1.0))
+    return keep_share
+
+
 def keep_per_pe(m: LayerMapping, keep_share: float) -> int:
     """Kept groups per PE for a share of groups, exactly as `compress.groups.keep_per_pe` (at least one)."""
     total = math.ceil(m.rows / m.pe) * math.ceil(m.cols / m.simd)
@@ -198,7 +206,7 @@ def weight_memory_bits(graph: Graph, plan: dict[str, LayerMapping] | None = None
         m = plan[node.name]
         if is_ternary(node.name, ternary):
             k = sum(kept_groups[node.name]) if kept_groups and node.name in kept_groups \
-                else m.pe * keep_per_pe(m, keep_share)
+                else m.pe * keep_per_pe(m, share_of(keep_share, node.name))
             total += ternary_stored_bits(m, k)
         else:
             total += m.rows * m.cols * bits_of(node.name, weight_bits) + m.rows * BIAS_BITS
@@ -416,7 +424,7 @@ def layer_estimate(graph: Graph, node: Node, m: LayerMapping, *, act_bits: int =
     """One weighted layer on mapping `m` (arguments as `estimate`)."""
     t = is_ternary(node.name, ternary)
     kept = kept_groups.get(node.name) if (kept_groups and t) else None
-    e = _weighted(node, m, act_bits, t, bits_of(node.name, weight_bits), kept, keep_share)
+    e = _weighted(node, m, act_bits, t, bits_of(node.name, weight_bits), kept, share_of(keep_share, node.name))
     e.owner = node.name
     if node.op == "conv":
         _line_buffer(e, node, graph.node(node.inputs[0]).shape, act_bits, m.simd)

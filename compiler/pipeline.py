@@ -33,6 +33,7 @@ from .frontend import import_onnx
 from .handoff import write_handoff
 from .handoff.manifest import sha256_file, tool_versions
 from .planner import (DEFAULT_MARGIN, MAX_SIMD, budget, check_fit, keep_share_for_ratio, on_chip_bits, over_budget,
+                      planned_keep_shares,
                       plan_and_estimate)
 from .progress import StageTimer, log, progress_bar
 from .report import render_html, weight_stats
@@ -365,7 +366,8 @@ def plan_for_board(graph, board, opts: BuildOptions):
     ternary = _ternary_layers(graph, cfg)
     keep = 1.0
     if cfg is not None and get_strategy(cfg.strategy).structured:
-        keep = keep_share_for_ratio(graph, cfg.target or DEFAULT_TARGET, ternary=ternary, weight_bits=cfg.first_last_bits)
+        keep = planned_keep_shares(graph, cfg.target or DEFAULT_TARGET, ternary=ternary,
+                                   weight_bits=cfg.first_last_bits, prune_first=cfg.prune_first)
     return plan_and_estimate(graph, board, keep_share=keep, act_bits=opts.act_bits, ternary=ternary,
                              weight_bits=opts.weight_bits, margin=opts.margin, target_fps=opts.target_fps,
                              max_simd=opts.max_simd, model=Path(opts.model).name)

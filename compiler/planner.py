@@ -87,6 +87,61 @@ def keep_share_for_ratio(graph: Graph, target: float, *, ternary=True, weight_bi
     return max(lo, 1e-9)
 
 
+def planned_keep_shares(graph: Graph, target: float, *, ternary=True, weight_bits=8, prune_first: str = "auto",
+                        plan: dict[str, LayerMapping] | None = None) -> dict[str, float]:
+    """{layer: expected keep share} for a target ratio, with the layers the compression engine leaves unpruned
+    planned whole (`compress.engine.Context._prunable`): the first layer unless it holds FIRST_LAYER_SHARE of the
+    weights (prune_first "auto"; "always" prunes it, "never" never), layers where one group per PE stores more bits
+    than dense ternary, and layers that are not ternary. The rest share one keep solved for the target; when the
+    target needs the first layer too ("auto"), it is planned pruned like the rest."""
+    from .compress.ratio import FIRST_LAYER_SHARE, dense_cost, structured_cost, total_ratio
+
+    plan = plan or plan_layers(graph)
+    names = [n.name for n in graph.weighted()]
+    weights = {n: plan[n].rows * plan[n].cols for n in names}
+    whole = set()
+    for i, name in enumerate(names):
+        m = plan[name]
+        if not is_ternary(name, ternary):
+            whole.add(name)
+            continue
+        total = m.pe * keep_per_pe(m, 1.0)
+        if structured_cost(name, m.rows, m.cols, m.simd, m.pe).stored_bits >= \
+                structured_cost(name, m.rows, m.cols, m.simd, total).stored_bits:
+            whole.add(name)
+    first = names[0] if names else None
+    if first is not None and first not in whole and prune_first != "always" and \
+            weights[first] < FIRST_LAYER_SHARE * sum(weights.values()):
+        whole.add(first)
+
+    def costs(keep: float, dense: set):
+        out = []
+        for name in names:
+            m = plan[name]
+            if not is_ternary(name, ternary):
+                bits = weight_bits[name] if isinstance(weight_bits, dict) else weight_bits
+                out.append(dense_cost(name, m.rows, m.cols, bits))
+            else:
+                k = keep_per_pe(m, 1.0 if name in dense else keep)
+                out.append(structured_cost(name, m.rows, m.cols, m.simd, m.pe * k))
+        return out
+
+    if prune_first == "auto" and first in whole and total_ratio(costs(1e-9, whole)) < target:
+        whole.discard(first)            # the engine prunes the first layer when the target needs it
+    if total_ratio(costs(1.0, whole)) >= target:
+        keep = 1.0
+    else:
+        lo, hi = 0.0, 1.0
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            if total_ratio(costs(mid, whole)) >= target:
+                lo = mid
+            else:
+                hi = mid
+        keep = max(lo, 1e-9)
+    return {name: 1.0 if name in whole else keep for name in names}
+
+
 class _Search:
     """Candidate foldings per layer and the fit test for one board."""
 
@@ -216,8 +271,9 @@ def plan_and_estimate(graph: Graph, board: Board, *, keep_share: float, act_bits
 def _plan(graph, board, keep_share, act_bits, ternary, weight_bits, margin, hint, target_fps=None,
           max_simd=MAX_SIMD, model=None):
     model = model or graph.name
-    if not 0 < keep_share <= 1:
-        raise FcompError(f"keep share must be in (0, 1], got {keep_share}")
+    for share in (keep_share.values() if isinstance(keep_share, dict) else [keep_share]):
+        if not 0 < share <= 1:
+            raise FcompError(f"keep share must be in (0, 1], got {share}")
     if max_simd < 1:
         raise FcompError(f"--max-simd must be at least 1, got {max_simd}")
     if not (math.isfinite(margin) and 0 < margin <= 1):

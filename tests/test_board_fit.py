@@ -51,8 +51,8 @@ def test_predicted_memory_over_the_limit_stops_before_any_output(zoo_onnx, tmp_p
 # README "Board planner" table (`bench/plan.py`, default --max-simd 16): LUT, DSP, BRAM36, URAM, frames/s, latency ms.
 # The plan is integer arithmetic on the model's shapes: exact, except for the README's rounding of frames/s and ms
 # to 0.1 (tolerance 0.05). A change that moves them must update the README too.
-README_PLAN = {"zcu104": (195_686, 21, 222, 81, 90.6, 202.7), "zcu102": (225_597, 21, 775, 0, 92.5, 172.9),
-               "alveo-u250": (1_468_728, 24, 779, 136, 1_839.7, 9.6)}
+README_PLAN = {"zcu104": (195_684, 21, 222, 81, 54.2, 210.1), "zcu102": (207_220, 21, 773, 0, 92.5, 198.3),
+               "alveo-u250": (1_468_794, 24, 602, 135, 1_138.8, 12.2)}
 
 
 @pytest.mark.parametrize("board", list(README_PLAN))

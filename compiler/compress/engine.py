@@ -24,7 +24,7 @@ from ..ir import Graph
 from ..plan import LayerMapping
 from ..progress import log, progress_bar
 from . import groups as G
-from .ratio import LayerCost, dense_cost, structured_cost, total_ratio, unstructured_cost
+from .ratio import FIRST_LAYER_SHARE, LayerCost, dense_cost, structured_cost, total_ratio, unstructured_cost
 from .ternary import initial_log_alpha, int_weight, ternarize, ternary_weight, ternary_weight_learned
 from .wpc import group_lasso
 
@@ -32,7 +32,6 @@ from .wpc import group_lasso
 DEFAULT_TARGET = 21.0               # the target when none is given and there is nothing to search with
 DEFAULT_MAX_DROP = 1.0              # accuracy budget in points when labelled data is given
 SEARCH_LADDER = (4, 8, 12, 16, 21, 24, 28, 32, 40, 48, 64, 96, 128)   # ratios compress_auto probes
-FIRST_LAYER_SHARE = 0.2            # prune_first "auto": a first layer holding this share of the weights is prunable
 SCAN_INPUTS, MIN_SCAN_INPUTS = 512, 32   # inputs of the sensitivity scan (fewer when MACs are dear; none below 32)
 SCAN_MAC_BUDGET = 2e11              # MACs the scan may spend on CPU (~1 min; 50x on CUDA), else uniform allocation
 MAX_STEPS = 4000                    # ... up to this many for a cheap model (Context.steps)

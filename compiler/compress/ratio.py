@@ -15,6 +15,10 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+# prune_first "auto": a first layer holding this share of the weights is prunable (the compression engine's rule,
+# which the planner follows when it plans a layer's kept groups before compression: `planner.planned_keep_shares`)
+FIRST_LAYER_SHARE = 0.2
+
 SCALE_BITS = 16
 BIAS_BITS = 16
 
