@@ -375,8 +375,15 @@ def plan_for_board(graph, board, opts: BuildOptions):
 
 def estimate_compressed(graph, plan, board, opts: BuildOptions, layers: list[dict]):
     """The estimate re-made with what compression really kept (groups per PE, ternary or fixed-point layers)."""
+    from .backend.precision import codes_matrix, is_ternary
+    from .rtl.layer import nonzero_groups_per_pe
+
     kept = {r["name"]: r["kept_groups_per_pe"] for r in layers if r.get("kept_groups_per_pe") is not None}
     ternary = {r["name"] for r in layers if r["bits"] == 2}
+    for node in graph.weighted():   # unpruned ternary layers: the RTL's schedule skips their all-zero groups too
+        if node.name in ternary and node.name not in kept and is_ternary(node):
+            m = plan[node.name]
+            kept[node.name] = nonzero_groups_per_pe(codes_matrix(node), m.pe, m.simd)
     return estimate(graph, plan, clock_mhz=board.clock_mhz, act_bits=opts.act_bits, ternary=ternary,
                     weight_bits=opts.weight_bits, kept_groups=kept, keep_share=1.0)
 

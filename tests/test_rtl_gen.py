@@ -254,3 +254,17 @@ def test_format_from_backend_types_keeps_the_scale_stage_exact():
     assert fmt.acc_frac is None and fmt.round_nearest and fmt.saturate
     with pytest.raises(FcompError):
         RtlFormat.from_backend(Fixed(16, 4), {"weight": Fixed(16, 1), "bias": Fixed(16, 3), "result": Fixed(16, 6)})
+
+
+def test_unpruned_layer_steps_are_its_nonzero_groups():
+    """A ternary layer compression left unpruned (no group mask) skips its all-zero S-wide groups in the RTL
+    schedule; `nonzero_groups_per_pe` counts exactly those steps, which the build's estimate uses for such layers
+    (resnet18's conv1 at S=1: 188 steps per vector in the RTL where the estimate had assumed all 294)."""
+    from compiler.rtl.layer import RtlFormat, build_from_arrays, nonzero_groups_per_pe
+
+    rng = np.random.default_rng(3)
+    for rows, cols, P, S in ((8, 27, 4, 1), (16, 40, 4, 4), (6, 9, 3, 2)):
+        codes = rng.integers(-1, 2, size=(rows, cols)) * (rng.random((rows, cols)) < 0.5)
+        layer = build_from_arrays("l", codes.astype(np.int8), np.ones(rows), np.zeros(rows), P, S, RtlFormat())
+        counts = nonzero_groups_per_pe(codes, P, S)
+        assert layer.K == max(counts) and layer.kept_groups_per_pe == counts

@@ -211,7 +211,8 @@ def render(report: dict, board: Board, interface: dict, plan: list[dict], rtl_ro
     L += ["## Verification in this build", ""]
     check = report.get("check")
     if check:
-        L += [f"hls4ml C simulation vs ONNX Runtime on the compressed model, {check['inputs']} inputs: top-1 "
+        model = "the compressed model" if report.get("compression") else "the model"
+        L += [f"hls4ml C simulation vs ONNX Runtime on {model}, {check['inputs']} inputs: top-1 "
               f"agreement {check['top1_agreement']:.1%} (strict {check['top1_agreement_strict']:.1%}, "
               f"{check['near_ties']} near-ties, bound {check['min_agreement']:.0%}), max |error| "
               f"{check['max_abs_error']:.4g} (outputs up to {check['output_max_abs']:.4g}): "
@@ -223,7 +224,7 @@ def render(report: dict, board: Board, interface: dict, plan: list[dict], rtl_ro
         L += _table(["layer", "vectors", "mismatches", "cycles measured", "cycles predicted", "passed"],
                     [[l["layer"], l.get("vectors"), l.get("mismatches"), l.get("cycles_measured"),
                       l.get("cycles_predicted"), l.get("passed")] for l in rtl["layers"]])
-    else:
+    elif not (rtl or {}).get("network"):
         L += ["", "No RTL simulation in this build."]
     net = (rtl or {}).get("network")
     if net:

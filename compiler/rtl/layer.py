@@ -245,6 +245,19 @@ def build_layer(node: Node, mapping: LayerMapping, fmt: RtlFormat, group_mask: n
                              kept_per_pe, in_blocks, nib, nob)
 
 
+def nonzero_groups_per_pe(codes: np.ndarray, P: int, S: int) -> list[int]:
+    """Per PE p, the S-wide column groups holding a nonzero code over its rows (r mod P == p): the steps the
+    schedule of `build_from_arrays` visits for a layer compression did not prune (its default group mask skips
+    all-zero groups, so a ternarized layer's zero groups cost no cycle either)."""
+    codes = np.asarray(codes)
+    rows, cols = codes.shape
+    nb = math.ceil(cols / S)
+    padded = np.zeros((rows, nb * S), dtype=np.int8)
+    padded[:, :cols] = codes
+    nonzero = (padded.reshape(rows, nb, S) != 0).any(-1).sum(1)
+    return [int(nonzero[p::P].sum()) for p in range(P)]
+
+
 def _quantize_scales(scale: np.ndarray, frac: int) -> np.ndarray:
     """The per-channel scales as integers in units of 2**-frac, rounded once to nearest (ties up) exactly as
     the backend rounds them for hls4ml's scale stage (`compiler.backend.precision.quantize`)."""
