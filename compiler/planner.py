@@ -55,36 +55,45 @@ def over_budget(total: dict, board: Board, margin: float) -> dict[str, tuple[flo
     return {r: (total[r], b[r]) for r in RESOURCE_KEYS if total[r] > b[r]}
 
 
+def _ratio_at(graph: Graph, plan: dict[str, LayerMapping], keep: float, ternary, weight_bits,
+              whole: frozenset = frozenset()) -> float:
+    """Total compression ratio (`compress.ratio` counts) with every ternary layer keeping `keep` of its PE groups,
+    those in `whole` all of them, and the other layers dense at `weight_bits`."""
+    from .compress.ratio import dense_cost, structured_cost, total_ratio
+
+    out = []
+    for node in graph.weighted():
+        m = plan[node.name]
+        if is_ternary(node.name, ternary):
+            k = keep_per_pe(m, 1.0 if node.name in whole else keep)
+            out.append(structured_cost(node.name, m.rows, m.cols, m.simd, m.pe * k))
+        else:
+            bits = weight_bits[node.name] if isinstance(weight_bits, dict) else weight_bits
+            out.append(dense_cost(node.name, m.rows, m.cols, bits))
+    return total_ratio(out)
+
+
+def _solve_keep(ratio_at, target: float) -> float:
+    """The largest keep share whose ratio reaches `target` (bisection); 1.0 when keeping everything does."""
+    if ratio_at(1.0) >= target:
+        return 1.0
+    lo, hi = 0.0, 1.0
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        if ratio_at(mid) >= target:
+            lo = mid
+        else:
+            hi = mid
+    return max(lo, 1e-9)
+
+
 def keep_share_for_ratio(graph: Graph, target: float, *, ternary=True, weight_bits=8,
                          plan: dict[str, LayerMapping] | None = None) -> float:
     """Share of PE groups kept for a total compression ratio `target` (fp32 bits / stored bits), as the
     compression engine solves it (`compress.engine.Context.solve_keep`), with `compress.ratio`'s counts; layers
     not ternary are counted unpruned at `weight_bits`. 1.0 when even keeping everything reaches the target."""
-    from .compress.ratio import dense_cost, structured_cost, total_ratio
-
     plan = plan or plan_layers(graph)
-
-    def costs(keep: float):
-        out = []
-        for node in graph.weighted():
-            m = plan[node.name]
-            if is_ternary(node.name, ternary):
-                out.append(structured_cost(node.name, m.rows, m.cols, m.simd, m.pe * keep_per_pe(m, keep)))
-            else:
-                bits = weight_bits[node.name] if isinstance(weight_bits, dict) else weight_bits
-                out.append(dense_cost(node.name, m.rows, m.cols, bits))
-        return out
-
-    if total_ratio(costs(1.0)) >= target:
-        return 1.0
-    lo, hi = 0.0, 1.0
-    for _ in range(40):
-        mid = (lo + hi) / 2
-        if total_ratio(costs(mid)) >= target:
-            lo = mid
-        else:
-            hi = mid
-    return max(lo, 1e-9)
+    return _solve_keep(lambda k: _ratio_at(graph, plan, k, ternary, weight_bits), target)
 
 
 def planned_keep_shares(graph: Graph, target: float, *, ternary=True, weight_bits=8, prune_first: str = "auto",
@@ -94,51 +103,28 @@ def planned_keep_shares(graph: Graph, target: float, *, ternary=True, weight_bit
     weights (prune_first "auto"; "always" prunes it, "never" never), layers where one group per PE stores more bits
     than dense ternary, and layers that are not ternary. The rest share one keep solved for the target; when the
     target needs the first layer too ("auto"), it is planned pruned like the rest."""
-    from .compress.ratio import FIRST_LAYER_SHARE, dense_cost, structured_cost, total_ratio
+    from .compress.ratio import FIRST_LAYER_SHARE, structured_cost
 
     plan = plan or plan_layers(graph)
     names = [n.name for n in graph.weighted()]
-    weights = {n: plan[n].rows * plan[n].cols for n in names}
     whole = set()
-    for i, name in enumerate(names):
+    for name in names:
         m = plan[name]
-        if not is_ternary(name, ternary):
+        if not is_ternary(name, ternary) or structured_cost(name, m.rows, m.cols, m.simd, m.pe).stored_bits >= \
+                structured_cost(name, m.rows, m.cols, m.simd, m.pe * keep_per_pe(m, 1.0)).stored_bits:
             whole.add(name)
-            continue
-        total = m.pe * keep_per_pe(m, 1.0)
-        if structured_cost(name, m.rows, m.cols, m.simd, m.pe).stored_bits >= \
-                structured_cost(name, m.rows, m.cols, m.simd, total).stored_bits:
-            whole.add(name)
+    weights = {n: plan[n].rows * plan[n].cols for n in names}
     first = names[0] if names else None
     if first is not None and first not in whole and prune_first != "always" and \
             weights[first] < FIRST_LAYER_SHARE * sum(weights.values()):
         whole.add(first)
 
-    def costs(keep: float, dense: set):
-        out = []
-        for name in names:
-            m = plan[name]
-            if not is_ternary(name, ternary):
-                bits = weight_bits[name] if isinstance(weight_bits, dict) else weight_bits
-                out.append(dense_cost(name, m.rows, m.cols, bits))
-            else:
-                k = keep_per_pe(m, 1.0 if name in dense else keep)
-                out.append(structured_cost(name, m.rows, m.cols, m.simd, m.pe * k))
-        return out
+    def ratio_at(keep: float) -> float:
+        return _ratio_at(graph, plan, keep, ternary, weight_bits, frozenset(whole))
 
-    if prune_first == "auto" and first in whole and total_ratio(costs(1e-9, whole)) < target:
+    if prune_first == "auto" and first in whole and ratio_at(1e-9) < target:
         whole.discard(first)            # the engine prunes the first layer when the target needs it
-    if total_ratio(costs(1.0, whole)) >= target:
-        keep = 1.0
-    else:
-        lo, hi = 0.0, 1.0
-        for _ in range(40):
-            mid = (lo + hi) / 2
-            if total_ratio(costs(mid, whole)) >= target:
-                lo = mid
-            else:
-                hi = mid
-        keep = max(lo, 1e-9)
+    keep = _solve_keep(ratio_at, target)
     return {name: 1.0 if name in whole else keep for name in names}
 
 

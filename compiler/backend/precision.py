@@ -125,16 +125,24 @@ def quantize(v, frac: int) -> np.ndarray:
     return np.floor(np.asarray(v, np.float64) * 2.0 ** frac + 0.5).astype(np.int64)
 
 
+def wrap(v: np.ndarray, bits: int, signed: bool = True) -> np.ndarray:
+    """Integers reduced to their low `bits` bits (AP_WRAP), two's complement when signed."""
+    v = np.asarray(v, np.int64) & ((1 << bits) - 1)
+    return np.where(v >> (bits - 1), v - (1 << bits), v) if signed else v
+
+
+def saturate(v: np.ndarray, t: Fixed) -> np.ndarray:
+    """Integers clamped to type t's range (AP_SAT)."""
+    lo, hi = ((-(1 << (t.width - 1)), (1 << (t.width - 1)) - 1) if t.signed else (0, (1 << t.width) - 1))
+    return np.clip(v, lo, hi)
+
+
 def fixed_ints(v, t: Fixed) -> np.ndarray:
     """Constant real values (weights, biases) as the integers of type t: rounded to nearest (ties up, AP_RND), then
     clamped (SAT) or wrapped (WRAP) to t's width. The one conversion of fixed-point weights: the golden model and
     the RTL ROMs use these integers, and hls4ml is handed exactly these values (`fixed_values`)."""
     q = quantize(v, t.fraction)
-    lo, hi = ((-(1 << (t.width - 1)), (1 << (t.width - 1)) - 1) if t.signed else (0, (1 << t.width) - 1))
-    if t.saturate:
-        return np.clip(q, lo, hi)
-    q = q & ((1 << t.width) - 1)
-    return np.where(q >> (t.width - 1), q - (1 << t.width), q) if t.signed else q
+    return saturate(q, t) if t.saturate else wrap(q, t.width, t.signed)
 
 
 def fixed_values(v, t: Fixed) -> np.ndarray:

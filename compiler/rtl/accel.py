@@ -384,7 +384,7 @@ class _Gen:
              "AW": nn.accum.width, "OW": nn.out.width, "PRSH": pc["RSH"], "PLSH": pc["LSH"], "PRND": pc["RND"],
              "PSAT": pc["SAT"], **{k: v for k, v in cast_params(nn.accum.fraction, nn.out).items() if k != "OW"},
              "WEIGHTS_FILE": f'"{i}_weights.mem"', "BIAS_FILE": f'"{i}_bias.mem"'}
-        self.mod(nn.name, "fc_mac_layer", stream_of(nn).beats * mac_cycles_per_vector(nn),
+        self.mod(nn.name, "fc_mac_layer", stream_of(nn).beats * m.cycles_per_vector(),
                  _inst("fc_mac_layer", f"u_{i}_mac", p, {"clk": "clk", "rst": "rst", **_io("s", vec),
                                                           **_io("m", self.o(nn))}))
 
@@ -560,11 +560,6 @@ module {TOP} (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_tlast
 """
         self.acc.text = head + "".join(self.decl) + "".join(self.body) + "endmodule\n"
         return self.acc
-
-
-def mac_cycles_per_vector(nn: NetNode) -> int:
-    """fc_mac_layer: ceil(rows/P) row folds of ceil(cols/S) steps per vector (`LayerMapping.cycles_per_vector`)."""
-    return nn.mapping.cycles_per_vector()
 
 
 def mac_roms(nn: NetNode) -> tuple[tuple[list[int], int], tuple[list[int], int]]:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..backend.precision import Fixed, fixed_ints, is_ternary, quantize as quantize_frac
+from ..backend.precision import Fixed, fixed_ints, is_ternary, quantize as quantize_frac, saturate, wrap
 from ..errors import FcompError
 from ..ir import Graph, Node
 from ..plan import LayerMapping
@@ -43,16 +43,6 @@ from .layer import RtlFormat, RtlLayer, build_layer
 
 SUPPORTED_OPS = ("input", "conv", "dense", "relu", "clip", "add", "concat", "maxpool", "avgpool",
                  "globalavgpool", "flatten")
-
-
-def wrap(v: np.ndarray, bits: int, signed: bool = True) -> np.ndarray:
-    v = np.asarray(v, np.int64) & ((1 << bits) - 1)
-    return np.where(v >> (bits - 1), v - (1 << bits), v) if signed else v
-
-
-def saturate(v: np.ndarray, t: Fixed) -> np.ndarray:
-    lo, hi = ((-(1 << (t.width - 1)), (1 << (t.width - 1)) - 1) if t.signed else (0, (1 << t.width) - 1))
-    return np.clip(v, lo, hi)
 
 
 def cast(v: np.ndarray, frac: int, t: Fixed) -> np.ndarray:
