@@ -137,6 +137,33 @@ def test_instances_are_read_back_and_identical_ones_share_a_key(small_build):
     assert job_key(pe[0], "xcup", "v") == k0 and job_key(pe[0], "xc7", "v") != k0
 
 
+def test_editing_one_module_source_only_invalidates_the_modules_built_from_it(tmp_path, monkeypatch):
+    """The cache key covers the files a module is built from (its own, the modules it instances, the includes),
+    not every source: re-synthesizing digits_resnet after an fc_serialize fix took 8 modules, not 55."""
+    from compiler.rtl.layer import RTL_DIR
+    from compiler.synth import yosys as Y
+    from compiler.synth.instances import Instance
+
+    assert Y.module_files("tpe_layer") == ["tpe_addtree.sv", "tpe_array.sv", "tpe_layer.sv", "tpe_post.sv",
+                                           "tpe_util.svh"]
+    assert Y.module_files("fc_fifo") == ["fc_fifo.sv"]
+    assert "fc_cast.svh" in Y.module_files("fc_mac_layer") and "fc_cast_comb.sv" in Y.module_files("fc_mac_layer")
+    with pytest.raises(FcompError, match="no source defines"):
+        Y.module_files("nope")
+    copy = tmp_path / "rtl"
+    shutil.copytree(RTL_DIR, copy)
+    monkeypatch.setattr(Y, "RTL_DIR", copy)
+    insts = [Instance(f"u_{m}", m, {"N": "4"}, "n1") for m in ("fc_serialize", "tpe_layer", "fc_fifo", "fc_cast")]
+    before = {i.module: Y.job_key(i, "xcup", "v") for i in insts}
+    (copy / "fc_serialize.sv").write_text((copy / "fc_serialize.sv").read_text() + "\n// edited\n")
+    after = {i.module: Y.job_key(i, "xcup", "v") for i in insts}
+    assert after["fc_serialize"] != before["fc_serialize"]
+    assert all(after[m] == before[m] for m in ("tpe_layer", "fc_fifo", "fc_cast"))
+    (copy / "tpe_util.svh").write_text((copy / "tpe_util.svh").read_text() + "\n// edited\n")
+    again = {i.module: Y.job_key(i, "xcup", "v") for i in insts}
+    assert again["tpe_layer"] != after["tpe_layer"] and again["fc_fifo"] == after["fc_fifo"]
+
+
 def test_a_tampered_parameter_never_reaches_yosys(small_build, tmp_path):
     acc = tmp_path / "out" / "rtl" / "fcomp_accel"
     shutil.copytree(small_build / "rtl" / "fcomp_accel", acc)

@@ -117,16 +117,39 @@ def parse_ltp(text: str) -> int | None:
     return max(found) if found else None
 
 
-def _sources_digest() -> str:
+def module_files(module: str) -> list[str]:
+    """The source files `module` is built from: its own file, the files of every module it instantiates and
+    every file they include, transitively (a word naming a known module counts as an instance: over-inclusion
+    only makes the cache key stricter). Sorted."""
+    texts = {f: (RTL_DIR / f).read_text() for f in (*ACCEL_INCLUDES, *ACCEL_SOURCES)}
+    defined = {m: f for f in ACCEL_SOURCES for m in re.findall(r"^\s*module\s+(\w+)", texts[f], re.M)}
+    if module not in defined:
+        raise FcompError(f"no source defines module {module!r}")
+    seen: set[str] = set()
+    todo = [defined[module]]
+    while todo:
+        f = todo.pop()
+        if f in seen:
+            continue
+        seen.add(f)
+        text = texts[f]
+        todo += [i for i in re.findall(r'`include\s+"([^"]+)"', text) if i in texts]
+        todo += [defined[w] for w in set(re.findall(r"\b(\w+)\b", text)) if w in defined]
+    return sorted(seen)
+
+
+def _sources_digest(module: str) -> str:
+    """Digest of the files `module` is built from (`module_files`), so that editing one module's source only
+    invalidates the cached results of the modules built from it."""
     h = hashlib.sha256()
-    for f in (*ACCEL_INCLUDES, *ACCEL_SOURCES):
+    for f in module_files(module):
         h.update(f.encode() + b"\0" + (RTL_DIR / f).read_bytes() + b"\0")
     return h.hexdigest()
 
 
 def job_key(inst: Instance, family: str, version: str) -> str:
     material = {"schema": SCHEMA, "script": SCRIPT, "yosys": version, "family": family,
-                "sources": _sources_digest(), **inst.key_material()}
+                "sources": _sources_digest(inst.module), **inst.key_material()}
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:32]
 
 
