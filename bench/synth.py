@@ -3,6 +3,11 @@
 Usage (from the repo root)::
 
     python bench/synth.py OUT [OUT ...] [--jobs N] [--timeout S] [--json FILE]
+    python bench/synth.py --calibrate OUT [OUT ...] [--write]
+
+--calibrate fits the per-module cost model (`compiler.synth.costmodel`) on the synthesized modules of every
+OUT, prints each design held out (fitted on the others) per module kind, and with --write stores the
+coefficients in compiler/synth/cost_model.json (the model `fcomp synth` and the estimate read).
 
 OUT is an `fcomp build` output folder (with rtl/fcomp_accel/ and report.json). Its synth.json is used when
 present, else the accelerator is synthesized first (`compiler.synth`, the same as `fcomp synth OUT`; cached).
@@ -24,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from compiler.boards import get_board  # noqa: E402
 from compiler.synth import SYNTH_JSON, synthesize, write_synth  # noqa: E402
+from compiler.synth.costmodel import MODEL_JSON, calibrate  # noqa: E402
 
 
 def load(out: Path, jobs, timeout) -> tuple[dict, dict]:
@@ -99,13 +105,50 @@ def table(name: str, report: dict, doc: dict) -> str:
     return "\n".join(rows)
 
 
+def _pct(model: float, synth: float) -> str:
+    return f"{model / synth - 1:+.1%}" if synth else ("-" if not model else "new")
+
+
+def calibration_table(doc: dict) -> str:
+    rows = [f"## cost model calibration: {len(doc['calibration']['designs'])} designs, "
+            f"{doc['calibration']['distinct_modules']} synthesized modules ({doc['calibration']['yosys']}, "
+            f"-family {doc['calibration']['family']}); each design held out: fitted on the others"]
+    for name, h in doc["calibration"]["held_out"].items():
+        t = h["total"]
+        rows.append(f"### {name} held out: LUT {t['LUT_TOTAL']['synth']:,.0f} synthesized, "
+                    f"{t['LUT_TOTAL']['model']:,.0f} model ({_pct(t['LUT_TOTAL']['model'], t['LUT_TOTAL']['synth'])})"
+                    f"; FF {t['FF']['synth']:,.0f} / {t['FF']['model']:,.0f} ({_pct(t['FF']['model'], t['FF']['synth'])})"
+                    f"; BRAM36 {t['BRAM36']['synth']:g} / {t['BRAM36']['model']:.1f}")
+        rows.append(f"{'module':14s} {'inst':>4s} {'LUT syn':>9s} {'LUT model':>9s} {'err':>7s} {'FF syn':>8s} "
+                    f"{'FF model':>8s} {'err':>7s} {'BRAM syn':>8s} {'model':>6s}")
+        for k, v in sorted(h["kinds"].items(), key=lambda kv: -kv[1]["LUT_TOTAL"]["synth"]):
+            l, f, b = v["LUT_TOTAL"], v["FF"], v["BRAM36"]
+            rows.append(f"{k:14s} {v['instances']:4d} {l['synth']:9,.0f} {l['model']:9,.0f} "
+                        f"{_pct(l['model'], l['synth']) if v['modelled'] else 'no fit':>7s} {f['synth']:8,.0f} "
+                        f"{f['model']:8,.0f} {_pct(f['model'], f['synth']) if v['modelled'] else '':>7s} "
+                        f"{b['synth']:8g} {b['model']:6.1f}")
+    return "\n".join(rows)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("outputs", nargs="+", type=Path)
     ap.add_argument("--jobs", type=int, default=None)
     ap.add_argument("--timeout", type=float, default=1800.0)
     ap.add_argument("--json", type=Path, help="write the per-kind figures here")
+    ap.add_argument("--calibrate", action="store_true",
+                    help="fit the per-module cost model on the OUTs' synth.json and print each design held out")
+    ap.add_argument("--write", action="store_true", help="with --calibrate: store the fit in " + str(MODEL_JSON))
     args = ap.parse_args(argv)
+    if args.calibrate:
+        designs = {out.name: load(out, args.jobs, args.timeout)[1] for out in args.outputs}
+        cmd = "python bench/synth.py --calibrate " + " ".join(o.name for o in args.outputs) + " --write"
+        doc = calibrate(designs, command=cmd)
+        print(calibration_table(doc))
+        if args.write:
+            MODEL_JSON.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+            print(f"written: {MODEL_JSON}")
+        return 0
     result = {}
     for out in args.outputs:
         report, doc = load(out, args.jobs, args.timeout)

@@ -247,6 +247,32 @@ def test_synth_json_schema_and_totals_are_the_sum_over_instances(synthesized):
 
 @pytest.mark.sim
 @needs_yosys
+def test_cost_model_of_the_design_sits_beside_the_synthesis(synthesized):
+    """synth.json's `model`: the per-module cost model (fitted on the digits designs at 16-bit activations) applied
+    to this 8-bit MLP's instances, which were not in its calibration, compared with Yosys."""
+    out, doc, _ = synthesized
+    m = doc["model"]
+    assert m["not_modelled"] == [] and not m["total_is_lower_bound"]
+    assert "digits_resnet" in m["calibration_designs"]
+    for r in ("LUT_TOTAL", "FF", "BRAM36"):
+        assert m["compare"][r]["synth"] == doc["total"][r]
+    assert sum(n["model"]["LUT_TOTAL"] for n in doc["nodes"]) == pytest.approx(m["total"]["LUT_TOTAL"], abs=1)
+    ratio = m["compare"]["LUT_TOTAL"]["ratio"]
+    print(f"small MLP: LUT synthesized {doc['total']['LUT_TOTAL']:,} vs cost model {m['total']['LUT_TOTAL']:,.0f}"
+          f" (x{ratio})")
+    # measured 2026-12-02: 3,474 synthesized vs 5,602 model (x0.62): the calibration has only 16-bit digits designs
+    # and one size of fc_axis_out, so a design this small and narrow is over-predicted (README says so); the band
+    # catches a model that is off by more than 2x either way
+    assert 0.5 <= ratio <= 2.0, ratio
+    # the same model is what a build records for its generated design (verify.json network.resources_model)
+    from compiler.verify.network import resources_model
+
+    rm = resources_model(out / "rtl" / "fcomp_accel")
+    assert rm["total"] == m["total"] and rm["not_modelled"] == []
+
+
+@pytest.mark.sim
+@needs_yosys
 def test_second_run_hits_the_cache_with_the_same_figures(synthesized):
     out, doc, first_s = synthesized
     t0 = time.monotonic()

@@ -19,6 +19,7 @@ from .. import __version__
 from ..boards import Board
 from ..errors import FcompError
 from ..progress import log
+from .costmodel import predict_instances
 from .instances import ACCEL_DIR, Instance, read_accel
 from .yosys import (DEPTH_COUNTS, RESOURCES, SCRIPT, job_key, require_yosys, synth_instance, yosys_family,
                     yosys_version)
@@ -149,7 +150,9 @@ def synthesize(out: Path, board: Board, jobs: int | None = None, timeout_s: floa
         _add(n["synth"], m["resources"])
         if m["depth"] is not None:
             n["depth"] = max(n["depth"] or 0, m["depth"])
+    model = predict_instances(instances)
     for name, n in nodes.items():
+        n["model"] = model["nodes"].get(name)
         row = est_rows.get(name)
         n["estimate"] = None if row is None else {k: row.get(k, 0) for k in COMPARE}
         n["compare"] = _side_by_side(n["synth"], n["estimate"])
@@ -187,6 +190,13 @@ def synthesize(out: Path, board: Board, jobs: int | None = None, timeout_s: floa
                            "mean); BRAM36: RAMB36 + 0.5 RAMB18; LUTRAM and SRL: cell counts"),
         "complete": not failed, "failed": failed, "total_is_lower_bound": bool(failed),
         "total": total, "estimate_total": est_total, "compare": _side_by_side(total, est_total),
+        "model": {"what": "compiler.synth.costmodel: per-module LUT/FF/BRAM36 fitted on Yosys synthesis of generated "
+                          "modules (compiler/synth/cost_model.json), applied to this design's instances",
+                  "total": model["total"], "not_modelled": model["not_modelled"],
+                  "total_is_lower_bound": model["total_is_lower_bound"],
+                  "calibration_designs": model["calibration"].get("designs", []),
+                  "compare": {r: {"model": model["total"][r], "synth": total[r],
+                                  "ratio": _ratio(total[r], model["total"][r])} for r in ("LUT_TOTAL", "FF", "BRAM36")}},
         "utilization": util, "fits": not over and not failed, "over_capacity": over,
         "slowest_module": None if slow is None else {"module": slow["module"], "instance": slow["instances"][0],
                                                      "seconds": slow["seconds"], "cached": slow["cached"],
@@ -220,6 +230,13 @@ def summary(doc: dict) -> str:
         cap = doc["capacity"].get(ek)
         parts.append(f"{label} {e['synth']:,}{'/' + format(cap, ',') if cap else ''}{est}")
     lines.append("  synthesized: " + "; ".join(parts))
+    m = doc.get("model")
+    if m:
+        cm = m["compare"]
+        lines.append("  cost model of this design (fitted on synthesis, compiler/synth/cost_model.json): " + "; ".join(
+            f"{label} {cm[k]['model']:,.0f}" + (f" (synthesized x{cm[k]['ratio']:.2f})" if cm[k]["ratio"] else "")
+            for k, label in (("LUT_TOTAL", "LUT"), ("FF", "FF"), ("BRAM36", "BRAM36")))
+            + (f"; not modelled: {', '.join(m['not_modelled'])}" if m["not_modelled"] else ""))
     if doc.get("total_is_lower_bound"):
         lines.append(f"  (a lower bound: {len(doc['failed'])} module(s) not synthesized, below)")
     lines.append(f"  CARRY {t['CARRY']:,}, LUT-RAM {t['LUTRAM']:,} cells, SRL {t['SRL']:,}, "

@@ -69,6 +69,20 @@ def network_frames(acc: Accel, requested: int | None) -> tuple[int, str | None]:
     return n, None
 
 
+def resources_model(accel_dir: Path) -> dict:
+    """LUT/FF/BRAM36 of the generated fcomp_accel by the per-module cost model fitted on Yosys synthesis
+    (`compiler.synth.costmodel`; `fcomp synth` measures them): total, per node and the module kinds it has no fit
+    for (then the total is a lower bound)."""
+    from ..synth.costmodel import predict_instances
+    from ..synth.instances import read_accel
+
+    m = predict_instances(read_accel(accel_dir)[0])
+    return {"what": "cost model of the generated design, fitted on Yosys 0.23 synth_xilinx of generated modules "
+                    "(an estimate: `fcomp synth OUT` measures it)", "total": m["total"],
+            "not_modelled": m["not_modelled"], "total_is_lower_bound": m["total_is_lower_bound"],
+            "calibration_designs": m["calibration"].get("designs", []), "nodes": m["nodes"]}
+
+
 def rtl_network(net: Network, rtl_dir: Path, x: np.ndarray, frames: int | None) -> dict:
     """Generate rtl/fcomp_accel/, and simulate `frames` frames of x (cycled when fewer) end to end."""
     acc = generate(net)
@@ -77,7 +91,8 @@ def rtl_network(net: Network, rtl_dir: Path, x: np.ndarray, frames: int | None) 
     n, why = network_frames(acc, frames)
     model = acc.cycle_model()
     doc = {"top": "fcomp_accel", "dir": f"rtl/{ACCEL_DIR}", "cycles_per_frame_predicted": model["cycles_per_frame"],
-           "bottleneck": model["bottleneck"], "fifo_depths": acc.fifo_depths, "frames": n}
+           "bottleneck": model["bottleneck"], "fifo_depths": acc.fifo_depths, "frames": n,
+           "resources_model": resources_model(accel_dir)}
     if n == 0:
         doc.update(passed=None, skipped=why)
         log.warning(why)
@@ -148,9 +163,12 @@ def message(doc: dict) -> str:
         cyc = (f"{ii:.0f} cycles/frame measured vs {doc['cycles_per_frame_predicted']} predicted" if ii is not None
                else f"{doc['cycles_per_frame_predicted']} cycles/frame predicted (one frame: no steady state)")
         bp = (doc.get("backpressure") or {}).get("status") == "done"
+        rm = (doc.get("resources_model") or {}).get("total")
+        res = (f"; its cost model (fitted on synthesis, an estimate): LUT {rm['LUT_TOTAL']:,.0f}, FF {rm['FF']:,.0f}, "
+               f"BRAM36 {rm['BRAM36']:,.1f}" if rm else "")
         return (f"whole-network RTL (fcomp_accel, Verilator): {doc['frames']} frame(s) bit-exact"
                 f"{' (also under back-pressure)' if bp else ''}, {cyc}, latency {doc['latency_cycles_measured']} "
-                "cycles")
+                f"cycles{res}")
     where = f"; first differing node {doc['first_mismatch_layer']}" if doc.get("first_mismatch_layer") else ""
     return (f"whole-network RTL failed: {doc.get('mismatches')} output values differ, status {doc.get('status')}"
             f"{', err_short' if doc.get('err_short') else ''}{', err_long' if doc.get('err_long') else ''}{where}")

@@ -1,0 +1,213 @@
+"""Per-module cost model of fcomp_accel, fitted on Yosys synthesis of generated modules.
+
+Every module kind in rtl_sim/ that the accelerator generator instances has a few features computed from its
+parameters (`features`): bits of a register file, lanes of an adder tree, words of a mux, a constant. Its LUT
+(LUT_TOTAL: logic plus LUT-RAM/SRL), FF and BRAM36 are non-negative linear combinations of them, with
+coefficients fitted by non-negative least squares on synthesized instances (`fit`), one set per module kind and
+resource. The coefficients live as data in `cost_model.json` beside this file, with the command that
+regenerates them (`python bench/synth.py --calibrate OUT ...`: the synth.json files of synthesized builds).
+
+`predict_accel(folder)` costs a generated accelerator instance by instance: the model of the design that is
+handed off, side by side with synthesis in synth.json (`model`). A module kind with no coefficients (not in the
+calibration set) is reported as not modelled, never guessed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+MODEL_JSON = Path(__file__).with_name("cost_model.json")
+RESOURCES = ("LUT_TOTAL", "FF", "BRAM36")
+
+
+def _i(p: dict, k: str, default: int = 0) -> int:
+    v = p.get(k, default)
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return default
+
+
+def _clog2(n: int) -> int:
+    return max(1, math.ceil(math.log2(max(2, n))))
+
+
+LUTRAM_MAX_DEPTH = 64     # Yosys 0.23 xcup maps deeper memories to block RAM (seen on FIFOs, banks, line buffers)
+
+
+def _memory(depth: int, width: int) -> tuple[float, float]:
+    """(LUT-RAM bits, block-RAM columns) of a depth x width memory as Yosys 0.23 maps it: LUT-RAM up to
+    LUTRAM_MAX_DEPTH words (a 64-deep word costs a LUT per bit), else RAMB36 columns of 72 bits (halves: RAMB18)
+    per 512 words."""
+    if depth <= 0 or width <= 0:
+        return 0.0, 0.0
+    if depth <= LUTRAM_MAX_DEPTH:
+        return float(width * max(32, depth)), 0.0
+    return 0.0, math.ceil(2 * width / 72) / 2 * math.ceil(depth / 512)
+
+
+def features(module: str, p: dict) -> dict[str, float] | None:
+    """Features of one instance (`p`: its parameters, Verilog value text or ints). None for an unknown kind."""
+    g = lambda k, d=0: _i(p, k, d)  # noqa: E731
+    if module == "fc_fifo":
+        dw, depth = g("DW"), g("DEPTH")
+        lut, bram = _memory(depth, dw)
+        return {"one": 1.0, "lutram_bits": lut, "bram_cols": bram, "ctrl": _clog2(depth) if bram else 0.0,
+                "reg_bits": dw if bram else 0.0}
+    if module == "fc_fork":
+        return {"one": 1.0, "outs": g("N")}
+    if module in ("fc_cast", "fc_clip"):
+        return {"one": 1.0, "lanes_bits": g("N") * max(g("IW"), g("OW", g("IW")))}
+    if module == "fc_add":
+        return {"one": 1.0, "lanes_bits": g("N") * g("IW")}
+    if module == "fc_concat":
+        return {"one": 1.0, "lanes_bits": (g("NA") + g("NB")) * g("W")}
+    if module == "fc_pool":
+        return {"one": 1.0, "lanes_bits": g("C") * g("W", 16), "window_bits": g("C") * g("KK") * g("W", 16)}
+    if module == "fc_gap":
+        return {"one": 1.0, "acc_bits": g("C") * g("AW")}
+    if module == "fc_window":
+        c, w, kh, kw = g("C"), g("W"), g("KH"), g("KW")
+        lut, bram = _memory(g("NR") * g("WD"), c * w)
+        return {"one": 1.0, "window_bits": c * w * kh * kw, "lutram_bits": lut, "bram_cols": bram * kh,
+                "counters": _clog2(g("H")) + _clog2(g("WD"))}
+    if module == "fc_serialize":
+        ow, nb = g("L") * g("W"), g("NBEATS")
+        return {"one": 1.0, "reg_bits": g("N") * g("W"), "mux_bits": ow * (nb - 1)}
+    if module == "fc_collect":
+        return {"one": 1.0, "reg_bits": g("IW") * g("NBEATS")}
+    if module == "fc_axis_in":
+        return {"one": 1.0, "frame_bits": g("ELEMS") * g("W"), "word_bits": g("WB")}
+    if module == "fc_axis_out":
+        return {"one": 1.0, "frame_bits": g("ELEMS") * g("W"), "word_bits": g("WB"), "elems": g("ELEMS")}
+    if module == "tpe_layer":
+        P, S, W = g("P"), g("S"), g("W")
+        ib, nbi, K, rpp = g("IB", 1), g("NBI", 1), g("K", 1), g("RPP", 1)
+        index = 1 + _clog2(rpp) + g("BW", 1)
+        bank_lut, bank_bram = _memory(g("NIB", 3) * nbi, ib * S * W)      # one bank copy per PE
+        rom_lut, rom_bram = _memory(K, P * (2 * S + index))
+        return {"one": 1.0, "pe": P, "lane_bits": P * S * W, "acc_bits": P * g("ACC_W"),
+                "scale_bits": g("U", 1) * g("T", 1) * g("PW"), "bank_lutram_bits": P * bank_lut,
+                "bram_cols": P * bank_bram + rom_bram, "rom_lutram_bits": rom_lut + rpp * P * 2 * g("PW"),
+                "out_bits": P * rpp * g("OUT_W") * g("NOB", 4)}
+    if module == "fc_mac_layer":
+        P, S, N, R = g("P"), g("S"), g("N"), g("R")
+        return {"one": 1.0, "vector_bits": N * g("IW"), "mac_bits": P * S * g("AW"), "out_bits": R * g("OW"),
+                "rom_bits": N * R * g("WW") + R * g("AW")}
+    return None
+
+
+def fit(rows: list[tuple[str, dict, dict]]) -> dict:
+    """rows: (module, params, resources) of synthesized instances. Returns {module: {resource: {feature: coef}}}
+    by non-negative least squares (the features are costs, a negative coefficient would be a fitting artefact)."""
+    from scipy.optimize import nnls
+
+    by: dict[str, list] = {}
+    for module, params, res in rows:
+        f = features(module, params)
+        if f is not None:
+            by.setdefault(module, []).append((f, res))
+    out = {}
+    for module, data in sorted(by.items()):
+        names = sorted(data[0][0])
+        a = np.array([[f[n] for n in names] for f, _ in data], float)
+        scale = np.maximum(a.max(axis=0), 1e-9)      # column scaling keeps NNLS well conditioned
+        out[module] = {}
+        for r in RESOURCES:
+            y = np.array([float(res.get(r, 0)) for _, res in data])
+            coef, _ = nnls(a / scale, y)
+            out[module][r] = {n: round(float(c / s), 6) for n, c, s in zip(names, coef, scale) if c > 0}
+    return out
+
+
+def load_model(path: Path | None = None) -> dict:
+    path = Path(path or MODEL_JSON)
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def predict(module: str, params: dict, model: dict | None = None) -> dict[str, float] | None:
+    """{LUT_TOTAL, FF, BRAM36} of one instance, or None when its kind has no coefficients."""
+    model = load_model() if model is None else model
+    coefs = model.get("modules", {}).get(module)
+    f = features(module, params)
+    if coefs is None or f is None:
+        return None
+    return {r: sum(c * f.get(n, 0.0) for n, c in coefs.get(r, {}).items()) for r in RESOURCES}
+
+
+def predict_instances(instances, model: dict | None = None) -> dict:
+    """The model of a list of `compiler.synth.instances.Instance`: per node and in total, and the kinds that
+    have no coefficients (their instances are left out of the total, which is then a lower bound)."""
+    model = load_model() if model is None else model
+    total = dict.fromkeys(RESOURCES, 0.0)
+    nodes: dict[str, dict] = {}
+    missing: set[str] = set()
+    for inst in instances:
+        r = predict(inst.module, inst.params, model)
+        if r is None:
+            missing.add(inst.module)
+            continue
+        n = nodes.setdefault(inst.node or inst.node_id, dict.fromkeys(RESOURCES, 0.0))
+        for k in RESOURCES:
+            n[k] += r[k]
+            total[k] += r[k]
+    rnd = lambda d: {k: round(v, 1) for k, v in d.items()}  # noqa: E731
+    return {"total": rnd(total), "nodes": {k: rnd(v) for k, v in nodes.items()},
+            "not_modelled": sorted(missing), "total_is_lower_bound": bool(missing),
+            "calibration": model.get("calibration", {})}
+
+
+def design_rows(doc: dict) -> list[tuple[str, dict, dict, int]]:
+    """(module, params, resources, instance count) of every synthesized module of one synth.json document."""
+    return [(m["module"], m["params"], m["resources"], int(m["count"])) for m in doc["modules"]
+            if m["status"] == "ok"]
+
+
+def _sums(rows, model) -> dict:
+    """Per module kind and in total: synthesized vs predicted LUT_TOTAL/FF/BRAM36 over `rows` (instances
+    counted); kinds the model does not know are listed, their synthesized figures still counted."""
+    kinds: dict[str, dict] = {}
+    for module, params, res, count in rows:
+        k = kinds.setdefault(module, {"instances": 0, "modelled": True,
+                                      **{f"{r}_{s}": 0.0 for r in RESOURCES for s in ("synth", "model")}})
+        k["instances"] += count
+        pr = predict(module, params, model)
+        if pr is None:
+            k["modelled"] = False
+        for r in RESOURCES:
+            k[f"{r}_synth"] += count * float(res.get(r, 0))
+            k[f"{r}_model"] += count * (pr[r] if pr else 0.0)
+    total = {f"{r}_{s}": sum(k[f"{r}_{s}"] for k in kinds.values()) for r in RESOURCES for s in ("synth", "model")}
+    return {"kinds": kinds, "total": total}
+
+
+def calibrate(designs: dict[str, dict], command: str = "") -> dict:
+    """Fit on every design's synthesized modules (`designs`: name -> synth.json document) and measure each
+    design held out (fitted on the others): the cost_model.json document."""
+    rows = {name: design_rows(doc) for name, doc in designs.items()}
+    flat = [(m, p, r) for rs in rows.values() for m, p, r, _ in rs]
+    model = {"schema": 1, "command": command, "modules": fit(flat)}
+    held = {}
+    for name in rows:
+        others = [(m, p, r) for n2, rs in rows.items() if n2 != name for m, p, r, _ in rs]
+        sums = _sums(rows[name], {"modules": fit(others)})
+        t = sums["total"]
+        held[name] = {"total": {r: {"synth": round(t[f"{r}_synth"], 1), "model": round(t[f"{r}_model"], 1)}
+                                for r in RESOURCES},
+                      "kinds": {k: {"instances": v["instances"], "modelled": v["modelled"],
+                                    **{r: {"synth": round(v[f"{r}_synth"], 1), "model": round(v[f"{r}_model"], 1)}
+                                       for r in RESOURCES}} for k, v in sums["kinds"].items()}}
+    first = next(iter(designs.values()), {})
+    model["calibration"] = {
+        "designs": sorted(designs), "yosys": first.get("tool", {}).get("yosys"),
+        "family": first.get("tool", {}).get("family"),
+        "instances": sum(c for rs in rows.values() for *_, c in rs),
+        "distinct_modules": sum(len(rs) for rs in rows.values()),
+        "held_out": held}
+    return model
