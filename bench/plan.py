@@ -61,7 +61,7 @@ def calibrate() -> dict:
 
 def bench(model: Path, target: float, act_bits: int, margin: float, max_simd: int = 16) -> dict:
     from compiler.boards import list_boards
-    from compiler.estimate import weight_memory_bits
+    from compiler.estimate import design_model, weight_memory_bits
     from compiler.frontend import import_onnx
     from compiler.planner import DoesNotFitError, on_chip_bits, plan_and_estimate, planned_keep_shares
 
@@ -85,6 +85,10 @@ def bench(model: Path, target: float, act_bits: int, margin: float, max_simd: in
                        planned_buffer_mbit=sum(l.buffer_bits for l in est.layers) / MBIT,
                        plan={n: {"pe": m.pe, "simd": m.simd, "memory": m.memory, "reuse_factor": m.reuse_factor}
                              for n, m in plan.items()})
+            # the same plan costed as the fcomp_accel the generator would make, by the per-module model fitted
+            # on Yosys synthesis (compiler/synth/cost_model.json): what synthesis is expected to confirm
+            dm = design_model(graph, plan, act_bits=act_bits, keep_share=keep)
+            row["design_model"] = {"total": dm["total"], "per_module": dm["per_module"]}
         except DoesNotFitError as exc:
             row.update(fits=False, reason=str(exc))
         row["plan_s"] = round(time.perf_counter() - t0, 2)
@@ -105,7 +109,7 @@ def print_table(r: dict) -> None:
           f"{r['keep_share']:.3f} of PE groups, {len(r['whole_layers'])} layer(s) unpruned, no compression run); act_bits {r['act_bits']}, margin {r['margin']}, "
           f"max_simd {r['max_simd']}")
     print(f"{'board':11s} {'on-chip':>8s} {'16b fits':>8s} {'fits':>5s} {'LUT':>17s} {'DSP':>9s} {'BRAM36':>9s} "
-          f"{'URAM':>8s} {'weights':>8s} {'frames/s':>9s} {'lat ms':>8s}")
+          f"{'URAM':>8s} {'weights':>8s} {'frames/s':>9s} {'lat ms':>8s}  {'model LUT':>10s} {'model BRAM36':>12s}")
     for b in r["boards"]:
         head = f"{b['board']:11s} {b['on_chip_mbit']:7.1f}M {str(b['uncompressed_fits']):>8s} {str(b['fits']):>5s}"
         if b["fits"]:
@@ -113,9 +117,17 @@ def print_table(r: dict) -> None:
             print(f"{head} {u['lut']:8,d}/{a['lut']:<8,d} {u['dsp']:4d}/{a['dsp']:<4d}"
                   f" {u['bram36']:4d}/{a['bram36']:<4d}"
                   f" {u['uram']:3d}/{a['uram']:<4d} {b['planned_weight_mbit']:7.1f}M {b['frames_per_s']:9.1f}"
-                  f" {b['latency_ms']:8.1f}")
+                  f" {b['latency_ms']:8.1f}  {b['design_model']['total']['LUT_TOTAL']:10,.0f}"
+                  f" {b['design_model']['total']['BRAM36']:12,.1f}")
         else:
             print(f"{head}  {b['reason']}")
+    fit = [b for b in r["boards"] if b["fits"]]
+    if fit:
+        b = fit[-1]
+        mods = b["design_model"]["per_module"]
+        print(f"model LUT/BRAM36 = the planned design as the generator would make it, costed by the per-module model "
+              f"fitted on Yosys synthesis (an estimate); on {b['board']} by module: " + "; ".join(
+                  f"{k} x{v['instances']} {v['LUT_TOTAL']:,.0f} LUT" for k, v in list(mods.items())[:6]))
 
 
 def main(argv=None) -> int:

@@ -3,11 +3,13 @@
 Usage (from the repo root)::
 
     python bench/synth.py OUT [OUT ...] [--jobs N] [--timeout S] [--json FILE]
-    python bench/synth.py --calibrate OUT [OUT ...] [--write]
+    python bench/synth.py --calibrate OUT [OUT ...] [--sweep] [--write]
 
 --calibrate fits the per-module cost model (`compiler.synth.costmodel`) on the synthesized modules of every
 OUT, prints each design held out (fitted on the others) per module kind, and with --write stores the
-coefficients in compiler/synth/cost_model.json (the model `fcomp synth` and the estimate read).
+coefficients in compiler/synth/cost_model.json (the model `fcomp synth` and the estimate read). --sweep adds
+`SWEEP`: stream modules synthesized alone at sizes up to ResNet-18's (8/16-bit, wide and deep), cached like any
+module, as one more design named "sweep".
 
 OUT is an `fcomp build` output folder (with rtl/fcomp_accel/ and report.json). Its synth.json is used when
 present, else the accelerator is synthesized first (`compiler.synth`, the same as `fcomp synth OUT`; cached).
@@ -130,19 +132,96 @@ def calibration_table(doc: dict) -> str:
     return "\n".join(rows)
 
 
+def _axis(c: int, w: int, elems: int) -> dict:
+    eb = 8 if w <= 8 else 16 if w <= 16 else 32
+    return {"C": c, "W": w, "EB": eb, "WB": 64, "PW": 64 // eb, "ELEMS": elems, "WORDS": -(-elems // (64 // eb))}
+
+
+def _win(c, w, h, k, s, p, nr):
+    ho = (h + 2 * p - k) // s + 1
+    return {"C": c, "W": w, "H": h, "WD": h, "KH": k, "KW": k, "SH": s, "SW": s, "PT": p, "PL": p, "HO": ho,
+            "WO": ho, "NR": nr}
+
+
+def _gap(c, npix, w):
+    from compiler.rtl.accel import tdiv_constants
+
+    aw = w + (npix - 1).bit_length() + 1
+    dm, dsh = tdiv_constants(npix, aw)
+    return {"C": c, "NPIX": npix, "W": w, "AW": aw, "LSA": 0, "DM": f"64'd{dm}", "DSH": dsh, "OW": w, "RSH": 0,
+            "LSH": 0, "RND": 1, "SAT": 1}
+
+
+# stream modules alone, from digits sizes up to ResNet-18's (C up to 512, 7x7 kernels, 1000 outputs)
+SWEEP = [
+    ("fc_axis_out", _axis(4, 8, 4)), ("fc_axis_out", _axis(64, 16, 64)), ("fc_axis_out", _axis(100, 16, 100)),
+    ("fc_axis_out", _axis(256, 16, 256)), ("fc_axis_out", _axis(10, 16, 10)),
+    ("fc_axis_in", _axis(3, 16, 3 * 32 * 32)), ("fc_axis_in", _axis(256, 8, 256)), ("fc_axis_in", _axis(3, 8, 3 * 224 * 224)),
+    ("fc_window", _win(64, 16, 14, 3, 1, 1, 4)), ("fc_window", _win(128, 8, 7, 3, 1, 1, 4)),
+    ("fc_window", _win(32, 16, 28, 3, 2, 1, 8)), ("fc_window", _win(3, 16, 56, 7, 2, 3, 16)),
+    ("fc_window", _win(64, 16, 28, 1, 2, 0, 4)),
+    ("fc_serialize", {"N": 1152, "L": 32, "W": 16, "NBEATS": 36}), ("fc_serialize", {"N": 576, "L": 64, "W": 8, "NBEATS": 9}),
+    ("fc_serialize", {"N": 147, "L": 3, "W": 16, "NBEATS": 49}),
+    ("fc_collect", {"IW": 256, "NBEATS": 64}), ("fc_collect", {"IW": 1024, "NBEATS": 4}),
+    ("fc_cast", {"N": 64, "IW": 16, "OW": 16, "RSH": 0, "LSH": 0, "RND": 1, "SAT": 1, "RELU": 1}),
+    ("fc_cast", {"N": 256, "IW": 16, "OW": 16, "RSH": 0, "LSH": 0, "RND": 1, "SAT": 1, "RELU": 1}),
+    ("fc_cast", {"N": 128, "IW": 8, "OW": 8, "RSH": 0, "LSH": 0, "RND": 1, "SAT": 1, "RELU": 1}),
+    ("fc_add", {"N": 128, "AW": 16, "BW": 16, "LSA": 0, "LSB": 0, "IW": 17, "OW": 16, "RSH": 0, "LSH": 0, "RND": 1, "SAT": 1}),
+    ("fc_add", {"N": 256, "AW": 8, "BW": 8, "LSA": 1, "LSB": 0, "IW": 10, "OW": 8, "RSH": 1, "LSH": 0, "RND": 1, "SAT": 1}),
+    ("fc_gap", _gap(256, 49, 16)), ("fc_gap", _gap(128, 16, 8)),
+    ("fc_pool", {"C": 64, "KK": 9, "W": 16, "AVG": 0, "OW": 16}), ("fc_pool", {"C": 128, "KK": 4, "W": 8, "AVG": 0, "OW": 8}),
+    ("fc_fifo", {"DW": 1024, "DEPTH": 256}), ("fc_fifo", {"DW": 256, "DEPTH": 1024}), ("fc_fifo", {"DW": 2048, "DEPTH": 2}),
+    ("fc_fifo", {"DW": 64, "DEPTH": 64}), ("fc_fifo", {"DW": 4096, "DEPTH": 96}),
+    ("fc_fork", {"DW": 1024, "N": 3}),
+    ("fc_clip", {"N": 64, "XW": 16, "PSH": 0, "IW": 16, "OW": 16, "RSH": 0, "LSH": 0, "RND": 1, "SAT": 1, "HAS_LO": 1,
+                 "HAS_HI": 1, "CLO": "64'sd0", "CHI": "64'sd6144"}),
+    ("fc_clip", {"N": 16, "XW": 8, "PSH": 0, "IW": 8, "OW": 8, "RSH": 0, "LSH": 0, "RND": 1, "SAT": 1, "HAS_LO": 1,
+                 "HAS_HI": 1, "CLO": "64'sd0", "CHI": "64'sd96"}),
+    ("fc_concat", {"NA": 32, "NB": 32, "W": 16}), ("fc_concat", {"NA": 64, "NB": 128, "W": 8}),
+]
+
+
+def sweep(jobs: int | None, timeout: float) -> dict:
+    """Synthesize SWEEP (each alone, cached): a synth.json-shaped document with its modules."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from compiler.synth import default_jobs
+    from compiler.synth.instances import Instance
+    from compiler.synth.yosys import synth_instance, yosys_version, require_yosys
+
+    insts = [Instance(f"u_s{i}", mod, {k: str(v) for k, v in p.items()}, f"s{i}", node=f"s{i}")
+             for i, (mod, p) in enumerate(SWEEP)]
+
+    def run(inst):
+        r = synth_instance(inst, "xcup", timeout)
+        print(f"  {inst.module:13s} {inst.name:6s} {r['status']:8s} {r['seconds']:7.1f}s"
+              f"{' (cached)' if r.get('cached') else ''}", flush=True)
+        return inst, r
+
+    with ThreadPoolExecutor(max_workers=jobs or default_jobs()) as pool:
+        results = list(pool.map(run, insts))
+    return {"tool": {"yosys": yosys_version(require_yosys()), "family": "xcup"},
+            "modules": [{"module": i.module, "params": i.params, "resources": r.get("resources"), "count": 1,
+                         "status": r["status"]} for i, r in results]}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("outputs", nargs="+", type=Path)
+    ap.add_argument("outputs", nargs="*", type=Path)
     ap.add_argument("--jobs", type=int, default=None)
     ap.add_argument("--timeout", type=float, default=1800.0)
     ap.add_argument("--json", type=Path, help="write the per-kind figures here")
     ap.add_argument("--calibrate", action="store_true",
                     help="fit the per-module cost model on the OUTs' synth.json and print each design held out")
     ap.add_argument("--write", action="store_true", help="with --calibrate: store the fit in " + str(MODEL_JSON))
+    ap.add_argument("--sweep", action="store_true", help="with --calibrate: add the SWEEP of stream modules")
     args = ap.parse_args(argv)
     if args.calibrate:
         designs = {out.name: load(out, args.jobs, args.timeout)[1] for out in args.outputs}
-        cmd = "python bench/synth.py --calibrate " + " ".join(o.name for o in args.outputs) + " --write"
+        if args.sweep:
+            designs["sweep"] = sweep(args.jobs, args.timeout)
+        cmd = "python bench/synth.py --calibrate " + " ".join(o.name for o in args.outputs) + \
+            (" --sweep" if args.sweep else "") + " --write"
         doc = calibrate(designs, command=cmd)
         print(calibration_table(doc))
         if args.write:

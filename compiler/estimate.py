@@ -46,6 +46,7 @@ from fractions import Fraction
 import numpy as np
 
 from .runtime.wordlayout import WORD_BITS, lane_bits
+from .errors import FcompError
 from .ir import Graph, Node
 from .plan import LayerMapping
 
@@ -480,3 +481,222 @@ def _stream_node(graph: Graph, plan, node: Node, act_bits: int) -> LayerEstimate
     for depth, width in e.buffers:
         e.add(buffer_cost(depth, width, kind))
     return e
+
+
+# ---- the instances the generator makes (compiler.rtl.accel), from the plan ---------------------------------------
+TYPICAL_T = 7             # signed power-of-two terms of a 16-bit scale (digits designs: 6-8)
+POST_EXTRA = 15           # post-stage width beyond the accumulator (digits designs: PW - ACC_W = 14-16)
+
+def _idxw(n: int) -> int:
+    """tpe_util.svh's idxw(): bits of an index into n entries, at least 1."""
+    return 1 if n <= 2 else math.ceil(math.log2(n))
+
+
+def _pow2_at_least(n: int) -> int:
+    return 1 << max(1, math.ceil(math.log2(max(2, n))))
+
+
+def _stream(shape) -> tuple[int, int]:
+    """(lanes, beats) of a tensor as fcomp_accel streams it (`rtl.accel.stream_of`): a pixel of C lanes per beat,
+    a vector in one beat."""
+    shape = tuple(int(d) for d in shape)
+    if len(shape) == 3:
+        return shape[0], shape[1] * shape[2]
+    return int(np.prod(shape)), 1
+
+
+def ternary_layer_params(m: LayerMapping, K: int, W: int) -> dict[str, int]:
+    """tpe_layer's parameters for mapping `m` with K schedule steps per PE (`rtl.layer.build_layer`): the
+    generator's input-stream width (`rtl.data.auto_in_blocks`) and scale units exactly; the accumulator from
+    the kept lanes, T and the post-stage width at their typical values (they depend on the trained weights)."""
+    nb = math.ceil(m.cols / m.simd)
+    ib = max(1, math.ceil(nb / max(1, K)))
+    nbi = math.ceil(nb / ib)
+    sbw = 0 if ib == 1 else _idxw(ib)
+    rpp = math.ceil(m.rows / m.pe)
+    acc = _acc_bits(W, min(m.cols, K * m.simd))
+    return {"P": m.pe, "S": m.simd, "W": W, "IB": ib, "NBI": nbi, "BW": _idxw(nbi) + sbw, "SBW": sbw, "K": K,
+            "KW": _idxw(K), "RPP": rpp, "SW": _idxw(rpp), "ACC_W": acc, "T": TYPICAL_T, "PW": acc + POST_EXTRA,
+            "OUT_W": W, "U": m.scale_units([K]), "NIB": NIB, "NOB": 4}
+
+
+def _window(graph: Graph, node: Node, W: int) -> tuple[str, dict]:
+    c, h, w = graph.node(node.inputs[0]).shape
+    kh, kw = node.attrs["kernel"]
+    sh, sw = node.attrs["strides"]
+    top, left, _, _ = node.attrs["pads"]
+    _, ho, wo = node.shape
+    return ("fc_window", {"C": c, "W": W, "H": h, "WD": w, "KH": kh, "KW": kw, "SH": sh, "SW": sw, "PT": top,
+                          "PL": left, "HO": ho, "WO": wo, "NR": _pow2_at_least(kh + sh)})
+
+
+def node_instances(graph: Graph, node: Node, m: LayerMapping | None, W: int, *, ternary: bool = True,
+                   wbits: int = 16, K: int | None = None, out_edges: list[int] | None = None,
+                   is_output: bool = False) -> list[tuple[str, dict]]:
+    """(module, parameters) of what `compiler.rtl.accel` generates for `node` at W-bit activations: its own
+    modules, a fork when it feeds several consumers, one FIFO per consumer edge (`out_edges`: their depths,
+    default one edge of the generator's EDGE_DEPTH) and, for the graph's output, its FIFO and fc_axis_out."""
+    from .rtl.accel import EDGE_DEPTH
+
+    out: list[tuple[str, dict]] = []
+    op = node.op
+    lanes, beats = _stream(node.shape)
+    if op == "input":
+        out.append(("fc_axis_in", {"C": lanes, "W": W, "WB": WORD_BITS, "ELEMS": lanes * beats}))
+    elif op in ("conv", "dense"):
+        a = node.attrs
+        if op == "conv" and not (tuple(a["kernel"]) == (1, 1) and tuple(a["strides"]) == (1, 1)
+                                 and not any(a["pads"])):
+            out.append(_window(graph, node, W))
+        if ternary:
+            p = ternary_layer_params(m, K, W)
+            out += [("fc_serialize", {"N": m.cols, "L": p["IB"] * m.simd, "W": W, "NBEATS": p["NBI"]}),
+                    ("tpe_layer", p), ("fc_collect", {"IW": m.pe * W, "NBEATS": p["RPP"]})]
+        else:
+            out.append(("fc_mac_layer", {"N": m.cols, "R": m.rows, "P": m.pe, "S": m.simd, "IW": W, "WW": wbits,
+                                         "AW": _acc_bits(W + wbits, m.cols), "OW": W}))
+    elif op == "relu":
+        out.append(("fc_cast", {"N": lanes, "IW": W, "OW": W, "RELU": 1}))
+    elif op == "clip":
+        out.append(("fc_clip", {"N": lanes, "IW": W, "OW": W}))
+    elif op == "add":
+        out.append(("fc_add", {"N": lanes, "AW": W, "BW": W, "IW": W + 1, "OW": W}))
+    elif op == "concat":
+        na, nb = (_stream(graph.node(i).shape)[0] for i in node.inputs[:2])
+        out.append(("fc_concat", {"NA": na, "NB": nb, "W": W}))
+    elif op in ("maxpool", "avgpool"):
+        out.append(_window(graph, node, W))
+        kh, kw = node.attrs["kernel"]
+        out.append(("fc_pool", {"C": lanes, "KK": kh * kw, "W": W, "AVG": int(op == "avgpool"), "OW": W}))
+    elif op == "globalavgpool":
+        c, npix = _stream(graph.node(node.inputs[0]).shape)
+        out.append(("fc_gap", {"C": c, "NPIX": npix, "W": W, "AW": W + _bits_for(npix) + 1, "OW": W}))
+    elif op == "flatten":
+        c, b = _stream(graph.node(node.inputs[0]).shape)
+        if b > 1:
+            out.append(("fc_collect", {"IW": c * W, "NBEATS": b}))
+    edges = list(out_edges if out_edges is not None else [EDGE_DEPTH])
+    if is_output:
+        edges.append(EDGE_DEPTH)
+    if len(edges) > 1:
+        out.append(("fc_fork", {"DW": lanes * W, "N": len(edges)}))
+    out += [("fc_fifo", {"DW": lanes * W, "DEPTH": d}) for d in edges]
+    if is_output:
+        out.append(("fc_axis_out", {"C": lanes, "W": W, "WB": WORD_BITS, "ELEMS": lanes * beats}))
+    return out
+
+
+def skip_depths(graph: Graph, plan: dict[str, LayerMapping], K: dict[str, int]) -> dict[tuple[str, str], int]:
+    """FIFO depth of every edge into an Add/Concat from its shorter branch, as the generator sizes it
+    (`rtl.accel._Gen._skip_depths`): what the other branch can hold, in the join's beats, plus 8."""
+    from .rtl.accel import EDGE_DEPTH
+
+    def beats(name):
+        return _stream(graph.node(name).shape)[1]
+
+    def ancestors(name):
+        seen, stack = [], [name]
+        while stack:
+            n = stack.pop()
+            if n not in seen:
+                seen.append(n)
+                stack.extend(graph.node(n).inputs)
+        return seen
+
+    order = [n.name for n in graph.nodes]
+
+    def hold(fork, name, out_beats):
+        total, n = 0.0, name
+        while n != fork:
+            node = graph.node(n)
+            src = graph.node(node.inputs[0])
+            scale = max(1.0, beats(src.name) / max(1, out_beats))
+            mine = max(1.0, beats(n) / max(1, out_beats))
+            if node.op in ("conv", "maxpool", "avgpool"):
+                kh, _ = node.attrs["kernel"]
+                total += (_pow2_at_least(kh + node.attrs["strides"][0]) * src.shape[2] + 2) / scale
+            if node.op in ("conv", "dense") and n in plan:
+                if n in K:
+                    rpp = math.ceil(plan[n].rows / plan[n].pe)
+                    total += (NIB + 4 + 2 + math.ceil((TYPICAL_T + 2) / rpp)) * mine
+                else:
+                    total += 4 * mine
+            if node.op in ("flatten", "globalavgpool"):
+                total += beats(src.name) / scale
+            total += (EDGE_DEPTH + 3) * mine
+            n = node.inputs[0] if len(node.inputs) == 1 else max(
+                node.inputs, key=lambda s: hold(fork, s, out_beats) if s != fork else 0)
+        return int(math.ceil(total))
+
+    out = {}
+    for node in graph.nodes:
+        if node.op not in ("add", "concat") or len(node.inputs) != 2:
+            continue
+        a, b = node.inputs
+        anc_b = set(ancestors(b))
+        fork = max((n for n in ancestors(a) if n in anc_b), key=order.index)
+        h = {s: hold(fork, s, beats(node.name)) for s in (a, b)}
+        short = min((a, b), key=lambda s: h[s])
+        out[(short, node.name)] = h[b if short == a else a] + 8
+    return out
+
+
+def _edges(graph: Graph, plan, kept_k: dict[str, int]) -> tuple[dict[str, list[int]], str]:
+    """Per node, the FIFO depth of each of its consumer edges (skip FIFOs as the generator sizes them)."""
+    from .rtl.accel import EDGE_DEPTH
+
+    skips = skip_depths(graph, plan, kept_k)
+    edges: dict[str, list[int]] = {n.name: [] for n in graph.nodes}
+    for n in graph.nodes:
+        for src in n.inputs:
+            edges[src].append(skips.get((src, n.name), EDGE_DEPTH))
+    return edges, graph.outputs[0]
+
+
+def _k_of(graph: Graph, plan, ternary, kept_groups, keep_share) -> dict[str, int]:
+    out = {}
+    for node in graph.weighted():
+        if node.name in plan and is_ternary(node.name, ternary):
+            m = plan[node.name]
+            kept = (kept_groups or {}).get(node.name)
+            share = share_of(keep_share, node.name)
+            out[node.name] = max(kept) if kept else keep_per_pe(m, 1.0 if share is None else share)
+    return out
+
+
+def design_model(graph: Graph, plan: dict[str, LayerMapping], *, act_bits: int = ACT_BITS, ternary=True,
+                 weight_bits=16, kept_groups: dict[str, list[int]] | None = None,
+                 keep_share: float | None = None) -> dict:
+    """LUT/FF/BRAM36 of the fcomp_accel the generator would make for this plan, by the per-module cost model
+    fitted on Yosys synthesis (`compiler.synth.costmodel`): the instances of every node (`node_instances`), with
+    skip FIFOs sized as the generator sizes them. Arguments as `estimate`. Returns {total, per_node, per_module}.
+
+    This is the model `fcomp synth` checks (synth.json `model`) and every build records for its generated design
+    (verify.json `network.resources_model`); the planner's `estimate` above is not this model yet (issue 11):
+    `bench/plan.py` prints both."""
+    from .synth.costmodel import RESOURCES as R, predict
+
+    k_of = _k_of(graph, plan, ternary, kept_groups, keep_share)
+    edges, out_name = _edges(graph, plan, k_of)
+    total = dict.fromkeys(R, 0.0)
+    per_node: dict[str, dict] = {}
+    per_module: dict[str, dict] = {}
+    for node in graph.nodes:
+        m = plan.get(node.name)
+        t = m is not None and is_ternary(node.name, ternary)
+        insts = node_instances(graph, node, m, act_bits, ternary=t, wbits=bits_of(node.name, weight_bits),
+                               K=k_of.get(node.name), out_edges=edges[node.name], is_output=node.name == out_name)
+        row = per_node.setdefault(node.name, dict.fromkeys(R, 0.0))
+        for module, params in insts:
+            r = predict(module, params)
+            if r is None:
+                raise FcompError(f"no cost model for module {module} (compiler/synth/cost_model.json)")
+            pm = per_module.setdefault(module, {"instances": 0, **dict.fromkeys(R, 0.0)})
+            pm["instances"] += 1
+            for k in R:
+                row[k] += r[k]
+                pm[k] += r[k]
+                total[k] += r[k]
+    rnd = lambda d: {k: (round(v, 1) if isinstance(v, float) else v) for k, v in d.items()}  # noqa: E731
+    return {"total": rnd(total), "per_node": {k: rnd(v) for k, v in per_node.items()},
+            "per_module": {k: rnd(v) for k, v in sorted(per_module.items(), key=lambda kv: -kv[1]["LUT_TOTAL"])}}

@@ -184,6 +184,54 @@ def test_accel_end_to_end_bit_exact_and_on_the_cycle_model(everything, tmp_path)
     assert abs(doc["cycles_per_frame_measured"] / doc["cycles_per_frame_predicted"] - 1) <= 0.02, doc
 
 
+# structural parameters: what the estimate must predict exactly (widths and scale terms depend on the trained
+# weights and the calibration, and take typical values in the estimate)
+_STRUCTURE = {"fc_window": ("C", "H", "WD", "KH", "KW", "SH", "SW", "PT", "PL", "HO", "WO", "NR"),
+              "fc_serialize": ("N", "L", "NBEATS"), "tpe_layer": ("P", "S", "IB", "NBI", "BW", "SBW", "K", "KW",
+                                                                   "RPP", "SW", "U", "NIB", "NOB"),
+              "fc_collect": ("NBEATS",), "fc_fifo": ("DEPTH",), "fc_fork": ("N",), "fc_cast": ("N",),
+              "fc_add": ("N",), "fc_pool": ("C", "KK", "AVG"), "fc_gap": ("C", "NPIX"),
+              "fc_mac_layer": ("N", "R", "P", "S", "WW"), "fc_axis_in": ("C", "ELEMS"),
+              "fc_axis_out": ("C", "ELEMS"), "fc_clip": ("N",), "fc_concat": ("NA", "NB")}
+
+
+def _estimate_instances_equal_the_generated(net, accel_dir):
+    from compiler import estimate as E
+    from compiler.synth.instances import read_accel
+
+    g = net.graph
+    plan = {n: nn.mapping for n, nn in net.nodes.items() if nn.mapping is not None}
+    K = {n: nn.layer.params["K"] for n, nn in net.nodes.items() if nn.layer is not None}
+    edges, out = E._edges(g, plan, K)
+    got: dict[str, list] = {}
+    for inst in read_accel(accel_dir)[0]:
+        got.setdefault(inst.node, []).append((inst.module, {k: int(inst.params[k]) for k in _STRUCTURE[inst.module]}))
+    checked = 0
+    for node in g.nodes:
+        t = node.name in K
+        m = plan.get(node.name)
+        wbits = net.nodes[node.name].weight_t.width if (m is not None and not t) else 16
+        want = [(mod, {k: int(p[k]) for k in _STRUCTURE[mod]}) for mod, p in E.node_instances(
+            g, node, m, 16, ternary=t, wbits=wbits, K=K.get(node.name), out_edges=edges[node.name],
+            is_output=node.name == out)]
+        assert sorted(want, key=str) == sorted(got.get(node.name, []), key=str), node.name
+        checked += len(want)
+    return checked
+
+
+def test_estimate_costs_the_instances_the_generator_makes(everything):
+    """The planner's estimate (`estimate.node_instances`) names every module the generator instances for every
+    node, with its structural parameters: the sliding windows, the PE layers' input-stream width, schedule length
+    and scale units, and the skip FIFOs' depths."""
+    net, _, _, _, accel_dir, _ = everything
+    assert _estimate_instances_equal_the_generated(net, accel_dir) >= 20
+
+
+def test_estimate_costs_the_fixed_point_instances_the_generator_makes(everything_fixed):
+    net, _, _, _, accel_dir, _ = everything_fixed
+    assert _estimate_instances_equal_the_generated(net, accel_dir) >= 20
+
+
 @pytest.mark.sim
 def test_fixed_point_layers_golden_equals_csim_and_rtl_end_to_end(everything_fixed, tmp_path):
     """Fixed-point conv/dense layers (first/last at 8 bits, or all of an uncompressed model at 16) are

@@ -183,3 +183,48 @@ def test_check_fit_raises_with_numbers_and_the_smallest_board(digits_cnn):
         msg = str(exc.value)
         assert f"LUT {est.total()['lut']:,} needed vs 850 available" in msg
         assert "smallest board in boards/ that fits is pynq-z2" in msg
+
+
+def test_design_model_is_the_cost_model_of_the_generated_instances(digits_cnn):
+    """`design_model`: per node the sum of the fitted per-module model over `node_instances` (what the generator
+    makes: tests/test_accel.py::test_estimate_costs_the_instances_the_generator_makes), in total their sum."""
+    from compiler.synth.costmodel import predict
+
+    plan = plan_layers(digits_cnn)
+    doc = E.design_model(digits_cnn, plan, keep_share=0.3)
+    edges, out = E._edges(digits_cnn, plan, E._k_of(digits_cnn, plan, True, None, 0.3))
+    total = 0.0
+    for node in digits_cnn.nodes:
+        m = plan.get(node.name)
+        K = E.keep_per_pe(m, 0.3) if m is not None else None
+        insts = E.node_instances(digits_cnn, node, m, 16, K=K, out_edges=edges[node.name],
+                                 is_output=node.name == out)
+        lut = sum(predict(mod, p)["LUT_TOTAL"] for mod, p in insts)
+        assert doc["per_node"][node.name]["LUT_TOTAL"] == pytest.approx(lut, abs=0.1)
+        total += lut
+    assert doc["total"]["LUT_TOTAL"] == pytest.approx(total, abs=1)
+    mods = doc["per_module"]
+    assert mods["fc_axis_in"]["instances"] == mods["fc_axis_out"]["instances"] == 1
+    assert mods["tpe_layer"]["instances"] == len(digits_cnn.weighted())
+    assert mods["fc_window"]["instances"] == 5          # three 3x3 convs and two max-pools
+
+
+def test_skip_fifo_depths_follow_the_generator():
+    """A residual Add: the FIFO on the short branch holds what the long branch can (its window's rows, the PE
+    layer's banks and pipeline, the FIFOs on the way), in the Add's beats, plus 8."""
+    from compiler.ir import Graph, Node
+
+    z = lambda *s: np.zeros(s, np.float32)  # noqa: E731
+    conv = {"kernel": [3, 3], "strides": [1, 1], "pads": [1, 1, 1, 1]}
+    nodes = [Node("x", "input", [], (8, 8, 8)),
+             Node("c", "conv", ["x"], (8, 8, 8), conv, {"W": z(8, 8, 3, 3), "b": z(8)}),
+             Node("a", "add", ["c", "x"], (8, 8, 8)),
+             Node("g", "globalavgpool", ["a"], (8,)),
+             Node("d", "dense", ["g"], (10,), {}, {"W": z(8, 10), "b": z(10)})]
+    g = Graph("g", nodes, ["d"])
+    plan = plan_layers(g)
+    depths = E.skip_depths(g, plan, {"c": 4, "d": 1})
+    assert list(depths) == [("x", "a")]
+    rpp = -(-8 // plan["c"].pe)
+    # fc_window: 4 rows of 8 pixels + 2; the PE layer: 3 + 4 banks + 2 + ceil((T + 2) / RPP); its FIFO: 2 + 3; + 8
+    assert depths[("x", "a")] == (4 * 8 + 2) + (3 + 4 + 2 + -(-9 // rpp)) + (2 + 3) + 8

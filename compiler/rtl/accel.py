@@ -312,7 +312,9 @@ class _Gen:
         fmt = format_for("result", nn.out, st.lanes, st.lanes * st.beats)
         self.acc.fout = fmt
         p = _axis_params(nn, fmt)
-        self.mod(nn.name, "fc_axis_out", max(fmt.words, st.beats), _inst("fc_axis_out", "u_out", p, {
+        # one chunk of PW elements per cycle, ceil(C/PW) chunks per pixel (rtl_sim/fc_axis_out.sv)
+        self.mod(nn.name, "fc_axis_out", max(fmt.words, st.beats * -(-st.lanes // fmt.per_word)),
+                 _inst("fc_axis_out", "u_out", p, {
             "clk": "clk", "rst": "rst", **_io("s", e), "m_axis_tdata": "m_axis_tdata",
             "m_axis_tvalid": "m_axis_tvalid", "m_axis_tready": "m_axis_tready", "m_axis_tlast": "m_axis_tlast"}))
 

@@ -118,9 +118,14 @@ def fit(rows: list[tuple[str, dict, dict]]) -> dict:
         scale = np.maximum(a.max(axis=0), 1e-9)      # column scaling keeps NNLS well conditioned
         out[module] = {}
         for r in RESOURCES:
+            # block RAM comes only from memories Yosys maps to block RAM (the bram_* features)
+            cols = [i for i, n in enumerate(names) if r != "BRAM36" or n.startswith("bram")]
             y = np.array([float(res.get(r, 0)) for _, res in data])
-            coef, _ = nnls(a / scale, y)
-            out[module][r] = {n: round(float(c / s), 6) for n, c, s in zip(names, coef, scale) if c > 0}
+            if not cols:
+                out[module][r] = {}
+                continue
+            coef, _ = nnls(a[:, cols] / scale[cols], y)
+            out[module][r] = {names[i]: round(float(c / scale[i]), 6) for i, c in zip(cols, coef) if c > 0}
     return out
 
 
