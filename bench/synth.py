@@ -168,7 +168,7 @@ SWEEP = [
     ("fc_cast", {"N": 128, "IW": 8, "OW": 8, "RSH": 0, "LSH": 0, "RND": 1, "SAT": 1, "RELU": 1}),
     ("fc_add", {"N": 128, "AW": 16, "BW": 16, "LSA": 0, "LSB": 0, "IW": 17, "OW": 16, "RSH": 0, "LSH": 0, "RND": 1, "SAT": 1}),
     ("fc_add", {"N": 256, "AW": 8, "BW": 8, "LSA": 1, "LSB": 0, "IW": 10, "OW": 8, "RSH": 1, "LSH": 0, "RND": 1, "SAT": 1}),
-    ("fc_gap", _gap(256, 49, 16)), ("fc_gap", _gap(128, 16, 8)),
+    ("fc_gap", _gap(64, 49, 16)), ("fc_gap", _gap(128, 16, 8)),
     ("fc_pool", {"C": 64, "KK": 9, "W": 16, "AVG": 0, "OW": 16}), ("fc_pool", {"C": 128, "KK": 4, "W": 8, "AVG": 0, "OW": 8}),
     ("fc_fifo", {"DW": 1024, "DEPTH": 256}), ("fc_fifo", {"DW": 256, "DEPTH": 1024}), ("fc_fifo", {"DW": 2048, "DEPTH": 2}),
     ("fc_fifo", {"DW": 64, "DEPTH": 64}), ("fc_fifo", {"DW": 4096, "DEPTH": 96}),

@@ -53,6 +53,7 @@ def test_predicted_memory_over_the_limit_stops_before_any_output(zoo_onnx, tmp_p
 # to 0.1 (tolerance 0.05). A change that moves them must update the README too.
 README_PLAN = {"zcu104": (195_684, 21, 222, 81, 54.2, 210.1), "zcu102": (207_220, 21, 773, 0, 92.5, 198.3),
                "alveo-u250": (1_468_794, 24, 602, 135, 1_138.8, 12.2)}
+README_MODEL_LUT = {"zcu104": 1_586_485, "zcu102": 1_594_256, "alveo-u250": 1_885_651}
 
 
 @pytest.mark.parametrize("board", list(README_PLAN))
@@ -70,6 +71,13 @@ def test_compressed_resnet18_fits_the_larger_boards(zoo_onnx, board):
     assert (t["lut"], t["dsp"], t["bram36"], t["uram"]) == (lut, dsp, bram36, uram)
     assert est.frames_per_s == pytest.approx(fps, abs=0.05)
     assert est.to_dict()["latency_ms"] == pytest.approx(latency_ms, abs=0.05)
+    # README's "model LUT" column: the same plan as the generator would make it, costed by the per-module model
+    # fitted on Yosys (compiler/synth/cost_model.json); a refit that moves it must update README
+    from compiler.estimate import design_model
+    from compiler.planner import planned_keep_shares
+
+    dm = design_model(fe.graph, plan, keep_share=planned_keep_shares(fe.graph, 21.0))
+    assert dm["total"]["LUT_TOTAL"] == pytest.approx(README_MODEL_LUT[board], rel=0.001)
 
 
 def test_target_fps_plans_the_cheapest_design_that_reaches_it(zoo_onnx):

@@ -69,7 +69,11 @@ def features(module: str, p: dict) -> dict[str, float] | None:
     if module == "fc_pool":
         return {"one": 1.0, "lanes_bits": g("C") * g("W", 16), "window_bits": g("C") * g("KK") * g("W", 16)}
     if module == "fc_gap":
-        return {"one": 1.0, "acc_bits": g("C") * g("AW")}
+        # per channel an accumulator and a division by NPIX as a multiply by the constant DM (shift-and-add:
+        # one adder per set bit)
+        dm = str(p.get("DM", "1")).split("d")[-1]
+        ones = bin(int(dm)).count("1") if dm.isdigit() else 1
+        return {"one": 1.0, "acc_bits": g("C") * g("AW"), "mult_bits": g("C") * g("AW") * ones}
     if module == "fc_window":
         c, w, kh, kw = g("C"), g("W"), g("KH"), g("KW")
         lut, bram = _memory(g("NR") * g("WD"), c * w)
@@ -80,10 +84,10 @@ def features(module: str, p: dict) -> dict[str, float] | None:
         return {"one": 1.0, "reg_bits": g("N") * g("W"), "mux_bits": ow * (nb - 1)}
     if module == "fc_collect":
         return {"one": 1.0, "reg_bits": g("IW") * g("NBEATS")}
-    if module == "fc_axis_in":
-        return {"one": 1.0, "frame_bits": g("ELEMS") * g("W"), "word_bits": g("WB")}
-    if module == "fc_axis_out":
-        return {"one": 1.0, "frame_bits": g("ELEMS") * g("W"), "word_bits": g("WB"), "elems": g("ELEMS")}
+    if module in ("fc_axis_in", "fc_axis_out"):
+        # a pixel of C elements assembled from / cut into words: its register and the word-side muxes
+        return {"one": 1.0, "pixel_bits": g("C") * g("W"), "word_bits": g("WB"),
+                "counters": _clog2(g("ELEMS")) + _clog2(g("WORDS", 1))}
     if module == "tpe_layer":
         P, S, W = g("P"), g("S"), g("W")
         ib, nbi, K, rpp = g("IB", 1), g("NBI", 1), g("K", 1), g("RPP", 1)
