@@ -20,7 +20,7 @@ from ..rtl.accel import ACCEL_DIR, ACCEL_JSON, ACCEL_SOURCES, TOP
 MODULES = tuple(f[:-3] for f in ACCEL_SOURCES)          # fc_fifo, ..., tpe_layer
 _HEAD = re.compile(r"^    ([a-z_][a-z0-9_]*) #\((.*)\) (u_[A-Za-z0-9_]+) \($", re.M)
 _PARAM = re.compile(r"\.([A-Z][A-Z0-9_]*)\(([^()]*)\)")
-_INT = re.compile(r"^-?\d+$|^\d+'[dhb][0-9a-fA-F_]+$")
+_INT = re.compile(r"^-?\d+$|^-?\d+'s?[dhb][0-9a-fA-F_]+$")   # 12, -3, 64'd7, 64'sd6144, -64'sd96 (fc_clip's bounds)
 _ROM = re.compile(r'^"(n\d+_[a-z]+\.mem)"$')
 _NODE = re.compile(r"^u_(n\d+)_")
 
