@@ -152,7 +152,7 @@ def _gap(c, npix, w):
             "LSH": 0, "RND": 1, "SAT": 1}
 
 
-# stream modules alone, from digits sizes up to ResNet-18's (C up to 512, 7x7 kernels, 1000 outputs)
+# stream modules alone, from digits sizes towards ResNet-18's (C up to 256, a 7x7 stride-2 window, deep FIFOs)
 SWEEP = [
     ("fc_axis_out", _axis(4, 8, 4)), ("fc_axis_out", _axis(64, 16, 64)), ("fc_axis_out", _axis(100, 16, 100)),
     ("fc_axis_out", _axis(256, 16, 256)), ("fc_axis_out", _axis(10, 16, 10)),

@@ -487,30 +487,22 @@ def _stream_node(graph: Graph, plan, node: Node, act_bits: int) -> LayerEstimate
 TYPICAL_T = 7             # signed power-of-two terms of a 16-bit scale (digits designs: 6-8)
 POST_EXTRA = 15           # post-stage width beyond the accumulator (digits designs: PW - ACC_W = 14-16)
 
-def _idxw(n: int) -> int:
-    """tpe_util.svh's idxw(): bits of an index into n entries, at least 1."""
-    return 1 if n <= 2 else math.ceil(math.log2(n))
-
-
-def _pow2_at_least(n: int) -> int:
-    return 1 << max(1, math.ceil(math.log2(max(2, n))))
-
-
 def _stream(shape) -> tuple[int, int]:
-    """(lanes, beats) of a tensor as fcomp_accel streams it (`rtl.accel.stream_of`): a pixel of C lanes per beat,
-    a vector in one beat."""
-    shape = tuple(int(d) for d in shape)
-    if len(shape) == 3:
-        return shape[0], shape[1] * shape[2]
-    return int(np.prod(shape)), 1
+    """(lanes, beats) of a tensor as fcomp_accel streams it (`rtl.accel.lanes_beats`)."""
+    from .rtl.accel import lanes_beats
+
+    return lanes_beats(shape)
 
 
 def ternary_layer_params(m: LayerMapping, K: int, W: int) -> dict[str, int]:
     """tpe_layer's parameters for mapping `m` with K schedule steps per PE (`rtl.layer.build_layer`): the
     generator's input-stream width (`rtl.data.auto_in_blocks`) and scale units exactly; the accumulator from
     the kept lanes, T and the post-stage width at their typical values (they depend on the trained weights)."""
+    from .rtl.data import auto_in_blocks
+    from .rtl.layer import _idxw
+
     nb = math.ceil(m.cols / m.simd)
-    ib = max(1, math.ceil(nb / max(1, K)))
+    ib = auto_in_blocks(m, K)
     nbi = math.ceil(nb / ib)
     sbw = 0 if ib == 1 else _idxw(ib)
     rpp = math.ceil(m.rows / m.pe)
@@ -521,6 +513,8 @@ def ternary_layer_params(m: LayerMapping, K: int, W: int) -> dict[str, int]:
 
 
 def _window(graph: Graph, node: Node, W: int) -> tuple[str, dict]:
+    from .rtl.accel import _pow2_at_least
+
     c, h, w = graph.node(node.inputs[0]).shape
     kh, kw = node.attrs["kernel"]
     sh, sw = node.attrs["strides"]
@@ -589,7 +583,7 @@ def node_instances(graph: Graph, node: Node, m: LayerMapping | None, W: int, *, 
 def skip_depths(graph: Graph, plan: dict[str, LayerMapping], K: dict[str, int]) -> dict[tuple[str, str], int]:
     """FIFO depth of every edge into an Add/Concat from its shorter branch, as the generator sizes it
     (`rtl.accel._Gen._skip_depths`): what the other branch can hold, in the join's beats, plus 8."""
-    from .rtl.accel import EDGE_DEPTH
+    from .rtl.accel import EDGE_DEPTH, _pow2_at_least
 
     def beats(name):
         return _stream(graph.node(name).shape)[1]

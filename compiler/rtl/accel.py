@@ -94,11 +94,16 @@ class Stream:
         return self.lanes * self.width
 
 
-def stream_of(nn: NetNode) -> Stream:
-    shape = nn.shape
+def lanes_beats(shape) -> tuple[int, int]:
+    """(lanes, beats) of a tensor as fcomp_accel streams it: a pixel of C lanes per beat, a vector in one beat."""
     if len(shape) == 3:
-        return Stream(shape[0], nn.out.width, shape[1] * shape[2])
-    return Stream(int(np.prod(shape)), nn.out.width, 1)
+        return int(shape[0]), int(shape[1]) * int(shape[2])
+    return int(np.prod(shape)), 1
+
+
+def stream_of(nn: NetNode) -> Stream:
+    lanes, beats = lanes_beats(nn.shape)
+    return Stream(lanes, nn.out.width, beats)
 
 
 @dataclass

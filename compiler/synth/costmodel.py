@@ -7,7 +7,7 @@ coefficients fitted by non-negative least squares on synthesized instances (`fit
 resource. The coefficients live as data in `cost_model.json` beside this file, with the command that
 regenerates them (`python bench/synth.py --calibrate OUT ...`: the synth.json files of synthesized builds).
 
-`predict_accel(folder)` costs a generated accelerator instance by instance: the model of the design that is
+`predict_instances(instances)` costs a generated accelerator instance by instance: the model of the design that is
 handed off, side by side with synthesis in synth.json (`model`). A module kind with no coefficients (not in the
 calibration set) is reported as not modelled, never guessed.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -134,7 +135,12 @@ def fit(rows: list[tuple[str, dict, dict]]) -> dict:
 
 
 def load_model(path: Path | None = None) -> dict:
-    path = Path(path or MODEL_JSON)
+    """The coefficients document (default: the shipped cost_model.json, read once per process)."""
+    return _read_model(Path(path or MODEL_JSON))
+
+
+@lru_cache(maxsize=4)
+def _read_model(path: Path) -> dict:
     if not path.is_file():
         return {}
     return json.loads(path.read_text(encoding="utf-8"))
