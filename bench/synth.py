@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from compiler.boards import get_board  # noqa: E402
 from compiler.synth import SYNTH_JSON, synthesize, write_synth  # noqa: E402
-from compiler.synth.costmodel import MODEL_JSON, calibrate  # noqa: E402
+from compiler.synth.costmodel import MODEL_JSON, RESOURCES, calibrate, calibrate_kinds, load_model  # noqa: E402
 
 
 def load(out: Path, jobs, timeout) -> tuple[dict, dict]:
@@ -178,11 +178,16 @@ SWEEP = [
     ("fc_clip", {"N": 16, "XW": 8, "PSH": 0, "IW": 8, "OW": 8, "RSH": 0, "LSH": 0, "RND": 1, "SAT": 1, "HAS_LO": 1,
                  "HAS_HI": 1, "CLO": "64'sd0", "CHI": "64'sd96"}),
     ("fc_concat", {"NA": 32, "NB": 32, "W": 16}), ("fc_concat", {"NA": 64, "NB": 128, "W": 8}),
+    ("fc_upsample", {"N": 4, "W": 16, "WD": 8, "SH": 2, "SW": 2}), ("fc_upsample", {"N": 64, "W": 16, "WD": 14, "SH": 2, "SW": 2}),
+    ("fc_upsample", {"N": 128, "W": 8, "WD": 28, "SH": 2, "SW": 2}), ("fc_upsample", {"N": 32, "W": 16, "WD": 112, "SH": 2, "SW": 2}),
+    ("fc_upsample", {"N": 16, "W": 16, "WD": 16, "SH": 1, "SW": 3}), ("fc_upsample", {"N": 256, "W": 16, "WD": 7, "SH": 2, "SW": 2}),
+    ("fc_upsample", {"N": 8, "W": 8, "WD": 56, "SH": 4, "SW": 4}),
 ]
 
 
-def sweep(jobs: int | None, timeout: float) -> dict:
-    """Synthesize SWEEP (each alone, cached): a synth.json-shaped document with its modules."""
+def sweep(jobs: int | None, timeout: float, kinds: list[str] | None = None) -> dict:
+    """Synthesize SWEEP (each alone, cached; only the module `kinds` when given): a synth.json-shaped document
+    with its modules."""
     from concurrent.futures import ThreadPoolExecutor
 
     from compiler.synth import default_jobs
@@ -190,7 +195,7 @@ def sweep(jobs: int | None, timeout: float) -> dict:
     from compiler.synth.yosys import synth_instance, yosys_version, require_yosys
 
     insts = [Instance(f"u_s{i}", mod, {k: str(v) for k, v in p.items()}, f"s{i}", node=f"s{i}")
-             for i, (mod, p) in enumerate(SWEEP)]
+             for i, (mod, p) in enumerate(SWEEP) if not kinds or mod in kinds]
 
     def run(inst):
         r = synth_instance(inst, "xcup", timeout)
@@ -215,7 +220,26 @@ def main(argv=None) -> int:
                     help="fit the per-module cost model on the OUTs' synth.json and print each design held out")
     ap.add_argument("--write", action="store_true", help="with --calibrate: store the fit in " + str(MODEL_JSON))
     ap.add_argument("--sweep", action="store_true", help="with --calibrate: add the SWEEP of stream modules")
+    ap.add_argument("--kinds", default="", help="with --calibrate: refit only these module kinds (comma-separated; "
+                    "the others stay as stored), from the OUTs and their SWEEP entries")
     args = ap.parse_args(argv)
+    if args.calibrate and args.kinds:
+        kinds = [k for k in args.kinds.split(",") if k]
+        designs = {out.name: load(out, args.jobs, args.timeout)[1] for out in args.outputs}
+        designs["sweep"] = sweep(args.jobs, args.timeout, kinds)
+        cmd = ("python bench/synth.py --calibrate " + " ".join(o.name for o in args.outputs) +
+               f" --kinds {','.join(kinds)} --write").replace("  ", " ")
+        doc = calibrate_kinds(designs, kinds, load_model(), command=cmd)
+        print(f"| {' | '.join(['module', 'params'] + [f'{r} synth / held-out model' for r in RESOURCES])} |")
+        print("|---|---|" + "---:|" * len(RESOURCES))
+        for h in doc["calibration"]["refits"][-1]["held_out_instances"]:
+            ps = ", ".join(f"{k}={v}" for k, v in h["params"].items())
+            print(f"| {h['module']} | {ps} | " + " | ".join(f"{h[r]['synth']:g} / {h[r]['model']}" for r in RESOURCES)
+                  + " |")
+        if args.write:
+            MODEL_JSON.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+            print(f"written: {MODEL_JSON}")
+        return 0
     if args.calibrate:
         designs = {out.name: load(out, args.jobs, args.timeout)[1] for out in args.outputs}
         if args.sweep:

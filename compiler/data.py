@@ -52,14 +52,17 @@ def load_samples(data: str | None, input_shape, n_calibration: int, n_check: int
                    f"{path.name} ({len(x)} samples)")
 
 
-def load_training_data(data: str, input_shape, seed: int = 0):
+def load_training_data(data: str, input_shape, seed: int = 0, classes: int | None = None):
     """Labelled train/test arrays for fine-tuning: 'digits' (its fixed split) or an .npz with `x` and `y`
-    (the last 20% of the samples, after a seeded shuffle, are held out for testing)."""
+    (the last 20% of the samples, after a seeded shuffle, are held out for testing). `classes`: the model's
+    output size; labels outside 0..classes-1 are refused (a classifier with fewer outputs than the data has
+    classes cannot be trained or scored on it)."""
     from .compress.engine import TrainData
 
     shape = tuple(input_shape)
     if data == "digits":
         xtr, ytr, xte, yte = _digits(shape)
+        _check_labels(data, np.concatenate([ytr, yte]), classes)
         return TrainData(xtr, ytr.astype(np.int64), xte, yte.astype(np.int64))
     path = Path(data)
     if path.is_dir():
@@ -71,10 +74,20 @@ def load_training_data(data: str, input_shape, seed: int = 0):
         x, y = _npz_xy(path, data, labels_required=True)
     if x.shape[1:] != shape or len(x) != len(y) or len(x) < 10:
         raise FcompError(f"--data {data}: need x of shape (N>=10, {', '.join(map(str, shape))}) and y of length N")
+    _check_labels(data, y, classes)
     order = np.random.default_rng(seed).permutation(len(x))
     cut = int(round(0.8 * len(x)))
     tr, te = order[:cut], order[cut:]
     return TrainData(x[tr], y[tr], x[te], y[te])
+
+
+def _check_labels(data: str, y: np.ndarray, classes: int | None) -> None:
+    y = np.asarray(y)
+    if y.size and y.min() < 0:
+        raise FcompError(f"--data {data}: labels must be class indices >= 0, found {int(y.min())}")
+    if classes is not None and y.size and y.max() >= classes:
+        raise FcompError(f"--data {data}: labels go up to {int(y.max())} ({len(np.unique(y))} classes) but the "
+                         f"model has {classes} outputs; give data whose labels are 0..{classes - 1}")
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm")

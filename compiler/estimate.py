@@ -465,6 +465,13 @@ def _stream_node(graph: Graph, plan, node: Node, act_bits: int) -> LayerEstimate
         kh, kw = node.attrs["kernel"]
         e.lut += lanes * act_bits * (kh * kw - 1)
         _line_buffer(e, node, src.shape, act_bits, lanes)
+    elif node.op == "upsample":   # one beat per output pixel; one input row buffered for the row repeats
+        c, h, w = src.shape
+        e.cycles_per_frame = math.ceil(int(np.prod(node.shape)) / lanes)
+        e.lut += lanes * act_bits
+        if node.attrs["scale"][0] > 1:
+            e.buffer_bits += w * c * act_bits
+            e.buffers.append((w * math.ceil(c / lanes), lanes * act_bits))
     elif node.op == "globalavgpool":
         c, h, w = src.shape
         acc = act_bits + _bits_for(h * w)
@@ -565,6 +572,10 @@ def node_instances(graph: Graph, node: Node, m: LayerMapping | None, W: int, *, 
     elif op == "globalavgpool":
         c, npix = _stream(graph.node(node.inputs[0]).shape)
         out.append(("fc_gap", {"C": c, "NPIX": npix, "W": W, "AW": W + _bits_for(npix) + 1, "OW": W}))
+    elif op == "upsample":
+        sh, sw = node.attrs["scale"]
+        out.append(("fc_upsample", {"N": lanes, "W": W, "WD": graph.node(node.inputs[0]).shape[2], "SH": sh,
+                                    "SW": sw}))
     elif op == "flatten":
         c, b = _stream(graph.node(node.inputs[0]).shape)
         if b > 1:
@@ -580,9 +591,11 @@ def node_instances(graph: Graph, node: Node, m: LayerMapping | None, W: int, *, 
     return out
 
 
-def skip_depths(graph: Graph, plan: dict[str, LayerMapping], K: dict[str, int]) -> dict[tuple[str, str], int]:
+def skip_depths(graph: Graph, plan: dict[str, LayerMapping], K: dict[str, int],
+                T: dict[str, int] | None = None) -> dict[tuple[str, str], int]:
     """FIFO depth of every edge into an Add/Concat from its shorter branch, as the generator sizes it
-    (`rtl.accel._Gen._skip_depths`): what the other branch can hold, in the join's beats, plus 8."""
+    (`rtl.accel._Gen._skip_depths`): what the other branch can hold, in the join's beats, plus 8. `T`: each
+    ternary layer's scale terms when known (after compression), else TYPICAL_T."""
     from .rtl.accel import EDGE_DEPTH, _pow2_at_least
 
     def beats(name):
@@ -612,7 +625,8 @@ def skip_depths(graph: Graph, plan: dict[str, LayerMapping], K: dict[str, int]) 
             if node.op in ("conv", "dense") and n in plan:
                 if n in K:
                     rpp = math.ceil(plan[n].rows / plan[n].pe)
-                    total += (NIB + 4 + 2 + math.ceil((TYPICAL_T + 2) / rpp)) * mine
+                    t = (T or {}).get(n, TYPICAL_T)
+                    total += (NIB + 4 + 2 + math.ceil((t + 2) / rpp)) * mine
                 else:
                     total += 4 * mine
             if node.op in ("flatten", "globalavgpool"):
@@ -635,11 +649,12 @@ def skip_depths(graph: Graph, plan: dict[str, LayerMapping], K: dict[str, int]) 
     return out
 
 
-def _edges(graph: Graph, plan, kept_k: dict[str, int]) -> tuple[dict[str, list[int]], str]:
+def _edges(graph: Graph, plan, kept_k: dict[str, int],
+           T: dict[str, int] | None = None) -> tuple[dict[str, list[int]], str]:
     """Per node, the FIFO depth of each of its consumer edges (skip FIFOs as the generator sizes them)."""
     from .rtl.accel import EDGE_DEPTH
 
-    skips = skip_depths(graph, plan, kept_k)
+    skips = skip_depths(graph, plan, kept_k, T)
     edges: dict[str, list[int]] = {n.name: [] for n in graph.nodes}
     for n in graph.nodes:
         for src in n.inputs:

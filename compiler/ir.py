@@ -27,6 +27,7 @@ OPS = {
     "maxpool": ("kernel", "strides", "pads"),
     "avgpool": ("kernel", "strides", "pads", "count_include_pad"),
     "globalavgpool": (),
+    "upsample": ("scale",),                         # nearest neighbour by integer (sh, sw): out[y, x] = in[y // sh, x // sw]
     "flatten": (),
 }
 WEIGHTED_OPS = ("conv", "dense")

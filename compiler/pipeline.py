@@ -405,12 +405,18 @@ def _compress_and_export(graph, plan, cfg: CompressionConfig, data: str | None, 
     return result, export_compressed_onnx(result.graph, out / "model.compressed.onnx")
 
 
+def _classes(graph) -> int:
+    """The model's output size: the classes its labels may take."""
+    return int(np.prod(graph.node(graph.outputs[0]).shape))
+
+
 def run_compression(graph, plan, cfg: CompressionConfig, data: str | None, out: Path, timer: StageTimer):
     """Compress (fine-tuning when labelled data is given, data-free otherwise) and write compression.json."""
     from .compress.engine import compress_auto
     from .data import load_training_data
 
-    train = None if data is None else load_training_data(data, graph.inputs[0].shape, cfg.seed)
+    train = None if data is None else load_training_data(data, graph.inputs[0].shape, cfg.seed,
+                                                         classes=_classes(graph))
     if train is None:
         log.warning("NO TRAINING DATA: compressing DATA-FREE (no labels: no accuracy budget; the compressed model "
                     "is distilled from the fp32 one on generated inputs where affordable); expect an accuracy "

@@ -363,6 +363,8 @@ def run_ir(graph, x: np.ndarray) -> np.ndarray:
             v = _windows(_pad(ins[0], n.attrs["pads"]), n.attrs["kernel"], n.attrs["strides"]).mean((3, 4))
         elif n.op == "globalavgpool":
             v = ins[0].mean((1, 2), keepdims=True)
+        elif n.op == "upsample":
+            v = ins[0].repeat(n.attrs["scale"][0], 1).repeat(n.attrs["scale"][1], 2)
         elif n.op == "flatten":
             v = ins[0].reshape(-1)
         else:

@@ -202,7 +202,10 @@ def _estimate_instances_equal_the_generated(net, accel_dir):
     g = net.graph
     plan = {n: nn.mapping for n, nn in net.nodes.items() if nn.mapping is not None}
     K = {n: nn.layer.params["K"] for n, nn in net.nodes.items() if nn.layer is not None}
-    edges, out = E._edges(g, plan, K)
+    # the skip FIFOs depend on each layer's scale terms T, which the trained weights set (TYPICAL_T before
+    # compression; a T of 8 instead of 7 made one FIFO 73 deep instead of 72 on another machine's training)
+    T = {n: nn.layer.params["T"] for n, nn in net.nodes.items() if nn.layer is not None}
+    edges, out = E._edges(g, plan, K, T)
     got: dict[str, list] = {}
     for inst in read_accel(accel_dir)[0]:
         got.setdefault(inst.node, []).append((inst.module, {k: int(inst.params[k]) for k in _STRUCTURE[inst.module]}))

@@ -5,7 +5,6 @@ end in Verilator, with and without back-pressure."""
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pytest
@@ -80,79 +79,36 @@ class _TwoBranch(torch.nn.Module):
 
 @pytest.fixture(scope="module")
 def two_branch(tmp_path_factory):
-    from compiler.backend.hls4ml_emit import hls_config, lower_to_hls4ml
-    from compiler.backend.hls4ml_project import HlsProject
-    from compiler.backend.precision import assign_precisions
-    from compiler.compress.engine import CompressionConfig, compress
-    from compiler.compress.export_onnx import export_compressed_onnx
-    from compiler.plan import plan_layers
-    from compiler.rtl.accel import generate, write_accel
-    from compiler.rtl.network import build_network
-    from compiler.verify.reference import tensor_ranges
+    from small_net import build_small_net
 
-    root = tmp_path_factory.mktemp("concat")
-    torch.manual_seed(0)
-    path = root / "two_branch.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(_TwoBranch().eval(), (torch.randn(1, 1, 12, 12),), str(path))
-    g = import_onnx(path).graph
-    assert [n.op for n in g.nodes].count("concat") == 1
-    plan = plan_layers(g, pe=4, simd=4)
-    res = compress(g, plan, CompressionConfig(strategy="pe-wise", target=8))
-    g = res.graph
-    ref = export_compressed_onnx(g)
-    rng = np.random.default_rng(0)
-    cal, x = rng.random((32, 1, 12, 12), dtype=np.float32), rng.random((5, 1, 12, 12), dtype=np.float32)
-    prec = assign_precisions(g, tensor_ranges(ref, cal, [n.name for n in g.nodes]), 16, 16)
-    layers, names = lower_to_hls4ml(g, path, prec)
-    assert sum(l["class_name"] == "Concatenate" for l in layers) == 1
-    project = HlsProject(layers, hls_config(g, layers, names, prec, plan, trace=True), root / "hls",
-                         "xczu7ev-ffvc1156-2-e", 200, names[g.inputs[0].name], names[g.outputs[0]])
-    project.write()
-    project.compile()
-    net = build_network(g, prec, plan, res.layers)
-    acc = generate(net)
-    write_accel(acc, root / "accel")
-    return g, net, project, names, acc, root / "accel", x, ref
+    s = build_small_net(_TwoBranch(), (1, 12, 12), tmp_path_factory.mktemp("concat"), pe=4, simd=4, target=8,
+                        n_check=5)
+    assert [n.op for n in s.graph.nodes].count("concat") == 1
+    assert sum(l["class_name"] == "Concatenate" for l in s.layers) == 1
+    return s
 
 
 @pytest.mark.sim
 def test_golden_equals_csim_node_by_node_and_csim_follows_onnx_runtime(two_branch):
-    from compiler.rtl.accel_sim import channels_last
-    from compiler.rtl.network import run_network, to_real
+    from small_net import golden_equals_csim_node_by_node, golden_follows_onnx_runtime
 
-    g, net, project, names, _, _, x, ref = two_branch
-    gold = run_network(net, x, keep=True)
-    trace = project.trace(x.transpose(0, 2, 3, 1).reshape(len(x), -1))
-    cat = next(n for n in g.nodes if n.op == "concat")
-    compared = []
-    for name, nn in net.nodes.items():
-        if names[name] not in trace or nn.op in ("input", "flatten"):
-            continue
-        got = np.round(np.asarray(trace[names[name]], np.float64).reshape(len(x), -1) * 2.0 ** nn.out.fraction)
-        assert np.array_equal(got.astype(np.int64), channels_last(gold[name])), name
-        compared.append(name)
+    cat = next(n for n in two_branch.graph.nodes if n.op == "concat")
+    compared = golden_equals_csim_node_by_node(two_branch)
     assert cat.name in compared and len(compared) >= 6
-    import onnxruntime as ort
-
-    sess = ort.InferenceSession(ref.SerializeToString(), providers=["CPUExecutionProvider"])
-    want = np.concatenate([sess.run(None, {sess.get_inputs()[0].name: x[i:i + 1]})[0] for i in range(len(x))])
-    out = to_real(gold[g.outputs[0]], net.output.out)
-    assert np.max(np.abs(out - want)) < 0.02 * np.max(np.abs(want)) + 1e-3
+    golden_follows_onnx_runtime(two_branch)
 
 
 @pytest.mark.sim
 def test_accel_joins_the_branches_bit_exact(two_branch, tmp_path):
     from compiler.rtl.accel_sim import simulate_network
 
-    g, net, _, _, acc, accel_dir, x, _ = two_branch
-    assert any(m.kind == "fc_concat" for m in acc.modules)
-    cat = next(n for n in g.nodes if n.op == "concat")
-    assert max(d for e, d in acc.fifo_depths.items() if e.endswith(f"->{cat.name}")) > 2   # the skip path
+    s = two_branch
+    assert any(m.kind == "fc_concat" for m in s.acc.modules)
+    cat = next(n for n in s.graph.nodes if n.op == "concat")
+    assert max(d for e, d in s.acc.fifo_depths.items() if e.endswith(f"->{cat.name}")) > 2   # the skip path
     for ready in (1.0, 0.3):
-        doc = simulate_network(acc, x, accel_dir, tmp_path / f"r{ready}", ready_prob=ready)
-        assert doc["passed"] and doc["mismatches"] == 0 and doc["frames_out"] == len(x), doc
+        doc = simulate_network(s.acc, s.x, s.accel_dir, tmp_path / f"r{ready}", ready_prob=ready)
+        assert doc["passed"] and doc["mismatches"] == 0 and doc["frames_out"] == len(s.x), doc
 
 
 def test_inspect_says_what_it_builds_for_concat_and_clip(tmp_path):

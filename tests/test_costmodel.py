@@ -14,7 +14,8 @@ from compiler.synth import costmodel as cm
 
 # module kinds the generator instances at the top of fcomp_accel (the others are their submodules)
 TOP_KINDS = ("fc_fifo", "fc_fork", "fc_cast", "fc_clip", "fc_add", "fc_concat", "fc_window", "fc_serialize",
-             "fc_collect", "fc_pool", "fc_gap", "fc_axis_in", "fc_axis_out", "tpe_layer", "fc_mac_layer")
+             "fc_collect", "fc_pool", "fc_gap", "fc_upsample", "fc_axis_in", "fc_axis_out", "tpe_layer",
+             "fc_mac_layer")
 
 
 def test_every_top_level_module_kind_has_features():
@@ -71,6 +72,24 @@ def test_calibrate_holds_each_design_out():
     assert held["c"]["kinds"]["fc_add"]["LUT_TOTAL"]["model"] == 0
     assert set(out["modules"]) == {"fc_collect", "fc_add"} and out["command"] == "x"
     assert out["calibration"]["designs"] == ["a", "b", "c"] and out["calibration"]["distinct_modules"] == 8
+
+
+def test_calibrate_kinds_refits_one_kind_and_keeps_the_others():
+    """A new module kind joins the model from its own synthesized instances (bench/synth.py --kinds); every
+    other kind's coefficients stay as they were, and each instance is recorded held out."""
+    rows = [("fc_upsample", {"N": n, "W": 16, "WD": 8, "SH": 2, "SW": 2},
+             {"LUT_TOTAL": 10 + n * 16 * 0.5, "FF": 2 * n * 16 + 9, "BRAM36": 0}) for n in (2, 4, 8, 16)]
+    docs = {"sweep": {"modules": [{"module": m, "params": p, "resources": r, "count": 1, "status": "ok"}
+                                  for m, p, r in rows]}}
+    base = {"schema": 1, "modules": {"fc_fifo": {"FF": {"one": 5.0}}}, "calibration": {"designs": ["d"]}}
+    out = cm.calibrate_kinds(docs, ["fc_upsample"], base, command="c")
+    assert out["modules"]["fc_fifo"] == {"FF": {"one": 5.0}} and "fc_upsample" not in base["modules"]
+    assert cm.predict("fc_upsample", rows[1][1], out)["FF"] == pytest.approx(2 * 4 * 16 + 9, rel=1e-3)
+    refit = out["calibration"]["refits"][-1]
+    assert refit["kinds"] == ["fc_upsample"] and len(refit["held_out_instances"]) == 4
+    assert refit["held_out_instances"][1]["FF"]["model"] == pytest.approx(2 * 4 * 16 + 9, rel=1e-2)
+    with pytest.raises(ValueError, match="fc_gap"):
+        cm.calibrate_kinds(docs, ["fc_gap"], base)
 
 
 def test_shipped_model_is_fitted_on_synthesis_and_its_held_out_error_is_recorded():

@@ -56,3 +56,15 @@ def test_bad_data_specs(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(FcompError, match="cannot read"):
         load_samples(str(tmp_path / "bad.npz"), (4,), 4, 4)
+
+
+def test_labels_beyond_the_models_outputs_are_refused(tmp_path):
+    """A 5-output classifier with --data digits (labels 0..9) was an IndexError traceback inside the training
+    loop's cross-entropy; now one clear error naming both counts. Negative labels likewise."""
+    with pytest.raises(FcompError, match="labels go up to 9 .* model has 5 outputs"):
+        load_training_data("digits", (64,), classes=5)
+    assert len(load_training_data("digits", (64,), classes=10).y_train)
+    x = np.zeros((20, 3), np.float32)
+    np.savez(tmp_path / "neg.npz", x=x, y=np.r_[np.arange(19), -1])
+    with pytest.raises(FcompError, match="class indices >= 0"):
+        load_training_data(str(tmp_path / "neg.npz"), (3,), classes=30)

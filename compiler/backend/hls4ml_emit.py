@@ -28,7 +28,7 @@ def _is_non_negative(graph: Graph, name: str) -> bool:
     if node.op == "clip":   # a lower bound >= 0 (ReLU6); rounding a non-negative bound keeps it non-negative
         lo, hi = node.attrs.get("min"), node.attrs.get("max")
         return lo is not None and lo >= 0 and (hi is None or hi >= 0)
-    if node.op in ("maxpool", "flatten", "concat"):
+    if node.op in ("maxpool", "flatten", "concat", "upsample"):
         return all(_is_non_negative(graph, i) for i in node.inputs)
     return False
 
@@ -181,6 +181,13 @@ class _Lowering:
         c, h, w = self.graph.node(node.inputs[0]).shape
         self.add(node, {"class_name": "GlobalAveragePooling2D", "inputs": [self.src(node)], "in_height": h,
                         "in_width": w, "n_filt": c, "data_format": "channels_last"})
+
+    def op_upsample(self, node):
+        """hls4ml's Resize (io_stream: nnet::resize_nearest, each input row buffered and repeated)."""
+        c, h, w = self.graph.node(node.inputs[0]).shape
+        self.add(node, {"class_name": "Resize", "inputs": [self.src(node)], "in_height": h, "in_width": w,
+                        "n_chan": c, "out_height": node.shape[1], "out_width": node.shape[2],
+                        "algorithm": "nearest", "align_corners": False, "data_format": "channels_last"})
 
     def op_flatten(self, node):
         self.add(node, {"class_name": "Reshape", "inputs": [self.src(node)], "target_shape": list(node.shape)})

@@ -110,6 +110,8 @@ def assign_precisions(graph: Graph, ranges: dict[str, float], act_bits: int = 16
             grow = math.ceil(math.log2(max(2, int(window))))
             p["accum"] = Fixed(src.integer + grow + max(src.fraction, p["result"].fraction) + 1,
                                src.integer + grow + 1, saturate=False, rounding=False)
+        elif node.op == "upsample":   # copies: hls4ml's resize_nearest has one stream type in and out
+            p = {"result": src}
         elif node.op == "maxpool":
             # the max is taken in the input's own type: hls4ml's default pooling accumulator (the model's
             # default fixed<16,6>, truncating) would drop fraction bits before the max

@@ -122,6 +122,10 @@ def build_compressed_onnx(graph: Graph) -> onnx.ModelProto:
             nodes.append(helper.make_node("AveragePool", list(n.inputs), [n.name], name=n.name,
                                           kernel_shape=list(a["kernel"]), strides=list(a["strides"]),
                                           pads=list(a["pads"]), count_include_pad=int(a.get("count_include_pad", 0))))
+        elif n.op == "upsample":
+            scales = const(f"{n.name}_scales", np.array([1, 1, *a["scale"]], np.float32))
+            nodes.append(helper.make_node("Resize", [n.inputs[0], "", scales], [n.name], name=n.name, mode="nearest",
+                                          coordinate_transformation_mode="asymmetric", nearest_mode="floor"))
         elif n.op == "globalavgpool":
             nodes.append(helper.make_node("GlobalAveragePool", list(n.inputs), [n.name], name=n.name))
         elif n.op == "flatten":

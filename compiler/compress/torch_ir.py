@@ -160,6 +160,9 @@ class IRModule(nn.Module):
                 return total
             ones = torch.ones((1, 1, *ins[0].shape[2:]), dtype=ins[0].dtype, device=ins[0].device)
             return total / F.avg_pool2d(F.pad(ones, _torch_pad(pads)), k, s)  # mean over the real pixels only
+        if op == "upsample":
+            sh, sw = a["scale"]
+            return ins[0].repeat_interleave(sh, dim=2).repeat_interleave(sw, dim=3)
         if op == "globalavgpool":
             return ins[0].mean(dim=(2, 3), keepdim=True)  # (N, C, 1, 1) like ONNX; the IR shape is (C, 1, 1)
         if op == "flatten":

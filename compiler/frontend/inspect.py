@@ -25,6 +25,8 @@ from .to_ir import SUPPORTED_OPS, collect_problems
 # What fcomp builds for a node that stays (ops whose lowering is not obvious from their name).
 _LOWERED = {"Clip": "clip to constant bounds: fcomp's hls4ml layer nnet::fcomp_clip, RTL fc_clip",
             "Concat": "channel concat: hls4ml Concatenate (a chain for > 2 inputs), RTL fc_concat",
+            "Resize": "nearest upsample by integer factors: hls4ml Resize (resize_nearest), RTL fc_upsample",
+            "Upsample": "nearest upsample by integer factors: hls4ml Resize (resize_nearest), RTL fc_upsample",
             "Reshape": "a flatten to (1, N)", "Flatten": "a flatten to (1, N)",
             "GlobalAveragePool": "hls4ml GlobalAveragePooling2D, RTL fc_gap"}
 

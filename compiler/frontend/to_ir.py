@@ -10,7 +10,7 @@ from ..errors import UnsupportedModelError
 from ..ir import Graph, Node
 
 SUPPORTED_OPS = ("Conv", "MatMul", "Add", "Relu", "Clip", "MaxPool", "AveragePool", "GlobalAveragePool",
-                 "ReduceMean", "Concat", "Flatten", "Reshape", "BatchNormalization", "Gemm", "Identity", "Dropout",
+                 "ReduceMean", "Concat", "Resize", "Upsample", "Flatten", "Reshape", "BatchNormalization", "Gemm", "Identity", "Dropout",
                  "Constant")
 
 
@@ -184,6 +184,118 @@ class _Builder:
                         source=self.original.get(n.name, n.name))
             self.nodes.append(left)
             self.produced[name] = left
+
+    def _nearest_factors(self, n, in_shape, factors, coord: str, nearest: str) -> list[int]:
+        """(sh, sw) of a nearest-neighbour upsample by integer factors, checked: the source index ONNX's Resize
+        picks for every output row/column (`coord` transformation, `nearest` rounding) must be floor(i / s),
+        i.e. each input pixel repeated s times, which is what hls4ml's resize_nearest and the RTL build."""
+        if len(in_shape) != 3 or len(factors) != 4:
+            self.fail(n, f"only 2-D upsampling of NCHW tensors is supported (input shape {[1, *in_shape]})")
+        if factors[0] != 1 or factors[1] != 1:
+            self.fail(n, f"only H and W may be resized, got scales {list(factors)} (N, C must stay 1)")
+        out = []
+        for d, f in enumerate(factors[2:]):
+            if not float(f).is_integer() or f < 1:
+                self.fail(n, f"only integer upsampling factors >= 1 are supported, got {list(factors)[2:]}")
+            s, size = int(f), in_shape[1 + d]
+            i = np.arange(size * s, dtype=np.float64)
+            if coord == "asymmetric":
+                x = i / s
+            elif coord in ("half_pixel", "pytorch_half_pixel"):
+                x = (i + 0.5) / s - 0.5
+            elif coord == "align_corners":
+                x = i * (size - 1) / max(1, size * s - 1)
+            else:
+                self.fail(n, f"coordinate_transformation_mode '{coord}' is not supported (asymmetric, half_pixel, "
+                             "pytorch_half_pixel, align_corners)")
+            if nearest == "floor":
+                src = np.floor(x)
+            elif nearest == "ceil":
+                src = np.ceil(x)
+            elif nearest == "round_prefer_floor":
+                src = np.where(x - np.floor(x) == 0.5, np.floor(x), np.round(x))
+            elif nearest == "round_prefer_ceil":
+                src = np.where(x - np.floor(x) == 0.5, np.ceil(x), np.round(x))
+            else:
+                self.fail(n, f"nearest_mode '{nearest}' is not supported")
+            src = np.clip(src, 0, size - 1)
+            if not np.array_equal(src, i // s):
+                self.fail(n, f"{coord} coordinates with nearest_mode {nearest} at factor {s} do not repeat each "
+                             "pixel s times; export with nearest_mode floor and asymmetric coordinates "
+                             "(torch's mode='nearest') or half_pixel (mode='nearest-exact')")
+            out.append(s)
+        return out
+
+    def _emit_upsample(self, n, factors, coord="asymmetric", nearest="floor"):
+        in_shape = self.shape(n, n.input[0])
+        sh, sw = self._nearest_factors(n, in_shape, factors, coord, nearest)
+        self.emit(n, "upsample", [self.data_input(n)], {"scale": [sh, sw]})
+
+    @staticmethod
+    def _text(v, default: str) -> str:
+        v = default if v is None else v
+        return v.decode() if isinstance(v, bytes) else str(v)
+
+    def op_Resize(self, n):
+        """Resize, nearest mode, by constant integer factors on H and W (scales, or sizes that are multiples of
+        the input's): an upsample. Linear/cubic modes, ROI cropping and run-time sizes are refused."""
+        a = self.attrs(n)
+        mode = self._text(a.get("mode"), "nearest")
+        if mode != "nearest":
+            self.fail(n, f"only mode 'nearest' is supported, got '{mode}'")
+        for k in ("antialias", "exclude_outside"):
+            if a.get(k, 0):
+                self.fail(n, f"{k}={a[k]} is not supported")
+        if self._text(a.get("keep_aspect_ratio_policy"), "stretch") != "stretch":
+            self.fail(n, f"keep_aspect_ratio_policy '{self._text(a.get('keep_aspect_ratio_policy'), '')}' is not "
+                         "supported (only stretch)")
+        if a.get("axes") is not None:
+            self.fail(n, "Resize with the axes attribute is not supported; give scales for N, C, H, W")
+        in_shape = self.shape(n, n.input[0])
+        # opset 10: (X, scales); opset 11+: (X, roi, scales[, sizes])
+        names = list(n.input) + [""] * 4
+        scales_name, sizes_name = (names[1], "") if len(n.input) == 2 and self._opset() < 11 else (names[2], names[3])
+        consts = {}
+        for key, name in (("scales", scales_name), ("sizes", sizes_name)):
+            if name:
+                v = self.const(name)
+                if v is None:
+                    self.fail(n, f"Resize {key} is computed at run time ('{name}' is not a constant); fcomp builds "
+                                 "Resize by constant factors only")
+                if v.size:
+                    consts[key] = v.reshape(-1)
+        if "sizes" in consts:
+            sizes = [int(v) for v in consts["sizes"]]
+            full = [1, *in_shape]
+            if len(sizes) != 4 or any(o % i for o, i in zip(sizes, full)):
+                self.fail(n, f"Resize sizes {sizes} are not integer multiples of the input shape {full}")
+            factors = [o // i for o, i in zip(sizes, full)]
+        elif "scales" in consts:
+            factors = [float(v) for v in consts["scales"]]
+        else:
+            self.fail(n, "Resize needs constant scales or sizes")
+        self._emit_upsample(n, factors, self._text(a.get("coordinate_transformation_mode"), "half_pixel"),
+                            self._text(a.get("nearest_mode"), "round_prefer_floor"))
+
+    def op_Upsample(self, n):
+        """Upsample (deprecated since opset 10), nearest mode: out[i] = in[floor(i / s)]."""
+        a = self.attrs(n)
+        mode = self._text(a.get("mode"), "nearest")
+        if mode != "nearest":
+            self.fail(n, f"only mode 'nearest' is supported, got '{mode}'")
+        if len(n.input) > 1 and n.input[1]:
+            v = self.const(n.input[1])
+            if v is None:
+                self.fail(n, f"Upsample scales are computed at run time ('{n.input[1]}' is not a constant)")
+            factors = [float(x) for x in v.reshape(-1)]
+        elif a.get("scales") is not None:
+            factors = [float(x) for x in a["scales"]]
+        else:
+            self.fail(n, "Upsample needs scales")
+        self._emit_upsample(n, factors)
+
+    def _opset(self) -> int:
+        return next((int(o.version) for o in self.model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
     def op_Relu(self, n):
         self.emit(n, "relu", [self.data_input(n)])

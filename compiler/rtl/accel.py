@@ -16,6 +16,7 @@ fixed-point width (a vector (n,) is one beat of n lanes). Per node (`compiler.rt
     add            fc_add (exact sum, one cast)
     concat         fc_cast of each input whose type differs from the output's, then fc_concat (joins the lanes)
     maxpool/avgpool  fc_window -> fc_pool;  globalavgpool  fc_gap
+    upsample       fc_upsample (one input row buffered, each pixel and row repeated; one output beat per cycle)
     flatten        fc_collect of the H*W pixels, lanes reordered from HWC to the IR's CHW (wiring only)
     output         fc_axis_out (pixels -> AXI words, tlast on the last word of a frame)
 
@@ -47,7 +48,7 @@ ACCEL_DIR = TOP                     # rtl/fcomp_accel/ of a build (no layer can 
 ACCEL_JSON = "accel.json"           # the generated design's description, beside its sources and ROMs
 STIMULUS = "network_stimulus.npz"   # inputs (integers, channels-last) and expected outputs beside the ROMs
 ACCEL_SOURCES = ("fc_fifo.sv", "fc_fork.sv", "fc_cast.sv", "fc_cast_comb.sv", "fc_clip.sv", "fc_add.sv",
-                 "fc_concat.sv", "fc_window.sv", "fc_serialize.sv", "fc_collect.sv", "fc_pool.sv", "fc_gap.sv",
+                 "fc_concat.sv", "fc_window.sv", "fc_serialize.sv", "fc_collect.sv", "fc_pool.sv", "fc_gap.sv", "fc_upsample.sv",
                  "fc_axis_in.sv", "fc_axis_out.sv", "fc_mac_layer.sv", "tpe_addtree.sv", "tpe_array.sv",
                  "tpe_post.sv", "tpe_layer.sv")
 ACCEL_INCLUDES = ("tpe_util.svh", "fc_cast.svh", "fc_tdiv.svh")
@@ -504,6 +505,15 @@ class _Gen:
         sst = stream_of(src)
         p = {"C": sst.lanes, "NPIX": sst.beats, "W": src.out.width, **self._avg_params(nn, sst.beats)}
         self.mod(nn.name, "fc_gap", sst.beats, _inst("fc_gap", f"u_{self.acc.ids[nn.name]}_gap", p, {
+            "clk": "clk", "rst": "rst", **_io("s", ins[0]), **_io("m", self.o(nn))}))
+
+    def op_upsample(self, nn, ins):
+        src, st = self.src(nn), stream_of(nn)
+        if nn.out != src.out:
+            raise FcompError(f"node {nn.name}: an upsample must keep its input's type")
+        sh, sw = nn.node.attrs["scale"]
+        p = {"N": st.lanes, "W": nn.out.width, "WD": src.shape[2], "SH": sh, "SW": sw}
+        self.mod(nn.name, "fc_upsample", st.beats, _inst("fc_upsample", f"u_{self.acc.ids[nn.name]}_up", p, {
             "clk": "clk", "rst": "rst", **_io("s", ins[0]), **_io("m", self.o(nn))}))
 
     def op_flatten(self, nn, ins):

@@ -20,6 +20,8 @@ modules in rtl_sim/fc_*.sv implement exactly these formulas and the tests prove 
                             with the accumulator's fraction bits (ap_fixed's `/ int`), y = CAST(q)
 * concat     y = the channels of CAST(a) then those of CAST(b) (hls4ml's concatenate: each element assigned to
              the result type)
+* upsample   y[c, i, j] = x[c, i // sh, j // sw] (nearest neighbour by integer factors; the type is unchanged:
+             hls4ml's resize_nearest reads and writes one stream type)
 * flatten    the same values, C*H*W order
 
 CAST(v from fraction f to type T) = shift to T's fraction bits (AP_RND: add half an LSB, then floor; AP_TRN:
@@ -42,7 +44,7 @@ from .golden import golden
 from .layer import RtlFormat, RtlLayer, build_layer
 
 SUPPORTED_OPS = ("input", "conv", "dense", "relu", "clip", "add", "concat", "maxpool", "avgpool",
-                 "globalavgpool", "flatten")
+                 "globalavgpool", "upsample", "flatten")
 
 
 def cast(v: np.ndarray, frac: int, t: Fixed) -> np.ndarray:
@@ -228,6 +230,9 @@ def run_node(net: Network, nn: NetNode, xs: list[np.ndarray], ts: list[Fixed]) -
         f = max(ts[0].fraction, ts[1].fraction)
         s = (xs[0] << (f - ts[0].fraction)) + (xs[1] << (f - ts[1].fraction))
         return cast(s, f, nn.out)
+    if node.op == "upsample":
+        sh, sw = node.attrs["scale"]
+        return cast(xs[0], ts[0].fraction, nn.out).repeat(sh, axis=2).repeat(sw, axis=3)
     if node.op == "concat":
         return np.concatenate([cast(x, t.fraction, nn.out) for x, t in zip(xs, ts)], axis=1)
     if node.op in ("conv", "dense"):

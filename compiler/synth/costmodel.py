@@ -80,6 +80,12 @@ def features(module: str, p: dict) -> dict[str, float] | None:
         lut, bram = _memory(g("NR") * g("WD"), c * w)
         return {"one": 1.0, "window_bits": c * w * kh * kw, "lutram_bits": lut, "bram_cols": bram * kh,
                 "counters": _clog2(g("H")) + _clog2(g("WD"))}
+    if module == "fc_upsample":
+        # the output and repeat registers, a 2-3 input mux per bit, and the row buffer when rows repeat
+        dw = g("N") * g("W")
+        lut, bram = _memory(g("WD"), dw) if g("SH", 1) > 1 else (0.0, 0.0)
+        return {"one": 1.0, "reg_bits": dw, "lutram_bits": lut, "bram_cols": bram,
+                "counters": _clog2(g("WD")) + _clog2(g("SH", 1)) + _clog2(g("SW", 1))}
     if module == "fc_serialize":
         ow, nb = g("L") * g("W"), g("NBEATS")
         return {"one": 1.0, "reg_bits": g("N") * g("W"), "mux_bits": ow * (nb - 1)}
@@ -200,6 +206,31 @@ def _sums(rows, model) -> dict:
             k[f"{r}_model"] += count * (pr[r] if pr else 0.0)
     total = {f"{r}_{s}": sum(k[f"{r}_{s}"] for k in kinds.values()) for r in RESOURCES for s in ("synth", "model")}
     return {"kinds": kinds, "total": total}
+
+
+def calibrate_kinds(designs: dict[str, dict], kinds: list[str], base: dict, command: str = "") -> dict:
+    """Refit only the module `kinds` (fits are per kind, independent of the others) on the designs' instances of
+    them, keep every other kind of `base` as it is, and record each instance held out (fitted on the other
+    instances of its kind): how a new module kind joins the model without re-synthesizing every design."""
+    rows = [(m, p, r) for doc in designs.values() for m, p, r, _ in design_rows(doc) if m in kinds]
+    found = sorted({m for m, _, _ in rows})
+    if sorted(set(kinds)) != found:
+        raise ValueError(f"no synthesized instances of {sorted(set(kinds) - set(found))}")
+    model = json.loads(json.dumps(base))
+    model.setdefault("modules", {}).update(fit(rows))
+    held = []
+    for i, (m, p, r) in enumerate(rows):
+        others = [row for j, row in enumerate(rows) if j != i and row[0] == m]
+        pr = predict(m, p, {"modules": fit(others)}) if others else None
+        held.append({"module": m, "params": p, **{res: {"synth": float(r.get(res, 0)),
+                                                      "model": None if pr is None else round(pr[res], 1)}
+                                                for res in RESOURCES}})
+    cal = model.setdefault("calibration", {})
+    cal.setdefault("refits", [])
+    cal["refits"] = [x for x in cal["refits"] if not set(x["kinds"]) & set(kinds)] + [
+        {"kinds": sorted(set(kinds)), "command": command, "designs": sorted(designs), "instances": len(rows),
+         "held_out_instances": held}]
+    return model
 
 
 def calibrate(designs: dict[str, dict], command: str = "") -> dict:
