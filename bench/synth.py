@@ -182,6 +182,10 @@ SWEEP = [
     ("fc_upsample", {"N": 128, "W": 8, "WD": 28, "SH": 2, "SW": 2}), ("fc_upsample", {"N": 32, "W": 16, "WD": 112, "SH": 2, "SW": 2}),
     ("fc_upsample", {"N": 16, "W": 16, "WD": 16, "SH": 1, "SW": 3}), ("fc_upsample", {"N": 256, "W": 16, "WD": 7, "SH": 2, "SW": 2}),
     ("fc_upsample", {"N": 8, "W": 8, "WD": 56, "SH": 4, "SW": 4}),
+    # sigmoid tables (TABLE_FILE written by `sweep` from the golden model's table in a (OW, 3) result type)
+    ("fc_sigmoid", {"N": 1, "IW": 16, "FX": 10, "OW": 16}), ("fc_sigmoid", {"N": 4, "IW": 16, "FX": 10, "OW": 16}),
+    ("fc_sigmoid", {"N": 16, "IW": 16, "FX": 8, "OW": 16}), ("fc_sigmoid", {"N": 8, "IW": 8, "FX": 3, "OW": 8}),
+    ("fc_sigmoid", {"N": 32, "IW": 8, "FX": 4, "OW": 8}),
 ]
 
 
@@ -194,8 +198,24 @@ def sweep(jobs: int | None, timeout: float, kinds: list[str] | None = None) -> d
     from compiler.synth.instances import Instance
     from compiler.synth.yosys import synth_instance, yosys_version, require_yosys
 
-    insts = [Instance(f"u_s{i}", mod, {k: str(v) for k, v in p.items()}, f"s{i}", node=f"s{i}")
-             for i, (mod, p) in enumerate(SWEEP) if not kinds or mod in kinds]
+    import tempfile
+
+    from compiler.backend.precision import Fixed
+    from compiler.rtl.layer import _hex
+    from compiler.rtl.network import sigmoid_table
+
+    roms_dir = Path(tempfile.mkdtemp(prefix="fcomp-sweep-"))
+    insts = []
+    for i, (mod, p) in enumerate(SWEEP):
+        if kinds and mod not in kinds:
+            continue
+        params, roms = {k: str(v) for k, v in p.items()}, {}
+        if mod == "fc_sigmoid":
+            ow = int(p["OW"])
+            rom = roms_dir / f"n{i}_sigmoid.mem"
+            rom.write_text(_hex([int(v) & ((1 << ow) - 1) for v in sigmoid_table(Fixed(ow, 3))], ow))
+            params["TABLE_FILE"], roms["TABLE_FILE"] = f'"{rom.name}"', rom
+        insts.append(Instance(f"u_s{i}", mod, params, f"s{i}", node=f"s{i}", roms=roms))
 
     def run(inst):
         r = synth_instance(inst, "xcup", timeout)

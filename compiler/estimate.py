@@ -461,6 +461,9 @@ def _stream_node(graph: Graph, plan, node: Node, act_bits: int) -> LayerEstimate
     e.cycles_per_frame = math.ceil(elems_in / lanes)
     if node.op in ("relu", "clip", "add", "concat"):
         e.lut += lanes * act_bits
+    elif node.op == "sigmoid":    # a 1024-word table per lane
+        e.buffer_bits += lanes * 1024 * act_bits
+        e.buffers += [(1024, act_bits)] * lanes
     elif node.op in ("maxpool", "avgpool"):
         kh, kw = node.attrs["kernel"]
         e.lut += lanes * act_bits * (kh * kw - 1)
@@ -558,6 +561,8 @@ def node_instances(graph: Graph, node: Node, m: LayerMapping | None, W: int, *, 
                                          "AW": _acc_bits(W + wbits, m.cols), "OW": W}))
     elif op == "relu":
         out.append(("fc_cast", {"N": lanes, "IW": W, "OW": W, "RELU": 1}))
+    elif op == "sigmoid":
+        out.append(("fc_sigmoid", {"N": lanes, "IW": W, "OW": W}))
     elif op == "clip":
         out.append(("fc_clip", {"N": lanes, "IW": W, "OW": W}))
     elif op == "add":

@@ -164,7 +164,7 @@ def identity_dropout_constant_model(seed: int = 0) -> onnx.ModelProto:
     return checked(make_model(nodes, [vi("x", [1, 2, 5, 5])], [vi("y", [1, 36])]))
 
 
-def unsupported_op_model(op: str = "Sigmoid", node_name: str = "act") -> onnx.ModelProto:
+def unsupported_op_model(op: str = "Softplus", node_name: str = "act") -> onnx.ModelProto:
     """x(1,8) -> Gemm -> <op> -> y(1,4)."""
     r = rng(1)
     nodes = [helper.make_node("Gemm", ["x", "W", "B"], ["h"], name="fc"),
@@ -363,6 +363,8 @@ def run_ir(graph, x: np.ndarray) -> np.ndarray:
             v = _windows(_pad(ins[0], n.attrs["pads"]), n.attrs["kernel"], n.attrs["strides"]).mean((3, 4))
         elif n.op == "globalavgpool":
             v = ins[0].mean((1, 2), keepdims=True)
+        elif n.op == "sigmoid":
+            v = 1.0 / (1.0 + np.exp(-ins[0]))
         elif n.op == "upsample":
             v = ins[0].repeat(n.attrs["scale"][0], 1).repeat(n.attrs["scale"][1], 2)
         elif n.op == "flatten":

@@ -26,7 +26,9 @@ class SmallNet:
 
 
 def build_small_net(module: torch.nn.Module, shape, root: Path, *, pe: int, simd: int, target: float,
-                    n_check: int) -> SmallNet:
+                    n_check: int = 4, x: np.ndarray | None = None, cal: np.ndarray | None = None,
+                    act_bits: int = 16) -> SmallNet:
+    """x / cal: check and calibration inputs (default: uniform [0, 1)); act_bits: the activation width."""
     from compiler.backend.hls4ml_emit import hls_config, lower_to_hls4ml
     from compiler.backend.hls4ml_project import HlsProject
     from compiler.backend.precision import assign_precisions
@@ -49,8 +51,9 @@ def build_small_net(module: torch.nn.Module, shape, root: Path, *, pe: int, simd
     g = res.graph
     ref = export_compressed_onnx(g)
     rng = np.random.default_rng(0)
-    cal, x = rng.random((32, *shape), dtype=np.float32), rng.random((n_check, *shape), dtype=np.float32)
-    prec = assign_precisions(g, tensor_ranges(ref, cal, [n.name for n in g.nodes]), 16, 16)
+    cal = rng.random((32, *shape), dtype=np.float32) if cal is None else cal
+    x = rng.random((n_check, *shape), dtype=np.float32) if x is None else x
+    prec = assign_precisions(g, tensor_ranges(ref, cal, [n.name for n in g.nodes]), act_bits, 16)
     layers, names = lower_to_hls4ml(g, path, prec)
     project = HlsProject(layers, hls_config(g, layers, names, prec, plan, trace=True), root / "hls",
                          "xczu7ev-ffvc1156-2-e", 200, names[g.inputs[0].name], names[g.outputs[0]])

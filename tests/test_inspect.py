@@ -36,12 +36,12 @@ def test_zoo_model_all_supported_and_totals_match_the_ir(zoo_onnx):
 
 
 def _three_problem_model():
-    """x -> Conv(group=2) 'gconv' -> Relu -> MaxPool(ceil_mode) 'pool' -> Sigmoid 'act': three separate reasons."""
+    """x -> Conv(group=2) 'gconv' -> Relu -> MaxPool(ceil_mode) 'pool' -> Softplus 'act': three separate reasons."""
     r = B.rng(0)
     nodes = [helper.make_node("Conv", ["x", "W", "B"], ["c"], name="gconv", kernel_shape=[3, 3], group=2),
              helper.make_node("Relu", ["c"], ["r"], name="relu"),
              helper.make_node("MaxPool", ["r"], ["p"], name="pool", kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1),
-             helper.make_node("Sigmoid", ["p"], ["y"], name="act")]
+             helper.make_node("Softplus", ["p"], ["y"], name="act")]
     return B.checked(B.make_model(nodes, [B.vi("x", [1, 4, 7, 7])], [B.vi("y", [1, 4, 3, 3])],
                                   [B.init("W", r.standard_normal((4, 2, 3, 3)).astype(np.float32)),
                                    B.init("B", np.zeros(4, np.float32))]))

@@ -18,7 +18,7 @@ from ..ir import Graph, Node
 from ..plan import LayerMapping
 from .precision import Fixed, fixed_values, is_ternary, quantize
 
-NON_NEGATIVE_OPS = ("relu",)
+NON_NEGATIVE_OPS = ("relu", "sigmoid")
 
 
 def _is_non_negative(graph: Graph, name: str) -> bool:
@@ -133,6 +133,12 @@ class _Lowering:
         self.add(node, {"class_name": "Activation", "activation": "relu", "inputs": [self.src(node)],
                         "n_in": int(np.prod(node.shape))})
 
+    def op_sigmoid(self, node):
+        """hls4ml's sigmoid: a 1024-entry table over [-8, 8) (`compiler.rtl.network.sigmoid_table`), its type
+        the result's (set in `hls_config` from the precisions)."""
+        self.add(node, {"class_name": "Activation", "activation": "sigmoid", "inputs": [self.src(node)],
+                        "n_in": int(np.prod(node.shape))})
+
     def op_clip(self, node):
         """fcomp's own hls4ml layer (hls4ml has no generic Clip): `compiler.backend.hls4ml_clip`."""
         from ..rtl.network import clip_bounds
@@ -212,7 +218,11 @@ def hls_config(graph: Graph, layers: list[dict], hls_name: dict[str, str], preci
     for node in graph.nodes:
         name = hls_name[node.name]
         p = precisions[node.name]
-        cfg = {"Precision": {k: v.hls() for k, v in p.items()}, "Trace": trace}
+        cfg = {"Precision": {k: v.hls() for k, v in p.items() if k != "table"}, "Trace": trace}
+        if "table" in p:   # an activation's lookup table: hls4ml takes its type as the layer attribute table_t
+            from ..rtl.network import SIGMOID_TABLE
+
+            cfg.update({"table_t": p["table"].hls(), "table_size": SIGMOID_TABLE})
         if node.name in plan:
             cfg["ReuseFactor"] = plan[node.name].reuse_factor
             cfg["Strategy"] = "Resource"

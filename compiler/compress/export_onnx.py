@@ -105,6 +105,8 @@ def build_compressed_onnx(graph: Graph) -> onnx.ModelProto:
             nodes.append(helper.make_node("Add", [mm, b], [n.name], name=names.fresh(f"{n.name}_bias")))
         elif n.op == "relu":
             nodes.append(helper.make_node("Relu", list(n.inputs), [n.name], name=n.name))
+        elif n.op == "sigmoid":
+            nodes.append(helper.make_node("Sigmoid", list(n.inputs), [n.name], name=n.name))
         elif n.op == "clip":
             lo = "" if a.get("min") is None else const(f"{n.name}_min", np.array(a["min"], np.float32))
             hi = "" if a.get("max") is None else const(f"{n.name}_max", np.array(a["max"], np.float32))

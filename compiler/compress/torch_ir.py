@@ -135,6 +135,8 @@ class IRModule(nn.Module):
             return F.linear(ins[0], self.effective_weight(n.name), self.layer(n.name).bias)
         if op == "relu":
             return F.relu(ins[0])
+        if op == "sigmoid":
+            return torch.sigmoid(ins[0])
         if op == "clip":
             if a.get("min") is None and a.get("max") is None:
                 return ins[0]

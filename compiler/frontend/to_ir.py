@@ -10,7 +10,7 @@ from ..errors import UnsupportedModelError
 from ..ir import Graph, Node
 
 SUPPORTED_OPS = ("Conv", "MatMul", "Add", "Relu", "Clip", "MaxPool", "AveragePool", "GlobalAveragePool",
-                 "ReduceMean", "Concat", "Resize", "Upsample", "Flatten", "Reshape", "BatchNormalization", "Gemm", "Identity", "Dropout",
+                 "ReduceMean", "Concat", "Resize", "Upsample", "Sigmoid", "Flatten", "Reshape", "BatchNormalization", "Gemm", "Identity", "Dropout",
                  "Constant")
 
 
@@ -299,6 +299,9 @@ class _Builder:
 
     def op_Relu(self, n):
         self.emit(n, "relu", [self.data_input(n)])
+
+    def op_Sigmoid(self, n):
+        self.emit(n, "sigmoid", [self.data_input(n)])
 
     def op_Clip(self, n):
         """Clip with constant bounds (attributes before opset 11, constant inputs after; a missing bound is none):

@@ -12,6 +12,7 @@ fixed-point width (a vector (n,) is one beat of n lanes). Per node (`compiler.rt
                    [fc_window ->] fc_mac_layer (the planner's P x S multiply-accumulate lanes, ceil(rows/P) *
                    ceil(cols/S) cycles per vector, weights and accumulator-typed biases in ROMs)
     relu           fc_cast with RELU
+    sigmoid        fc_sigmoid (hls4ml's 1024-entry table in a ROM per lane, the index from x * 64)
     clip           fc_clip (widen to F fraction bits, clamp to the rounded bounds, one cast)
     add            fc_add (exact sum, one cast)
     concat         fc_cast of each input whose type differs from the output's, then fc_concat (joins the lanes)
@@ -48,7 +49,7 @@ ACCEL_DIR = TOP                     # rtl/fcomp_accel/ of a build (no layer can 
 ACCEL_JSON = "accel.json"           # the generated design's description, beside its sources and ROMs
 STIMULUS = "network_stimulus.npz"   # inputs (integers, channels-last) and expected outputs beside the ROMs
 ACCEL_SOURCES = ("fc_fifo.sv", "fc_fork.sv", "fc_cast.sv", "fc_cast_comb.sv", "fc_clip.sv", "fc_add.sv",
-                 "fc_concat.sv", "fc_window.sv", "fc_serialize.sv", "fc_collect.sv", "fc_pool.sv", "fc_gap.sv", "fc_upsample.sv",
+                 "fc_concat.sv", "fc_window.sv", "fc_serialize.sv", "fc_collect.sv", "fc_pool.sv", "fc_gap.sv", "fc_upsample.sv", "fc_sigmoid.sv",
                  "fc_axis_in.sv", "fc_axis_out.sv", "fc_mac_layer.sv", "tpe_addtree.sv", "tpe_array.sv",
                  "tpe_post.sv", "tpe_layer.sv")
 ACCEL_INCLUDES = ("tpe_util.svh", "fc_cast.svh", "fc_tdiv.svh")
@@ -417,6 +418,17 @@ class _Gen:
         src, st = self.src(nn), stream_of(nn)
         p = {"N": st.lanes, "IW": src.out.width, **cast_params(src.out.fraction, nn.out), "RELU": 1}
         self.mod(nn.name, "fc_cast", st.beats, _inst("fc_cast", f"u_{self.acc.ids[nn.name]}_relu", p, {
+            "clk": "clk", "rst": "rst", **_io("s", ins[0]), **_io("m", self.o(nn))}))
+
+    def op_sigmoid(self, nn: NetNode, ins):
+        from .network import sigmoid_table
+
+        src, st, i = self.src(nn), stream_of(nn), self.acc.ids[nn.name]
+        mask = (1 << nn.out.width) - 1
+        self.acc.roms[f"{i}_sigmoid.mem"] = ([int(v) & mask for v in sigmoid_table(nn.out)], nn.out.width)
+        p = {"N": st.lanes, "IW": src.out.width, "FX": src.out.fraction, "OW": nn.out.width,
+             "TABLE_FILE": f'"{i}_sigmoid.mem"'}
+        self.mod(nn.name, "fc_sigmoid", st.beats, _inst("fc_sigmoid", f"u_{i}_sig", p, {
             "clk": "clk", "rst": "rst", **_io("s", ins[0]), **_io("m", self.o(nn))}))
 
     def op_clip(self, nn: NetNode, ins):

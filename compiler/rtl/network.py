@@ -15,6 +15,9 @@ modules in rtl_sim/fc_*.sv implement exactly these formulas and the tests prove 
              y = CAST(min(max(x', lo), hi)) (ONNX Clip, so min > max gives max). fcomp's own hls4ml layer
              `nnet::fcomp_clip` (compiler/backend/hls4ml_clip.py) and rtl_sim/fc_clip.sv use these numbers
 * add        y = CAST(a + b), the sum exact
+* sigmoid    hls4ml's table (`nnet::sigmoid`, table_size 1024 over [-8, 8)): i = trunc_to_zero(x * 64) + 512
+             clamped to 0..1023, y = table[i], the table computed as nnet's init_sigmoid_table does (float32
+             1 / (1 + exp(-x_i)) at x_i = 16 (i - 512) / 1024) and held in the result type (`sigmoid_table`)
 * maxpool    y = max over the window (zero padding: the input is non-negative, checked by the backend)
 * avgpool / globalavgpool   s = sum over the window in the accumulator type (exact), q = trunc_to_zero(s / N)
                             with the accumulator's fraction bits (ap_fixed's `/ int`), y = CAST(q)
@@ -43,7 +46,7 @@ from .data import im2col
 from .golden import golden
 from .layer import RtlFormat, RtlLayer, build_layer
 
-SUPPORTED_OPS = ("input", "conv", "dense", "relu", "clip", "add", "concat", "maxpool", "avgpool",
+SUPPORTED_OPS = ("input", "conv", "dense", "relu", "sigmoid", "clip", "add", "concat", "maxpool", "avgpool",
                  "globalavgpool", "upsample", "flatten")
 
 
@@ -63,6 +66,30 @@ def trunc_div(v: np.ndarray, n: int) -> np.ndarray:
     v = np.asarray(v, np.int64)
     q = np.abs(v) // n
     return np.where(v < 0, -q, q)
+
+
+SIGMOID_TABLE = 1024     # hls4ml's default table_size for sigmoid; the table spans [-8, 8): 64 entries per unit
+SIGMOID_STEPS = SIGMOID_TABLE // 16
+
+
+def sigmoid_table(t: Fixed) -> np.ndarray:
+    """hls4ml's `init_sigmoid_table` as integers of type t (the table type fcomp sets: the result's): entry i is
+    float32(1 / (1 + expf(-x_i))) at x_i = 16 (i - 512) / 1024 (nnet's sigmoid_fcn_float), converted to t
+    (AP_RND: half up; AP_TRN: floor; then SAT or WRAP)."""
+    i = np.arange(SIGMOID_TABLE, dtype=np.float64)
+    x = (16.0 * (i - SIGMOID_TABLE / 2) / SIGMOID_TABLE).astype(np.float32)
+    e = np.exp(-x.astype(np.float64)).astype(np.float32)               # std::exp(float), correctly rounded
+    r = (1.0 / (np.float32(1) + e).astype(np.float64)).astype(np.float32).astype(np.float64)
+    q = np.floor(r * 2.0 ** t.fraction + (0.5 if t.rounding else 0.0)).astype(np.int64)
+    return saturate(q, t) if t.saturate else wrap(q, t.width, t.signed)
+
+
+def sigmoid_index(x: np.ndarray, frac: int) -> np.ndarray:
+    """nnet::sigmoid's table index of integers x with `frac` fraction bits: int(x * 1024 / 16) (exact, then C's
+    truncation towards zero) + 512, clamped to the table."""
+    v = np.asarray(x, np.int64) * SIGMOID_STEPS
+    q = trunc_div(v, 1 << frac) if frac > 0 else v << -frac
+    return np.clip(q + SIGMOID_TABLE // 2, 0, SIGMOID_TABLE - 1)
 
 
 @dataclass(frozen=True)
@@ -222,6 +249,8 @@ def run_node(net: Network, nn: NetNode, xs: list[np.ndarray], ts: list[Fixed]) -
     node, n = nn.node, len(xs[0])
     if node.op == "relu":
         return cast(np.maximum(xs[0], 0), ts[0].fraction, nn.out)
+    if node.op == "sigmoid":
+        return sigmoid_table(nn.out)[sigmoid_index(xs[0], ts[0].fraction)]
     if node.op == "clip":
         return clip_int(xs[0], ts[0], clip_bounds(node, ts[0], nn.out), nn.out)
     if node.op == "flatten":

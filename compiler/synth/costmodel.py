@@ -80,6 +80,13 @@ def features(module: str, p: dict) -> dict[str, float] | None:
         lut, bram = _memory(g("NR") * g("WD"), c * w)
         return {"one": 1.0, "window_bits": c * w * kh * kw, "lutram_bits": lut, "bram_cols": bram * kh,
                 "counters": _clog2(g("H")) + _clog2(g("WD"))}
+    if module == "fc_sigmoid":
+        # a 1024-word table per lane and the index arithmetic. Yosys 0.23 (xcup) put each 16-bit table in a
+        # RAMB18 (1024 x 18) and folded each 8-bit one into LUT logic (bench/synth.py sweep, 5 instances)
+        n, ow = g("N"), g("OW", 16)
+        wide = ow > 8
+        return {"one": 1.0, "lanes": n, "lane_bits": n * g("IW"), "rom_logic_bits": 0.0 if wide else n * ow * 1024.0,
+                "bram_cols": n * math.ceil(ow / 18) * 0.5 if wide else 0.0}
     if module == "fc_upsample":
         # the output and repeat registers, a 2-3 input mux per bit, and the row buffer when rows repeat
         dw = g("N") * g("W")

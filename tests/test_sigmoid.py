@@ -1,0 +1,95 @@
+"""Sigmoid as hls4ml builds it (a 1024-entry table over [-8, 8) indexed by trunc(x * 64) + 512): the frontend, the
+golden model's table and index against hls4ml's C simulation on inputs that reach every table entry and both
+clamps (16- and 8-bit activations: the index shifts down or up), and fcomp_accel's fc_sigmoid bit-exact with the
+golden model in Verilator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from onnx import helper
+
+import onnx_builders as B
+from compiler.backend.precision import Fixed
+from compiler.frontend import import_onnx
+from compiler.rtl.network import SIGMOID_TABLE, sigmoid_index, sigmoid_table
+
+
+def test_sigmoid_imports_and_computes_what_onnx_runtime_does(tmp_path):
+    r = B.rng(0)
+    w = B.init("w", (r.standard_normal((2, 3, 3, 3)) * 0.5).astype(np.float32))
+    m = B.make_model([helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+                      helper.make_node("Sigmoid", ["c"], ["y"], name="sig")],
+                     [B.vi("x", [1, 3, 5, 5])], [B.vi("y", [1, 2, 5, 5])], [w])
+    fe = import_onnx(B.save(m, tmp_path / "s.onnx"))
+    assert [n.op for n in fe.graph.nodes] == ["input", "conv", "sigmoid"]
+    x = B.random_input(m)
+    assert np.allclose(B.run_ir(fe.graph, x), B.run_ort(m, x), atol=1e-6)
+
+
+def test_table_and_index_follow_the_definition():
+    t = Fixed(16, 2)
+    tab = sigmoid_table(t)
+    assert len(tab) == SIGMOID_TABLE and np.all(np.diff(tab) >= 0)
+    assert tab[512] == 1 << (t.fraction - 1)                            # sigmoid(0) = 1/2 exactly
+    assert abs(tab[0] / 2 ** t.fraction - 1 / (1 + np.exp(8))) < 2 ** -t.fraction
+    f = 10
+    x = np.array([0, 1, -1, 16, -16, 17, -17, 8 << f, -(8 << f), 100 << f, -(100 << f)])
+    # x * 64 / 2^10: 16 -> 1, -16 -> -1, 17 -> 1.06 -> 1, -17 -> -1 (towards zero), +-8 -> the ends, clamped
+    assert list(sigmoid_index(x, f)) == [512, 512, 512, 513, 511, 513, 511, 1023, 0, 1023, 0]
+    assert list(sigmoid_index(np.array([1, -1, 3]), 3)) == [520, 504, 536]     # fewer than 6 fraction bits
+
+
+class _SigNet(torch.nn.Module):
+    """The input straight into a sigmoid (so the check inputs choose the table entries), a 1x1 conv, a global
+    pool and a classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.mix = torch.nn.Conv2d(4, 4, 1)
+        self.fc = torch.nn.Linear(4, 10)
+
+    def forward(self, x):
+        return self.fc(self.mix(torch.sigmoid(x)).mean((2, 3)))
+
+
+def _inputs():
+    # 2 frames of 4 x 16 x 16 = 2048 values from -9 to +9: every table entry (steps of 1/64 over [-8, 8)), both
+    # clamps, positive and negative values between entries
+    v = np.linspace(-9.0, 9.0, 2 * 4 * 16 * 16, dtype=np.float32)
+    return v.reshape(2, 4, 16, 16)
+
+
+@pytest.fixture(scope="module", params=[16, 8], ids=["16bit", "8bit"])
+def signet(request, tmp_path_factory):
+    from small_net import build_small_net
+
+    x = _inputs()
+    s = build_small_net(_SigNet(), (4, 16, 16), tmp_path_factory.mktemp(f"sig{request.param}"), pe=2, simd=4,
+                        target=2, x=x, cal=x, act_bits=request.param)
+    assert sum(l.get("activation") == "sigmoid" for l in s.layers) == 1
+    return s
+
+
+@pytest.mark.sim
+def test_golden_sigmoid_equals_csim_on_every_table_entry(signet):
+    from compiler.rtl.network import quantize_input
+    from small_net import golden_equals_csim_node_by_node
+
+    sig = next(n for n in signet.net.nodes.values() if n.op == "sigmoid")
+    src = signet.net.nodes[sig.node.inputs[0]]
+    idx = sigmoid_index(quantize_input(signet.x, src.out), src.out.fraction)
+    assert len(np.unique(idx)) > (900 if src.out.fraction >= 6 else 100) and idx.min() == 0 and idx.max() == 1023
+    compared = golden_equals_csim_node_by_node(signet)
+    assert sig.name in compared
+
+
+@pytest.mark.sim
+def test_accel_sigmoid_bit_exact(signet, tmp_path):
+    from compiler.rtl.accel_sim import simulate_network
+
+    assert any(m.kind == "fc_sigmoid" for m in signet.acc.modules)
+    for ready in (1.0, 0.3):
+        doc = simulate_network(signet.acc, signet.x, signet.accel_dir, tmp_path / f"r{ready}", ready_prob=ready)
+        assert doc["passed"] and doc["mismatches"] == 0 and doc["frames_out"] == len(signet.x), doc
