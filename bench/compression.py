@@ -387,8 +387,8 @@ def main(argv=None) -> int:
         lines += ["", f"Default accuracy budget (1.0 point, searched on validation), pe-wise+wpc, seeds "
                       f"{','.join(map(str, args.seeds))}: ratio {c['ratio_mean']:.2f} ± {c['ratio_std']:.2f}x, "
                       f"test acc {fmt_pct(c['acc_mean'])} ± {c['acc_std']:.2f}% (drop {c['drop_mean']:+.2f}); chosen "
-                      "targets " + " / ".join(f"{r.get('chosen_target')}" for r in recs) + "; budget met on "
-                      f"validation: {sum(bool(r.get('passed')) for r in recs)}/{len(recs)}"]
+                      "targets " + " / ".join(f"{r.get('chosen_target')}" for r in recs) + "; budget met (on "
+                      f"validation, then on test): {sum(bool(r.get('passed')) for r in recs)}/{len(recs)}"]
     if args.data_free:
         c = extra_cells["data_free"] = b.cell("pe-wise+wpc", args.target, args.seeds, "data-free")
         recs = [b.runs[("data-free", "pe-wise+wpc", float(args.target), sd)] for sd in args.seeds if

@@ -39,6 +39,8 @@ STEP_MAC_BUDGET = 2e11              # MACs of training that buy steps beyond MIN
 MIN_STEPS = 1000                    # optimizer steps of a run whose epochs are sized from the data
 VAL_SHARE = 0.15                    # share of the training data carved off (stratified) for validation
 VAL_SPLIT_SEED = 12345              # the validation split does not move with --seed: probes compare alike
+NOISY_COPIES, NOISY_STD = 8, 0.3    # the search's second check: the validation inputs with Gaussian noise of
+                                    # 0.3 x their std, 8 copies (`noisy_validation`)
 TERNARY_SCALES = ("twn", "learned")  # per-channel ternary scale: TWN's closed form, or a trained parameter
 SCALE_LR_FACTOR = 1.0               # learned scales: Adam lr of log(alpha) = this x cfg.lr (relative steps)
 
@@ -100,6 +102,19 @@ def split_validation(data: TrainData, share: float = VAL_SHARE, seed: int = VAL_
     if len(val) == 0 or len(train) == 0:
         raise FcompError(f"the training data ({len(y)} samples) is too small to carve a validation split from")
     return TrainData(data.x_train[train], y[train], data.x_test, data.y_test, data.x_train[val], y[val])
+
+
+def noisy_validation(x: np.ndarray, y: np.ndarray, copies: int = NOISY_COPIES, std: float = NOISY_STD,
+                     seed: int = VAL_SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """`copies` copies of the validation inputs with Gaussian noise (std x the inputs' std), fixed seed. The
+    carved validation split is data the fp32 model was trained on; a compressed model keeps much of that
+    memorisation, so its drop there is optimistic (vgg_unseen at 24x: 0.5 points on validation, 5.6 on test).
+    Noise moves the inputs off the memorised points: the drop there tracked the test drop far better
+    (README, "Accuracy budget")."""
+    rng = np.random.default_rng(seed)
+    x = np.asarray(x, np.float32)
+    noise = rng.normal(0.0, std * float(x.std()), (copies, *x.shape)).astype(np.float32)
+    return (x[None] + noise).reshape(-1, *x.shape[1:]), np.tile(np.asarray(y), copies)
 
 
 @dataclass
@@ -680,11 +695,19 @@ class Context:
         return None if res is None else res[0]
 
     def evaluate_loss(self, split: str = "test") -> tuple[float, float] | None:
-        """(accuracy, mean cross-entropy) of the model as it stands on the test or validation split."""
+        """(accuracy, mean cross-entropy) of the model as it stands on the test or validation split ("test",
+        "val", or "noisy": the validation split with noise, `noisy_validation`)."""
         d = self.data
         if d is None:
             return None
-        xs, ys = (d.x_val, d.y_val) if split == "val" else (d.x_test, d.y_test)
+        if split == "noisy":
+            if d.x_val is None or len(d.x_val) == 0:
+                return None
+            if getattr(self, "_noisy", None) is None:
+                self._noisy = noisy_validation(d.x_val, d.y_val)
+            xs, ys = self._noisy
+        else:
+            xs, ys = (d.x_val, d.y_val) if split == "val" else (d.x_test, d.y_test)
         if xs is None or len(xs) == 0:
             return None
         self.model.eval()
@@ -942,7 +965,7 @@ def compress(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionConfig
             log.warning("data-free: %s MACs per input is too large to distill from the fp32 model within the "
                         "budget of this device; ternarizing and pruning the weights as they are", f"{macs:,}")
     ctx = Context(graph, plan, cfg, data, strategy)
-    before, val_before = ctx.evaluate(), ctx.evaluate("val")
+    before, val_before, noisy_before = ctx.evaluate(), ctx.evaluate("val"), ctx.evaluate("noisy")
     ctx.run()
     ctx.set_quantize(True)
     extra, rows = {}, []
@@ -979,7 +1002,7 @@ def compress(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionConfig
             row["cycles_per_frame"] = layer.mapping.cycles_per_frame()
             row["cycles_per_frame_dense"] = layer.mapping.cycles_per_frame()
         rows.append(row)
-    after, val_after = ctx.evaluate(), ctx.evaluate("val")
+    after, val_after, noisy_after = ctx.evaluate(), ctx.evaluate("val"), ctx.evaluate("noisy")
     new_graph = ir_from_module(graph, ctx.model, extra)
     ratio = total_ratio(list(costs.values()))
     weights_only = (sum(c.fp32_bits for c in costs.values())
@@ -1009,7 +1032,10 @@ def compress(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionConfig
                         "test_inputs": int(len(d.y_test)), "validation_inputs": int(len(d.y_val))}
         res.validation = {"fp32": val_before, "compressed": val_after,
                           "drop_points": round(100 * (val_before - val_after), 3),
-                          "best_epoch": None if ctx.best is None else ctx.best["epoch"]}
+                          "best_epoch": None if ctx.best is None else ctx.best["epoch"],
+                          "noisy_fp32": noisy_before, "noisy_compressed": noisy_after,
+                          "noisy_drop_points": round(100 * (noisy_before - noisy_after), 3),
+                          "noisy_inputs": int(NOISY_COPIES * len(d.y_val))}
     return res
 
 
@@ -1075,13 +1101,14 @@ def compress_auto(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionC
         r = compress(graph, plan, replace(cfg, target=float(ladder[j])), data)
         v = r.validation
         margin = validation_margin(v["fp32"], v["compressed"], (r.accuracy or {}).get("validation_inputs"))
-        ok = v["drop_points"] + margin <= budget + 1e-9
+        ok = v["drop_points"] + margin <= budget + 1e-9 and v["noisy_drop_points"] <= budget + 1e-9
         results[j] = r
         probes.append({"target": ladder[j], "ratio": round(r.ratio, 3), "validation_fp32": v["fp32"],
                        "validation_compressed": v["compressed"], "validation_drop_points": v["drop_points"],
-                       "margin_points": round(margin, 3), "within_budget": ok})
-        log.info("budget search: %.1fx -> %.2fx, validation drop %.2f points + margin %.2f (%s)", ladder[j],
-                 r.ratio, v["drop_points"], margin, "within" if ok else "over")
+                       "margin_points": round(margin, 3), "noisy_drop_points": v["noisy_drop_points"],
+                       "within_budget": ok})
+        log.info("budget search: %.1fx -> %.2fx, validation drop %.2f points + margin %.2f, with noise %.2f (%s)",
+                 ladder[j], r.ratio, v["drop_points"], margin, v["noisy_drop_points"], "within" if ok else "over")
         return ok
 
     if probe(i):
@@ -1099,7 +1126,22 @@ def compress_auto(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionC
     if best is None:
         chosen.search["message"] = (f"accuracy budget not met: even {ladder[min(results)]:g}x lost "
                                     f"{probes[-1]['validation_drop_points']:.2f} validation points (+ "
-                                    f"{probes[-1]['margin_points']:.2f} margin), more than --max-accuracy-drop "
-                                    f"{budget:g}")
+                                    f"{probes[-1]['margin_points']:.2f} margin; "
+                                    f"{probes[-1]['noisy_drop_points']:.2f} with noise), more than "
+                                    f"--max-accuracy-drop {budget:g}")
+    else:
+        # the budget is a promise on the test split: the search chose on validation, the test split judges it
+        # (never used to choose: a failure here is reported, not searched around)
+        drop = chosen.accuracy["drop_points"]
+        chosen.search["test_drop_points"] = drop
+        if drop > budget + 1e-9:
+            lower = f"; try --target-compression {ladder[best - 1]:g} (the next lower probe)" if best > 0 else ""
+            chosen.search["passed"] = False
+            chosen.search["message"] = (
+                f"accuracy budget exceeded on the test split: the search chose {chosen.ratio:.2f}x (within the "
+                f"budget on validation), but test accuracy fell {drop:.2f} points "
+                f"({100 * chosen.accuracy['fp32']:.2f}% -> {100 * chosen.accuracy['compressed']:.2f}%), more than "
+                f"--max-accuracy-drop {budget:g}; the validation split is carved from the training data and can "
+                f"flatter{lower}, or pass a larger budget")
     chosen.target = chosen.target if best is None else float(ladder[best])
     return chosen
