@@ -186,6 +186,14 @@ SWEEP = [
     ("fc_sigmoid", {"N": 1, "IW": 16, "FX": 10, "OW": 16}), ("fc_sigmoid", {"N": 4, "IW": 16, "FX": 10, "OW": 16}),
     ("fc_sigmoid", {"N": 16, "IW": 16, "FX": 8, "OW": 16}), ("fc_sigmoid", {"N": 8, "IW": 8, "FX": 3, "OW": 8}),
     ("fc_sigmoid", {"N": 32, "IW": 8, "FX": 4, "OW": 8}),
+    ("fc_hardsigmoid", {"N": 1, "XW": 16, "SLW": 17, "IW": 45, "OW": 16, "RSH": 12, "LSH": 0, "RND": 1, "SAT": 1,
+                        "SLOPE": "64'd10923", "SHIFTV": "64'sd32768", "ONE": "64'sd67108864"}),
+    ("fc_hardsigmoid", {"N": 16, "XW": 16, "SLW": 17, "IW": 45, "OW": 16, "RSH": 12, "LSH": 0, "RND": 1, "SAT": 1,
+                        "SLOPE": "64'd10923", "SHIFTV": "64'sd32768", "ONE": "64'sd67108864"}),
+    ("fc_hardsigmoid", {"N": 64, "XW": 8, "SLW": 17, "IW": 34, "OW": 8, "RSH": 14, "LSH": 0, "RND": 1, "SAT": 1,
+                        "SLOPE": "64'd13107", "SHIFTV": "64'sd262144", "ONE": "64'sd1048576"}),
+    ("fc_hardsigmoid", {"N": 8, "XW": 16, "SLW": 17, "IW": 45, "OW": 16, "RSH": 12, "LSH": 0, "RND": 1, "SAT": 1,
+                        "SLOPE": "64'd13107", "SHIFTV": "64'sd32768", "ONE": "64'sd67108864"}),
 ]
 
 

@@ -461,6 +461,8 @@ def _stream_node(graph: Graph, plan, node: Node, act_bits: int) -> LayerEstimate
     e.cycles_per_frame = math.ceil(elems_in / lanes)
     if node.op in ("relu", "clip", "add", "concat"):
         e.lut += lanes * act_bits
+    elif node.op == "hardsigmoid":   # a constant multiply per lane
+        e.lut += lanes * act_bits * 4
     elif node.op == "sigmoid":    # a 1024-word table per lane
         e.buffer_bits += lanes * 1024 * act_bits
         e.buffers += [(1024, act_bits)] * lanes
@@ -563,6 +565,8 @@ def node_instances(graph: Graph, node: Node, m: LayerMapping | None, W: int, *, 
         out.append(("fc_cast", {"N": lanes, "IW": W, "OW": W, "RELU": 1}))
     elif op == "sigmoid":
         out.append(("fc_sigmoid", {"N": lanes, "IW": W, "OW": W}))
+    elif op == "hardsigmoid":
+        out.append(("fc_hardsigmoid", {"N": lanes, "XW": W, "SLW": 17, "IW": W + 20, "OW": W}))
     elif op == "clip":
         out.append(("fc_clip", {"N": lanes, "IW": W, "OW": W}))
     elif op == "add":

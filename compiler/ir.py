@@ -22,6 +22,7 @@ OPS = {
     "dense": (),                                    # weights: W (in, out), b (out,)
     "relu": (),
     "clip": ("min", "max"),
+    "hardsigmoid": ("alpha", "beta"),               # max(0, min(1, alpha x + beta))
     "sigmoid": (),                                  # hls4ml's table: 1024 entries over [-8, 8)
     "add": (),
     "concat": ("axis",),                            # axis 0: channels (NCHW without batch) or features

@@ -363,6 +363,8 @@ def run_ir(graph, x: np.ndarray) -> np.ndarray:
             v = _windows(_pad(ins[0], n.attrs["pads"]), n.attrs["kernel"], n.attrs["strides"]).mean((3, 4))
         elif n.op == "globalavgpool":
             v = ins[0].mean((1, 2), keepdims=True)
+        elif n.op == "hardsigmoid":
+            v = np.clip(n.attrs["alpha"] * ins[0] + n.attrs["beta"], 0.0, 1.0)
         elif n.op == "sigmoid":
             v = 1.0 / (1.0 + np.exp(-ins[0]))
         elif n.op == "upsample":

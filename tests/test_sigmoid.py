@@ -1,7 +1,8 @@
-"""Sigmoid as hls4ml builds it (a 1024-entry table over [-8, 8) indexed by trunc(x * 64) + 512): the frontend, the
-golden model's table and index against hls4ml's C simulation on inputs that reach every table entry and both
-clamps (16- and 8-bit activations: the index shifts down or up), and fcomp_accel's fc_sigmoid bit-exact with the
-golden model in Verilator."""
+"""Sigmoid as hls4ml builds it (a 1024-entry table over [-8, 8) indexed by trunc(x * 64) + 512) and HardSigmoid
+(hls4ml's hard_sigmoid: clip(slope x + shift, 0, 1) exact, one cast): the frontend, the golden model against
+hls4ml's C simulation on inputs that reach every table entry and both clamps (16- and 8-bit activations: the
+index shifts down or up), and fcomp_accel's fc_sigmoid / fc_hardsigmoid bit-exact with the golden model in
+Verilator."""
 
 from __future__ import annotations
 
@@ -41,17 +42,37 @@ def test_table_and_index_follow_the_definition():
     assert list(sigmoid_index(np.array([1, -1, 3]), 3)) == [520, 504, 536]     # fewer than 6 fraction bits
 
 
-class _SigNet(torch.nn.Module):
-    """The input straight into a sigmoid (so the check inputs choose the table entries), a 1x1 conv, a global
-    pool and a classifier."""
+def test_hardsigmoid_forms_import(tmp_path):
+    """ONNX's default (alpha 0.2, beta 0.5), torch's Hardsigmoid (1/6, 1/2) and bad constants named."""
+    from compiler.errors import UnsupportedModelError
 
-    def __init__(self):
+    for attrs, want in (({}, (0.2, 0.5)), ({"alpha": 1 / 6, "beta": 0.5}, (1 / 6, 0.5))):
+        m = B.make_model([helper.make_node("HardSigmoid", ["x"], ["y"], name="hs", **attrs)],
+                         [B.vi("x", [1, 2, 3, 3])], [B.vi("y", [1, 2, 3, 3])], [])
+        fe = import_onnx(B.save(m, tmp_path / "h.onnx"))
+        hs = fe.graph.nodes[-1]
+        assert hs.op == "hardsigmoid" and (hs.attrs["alpha"], hs.attrs["beta"]) == pytest.approx(want)
+        x = B.random_input(m) * 8
+        assert np.allclose(B.run_ir(fe.graph, x), B.run_ort(m, x), atol=1e-6)
+    m = B.make_model([helper.make_node("HardSigmoid", ["x"], ["y"], name="hs", alpha=-1.0)],
+                     [B.vi("x", [1, 2, 3, 3])], [B.vi("y", [1, 2, 3, 3])], [])
+    with pytest.raises(UnsupportedModelError) as err:
+        import_onnx(B.save(m, tmp_path / "h.onnx"))
+    assert err.value.op == "HardSigmoid" and "0 < alpha" in str(err.value)
+
+
+class _SigNet(torch.nn.Module):
+    """The input straight into the activation (so the check inputs choose the table entries / cover the clamps),
+    a 1x1 conv, a global pool and a classifier."""
+
+    def __init__(self, kind="sigmoid"):
         super().__init__()
+        self.act = torch.nn.Sigmoid() if kind == "sigmoid" else torch.nn.Hardsigmoid()
         self.mix = torch.nn.Conv2d(4, 4, 1)
         self.fc = torch.nn.Linear(4, 10)
 
     def forward(self, x):
-        return self.fc(self.mix(torch.sigmoid(x)).mean((2, 3)))
+        return self.fc(self.mix(self.act(x)).mean((2, 3)))
 
 
 def _inputs():
@@ -61,14 +82,18 @@ def _inputs():
     return v.reshape(2, 4, 16, 16)
 
 
-@pytest.fixture(scope="module", params=[16, 8], ids=["16bit", "8bit"])
+@pytest.fixture(scope="module", params=[("sigmoid", 16), ("sigmoid", 8), ("hardsigmoid", 16), ("hardsigmoid", 8)],
+                ids=["sigmoid16", "sigmoid8", "hard16", "hard8"])
 def signet(request, tmp_path_factory):
     from small_net import build_small_net
 
+    kind, bits = request.param
     x = _inputs()
-    s = build_small_net(_SigNet(), (4, 16, 16), tmp_path_factory.mktemp(f"sig{request.param}"), pe=2, simd=4,
-                        target=2, x=x, cal=x, act_bits=request.param)
-    assert sum(l.get("activation") == "sigmoid" for l in s.layers) == 1
+    s = build_small_net(_SigNet(kind), (4, 16, 16), tmp_path_factory.mktemp(f"{kind}{bits}"), pe=2, simd=4,
+                        target=2, x=x, cal=x, act_bits=bits)
+    want = "sigmoid" if kind == "sigmoid" else "hard_sigmoid"
+    assert sum(l.get("activation") == want for l in s.layers) == 1
+    s.kind = kind
     return s
 
 
@@ -77,10 +102,11 @@ def test_golden_sigmoid_equals_csim_on_every_table_entry(signet):
     from compiler.rtl.network import quantize_input
     from small_net import golden_equals_csim_node_by_node
 
-    sig = next(n for n in signet.net.nodes.values() if n.op == "sigmoid")
+    sig = next(n for n in signet.net.nodes.values() if n.op == signet.kind)
     src = signet.net.nodes[sig.node.inputs[0]]
-    idx = sigmoid_index(quantize_input(signet.x, src.out), src.out.fraction)
-    assert len(np.unique(idx)) > (900 if src.out.fraction >= 6 else 100) and idx.min() == 0 and idx.max() == 1023
+    if signet.kind == "sigmoid":
+        idx = sigmoid_index(quantize_input(signet.x, src.out), src.out.fraction)
+        assert len(np.unique(idx)) > (900 if src.out.fraction >= 6 else 100) and idx.min() == 0 and idx.max() == 1023
     compared = golden_equals_csim_node_by_node(signet)
     assert sig.name in compared
 
@@ -89,7 +115,7 @@ def test_golden_sigmoid_equals_csim_on_every_table_entry(signet):
 def test_accel_sigmoid_bit_exact(signet, tmp_path):
     from compiler.rtl.accel_sim import simulate_network
 
-    assert any(m.kind == "fc_sigmoid" for m in signet.acc.modules)
+    assert any(m.kind == f"fc_{signet.kind}" for m in signet.acc.modules)
     for ready in (1.0, 0.3):
         doc = simulate_network(signet.acc, signet.x, signet.accel_dir, tmp_path / f"r{ready}", ready_prob=ready)
         assert doc["passed"] and doc["mismatches"] == 0 and doc["frames_out"] == len(signet.x), doc

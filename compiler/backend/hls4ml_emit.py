@@ -18,7 +18,7 @@ from ..ir import Graph, Node
 from ..plan import LayerMapping
 from .precision import Fixed, fixed_values, is_ternary, quantize
 
-NON_NEGATIVE_OPS = ("relu", "sigmoid")
+NON_NEGATIVE_OPS = ("relu", "sigmoid", "hardsigmoid")
 
 
 def _is_non_negative(graph: Graph, name: str) -> bool:
@@ -138,6 +138,21 @@ class _Lowering:
         the result's (set in `hls_config` from the precisions)."""
         self.add(node, {"class_name": "Activation", "activation": "sigmoid", "inputs": [self.src(node)],
                         "n_in": int(np.prod(node.shape))})
+
+    def op_hardsigmoid(self, node):
+        """hls4ml's HardActivation hard_sigmoid: clip(slope * x + shift, 0, 1) computed exactly, one cast; slope and
+        shift are alpha and beta rounded to 16 fraction bits (`compiler.rtl.network.hardsigmoid_constants`),
+        printed exactly and typed so that hls4ml holds them exactly."""
+        from hls4ml.model.types import FixedPrecisionType
+
+        from ..rtl.network import HSIG_FRAC, hardsigmoid_constants
+
+        k = hardsigmoid_constants(node)
+        self.add(node, {"class_name": "HardActivation", "activation": "hard_sigmoid", "inputs": [self.src(node)],
+                        "n_in": int(np.prod(node.shape)), "slope": k.slope / 2 ** HSIG_FRAC,
+                        "shift": k.shift / 2 ** HSIG_FRAC,
+                        "slope_prec": FixedPrecisionType(k.slope_bits, k.slope_bits - HSIG_FRAC, signed=False),
+                        "shift_prec": FixedPrecisionType(k.shift_bits, k.shift_bits - HSIG_FRAC, signed=True)})
 
     def op_clip(self, node):
         """fcomp's own hls4ml layer (hls4ml has no generic Clip): `compiler.backend.hls4ml_clip`."""

@@ -105,6 +105,9 @@ def build_compressed_onnx(graph: Graph) -> onnx.ModelProto:
             nodes.append(helper.make_node("Add", [mm, b], [n.name], name=names.fresh(f"{n.name}_bias")))
         elif n.op == "relu":
             nodes.append(helper.make_node("Relu", list(n.inputs), [n.name], name=n.name))
+        elif n.op == "hardsigmoid":
+            nodes.append(helper.make_node("HardSigmoid", list(n.inputs), [n.name], name=n.name,
+                                          alpha=float(a["alpha"]), beta=float(a["beta"])))
         elif n.op == "sigmoid":
             nodes.append(helper.make_node("Sigmoid", list(n.inputs), [n.name], name=n.name))
         elif n.op == "clip":

@@ -135,6 +135,8 @@ class IRModule(nn.Module):
             return F.linear(ins[0], self.effective_weight(n.name), self.layer(n.name).bias)
         if op == "relu":
             return F.relu(ins[0])
+        if op == "hardsigmoid":
+            return torch.clamp(a["alpha"] * ins[0] + a["beta"], 0.0, 1.0)
         if op == "sigmoid":
             return torch.sigmoid(ins[0])
         if op == "clip":

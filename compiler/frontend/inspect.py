@@ -27,6 +27,8 @@ _LOWERED = {"Clip": "clip to constant bounds: fcomp's hls4ml layer nnet::fcomp_c
             "Concat": "channel concat: hls4ml Concatenate (a chain for > 2 inputs), RTL fc_concat",
             "Resize": "nearest upsample by integer factors: hls4ml Resize (resize_nearest), RTL fc_upsample",
             "Upsample": "nearest upsample by integer factors: hls4ml Resize (resize_nearest), RTL fc_upsample",
+            "HardSigmoid": "hls4ml's hard_sigmoid (slope and shift at 16 fraction bits, exact arithmetic, one cast), "
+                           "RTL fc_hardsigmoid",
             "Sigmoid": "hls4ml's table sigmoid (1024 entries over [-8, 8), in the result type), RTL fc_sigmoid",
             "Reshape": "a flatten to (1, N)", "Flatten": "a flatten to (1, N)",
             "GlobalAveragePool": "hls4ml GlobalAveragePooling2D, RTL fc_gap"}

@@ -10,7 +10,7 @@ from ..errors import UnsupportedModelError
 from ..ir import Graph, Node
 
 SUPPORTED_OPS = ("Conv", "MatMul", "Add", "Relu", "Clip", "MaxPool", "AveragePool", "GlobalAveragePool",
-                 "ReduceMean", "Concat", "Resize", "Upsample", "Sigmoid", "Flatten", "Reshape", "BatchNormalization", "Gemm", "Identity", "Dropout",
+                 "ReduceMean", "Concat", "Resize", "Upsample", "Sigmoid", "HardSigmoid", "Flatten", "Reshape", "BatchNormalization", "Gemm", "Identity", "Dropout",
                  "Constant")
 
 
@@ -302,6 +302,17 @@ class _Builder:
 
     def op_Sigmoid(self, n):
         self.emit(n, "sigmoid", [self.data_input(n)])
+
+    def op_HardSigmoid(self, n):
+        """max(0, min(1, alpha * x + beta)) (torch's Hardsigmoid: alpha 1/6, beta 1/2); alpha > 0 and both small
+        enough for hls4ml's fixed-point slope and shift (`compiler.rtl.network.hardsigmoid_constants`)."""
+        a = self.attrs(n)
+        alpha, beta = float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))
+        if not (np.isfinite(alpha) and np.isfinite(beta)) or not 0 < alpha < 256 or abs(beta) >= 256:
+            self.fail(n, f"HardSigmoid alpha={alpha:g}, beta={beta:g}: fcomp builds 0 < alpha < 256 and |beta| < 256")
+        if round(alpha * 2 ** 16) == 0:
+            self.fail(n, f"HardSigmoid alpha={alpha:g} is below 2^-16, the slope's resolution")
+        self.emit(n, "hardsigmoid", [self.data_input(n)], {"alpha": alpha, "beta": beta})
 
     def op_Clip(self, n):
         """Clip with constant bounds (attributes before opset 11, constant inputs after; a missing bound is none):

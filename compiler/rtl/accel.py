@@ -12,6 +12,7 @@ fixed-point width (a vector (n,) is one beat of n lanes). Per node (`compiler.rt
                    [fc_window ->] fc_mac_layer (the planner's P x S multiply-accumulate lanes, ceil(rows/P) *
                    ceil(cols/S) cycles per vector, weights and accumulator-typed biases in ROMs)
     relu           fc_cast with RELU
+    hardsigmoid    fc_hardsigmoid (a constant multiply, the shift, a clamp to [0, 1], one cast)
     sigmoid        fc_sigmoid (hls4ml's 1024-entry table in a ROM per lane, the index from x * 64)
     clip           fc_clip (widen to F fraction bits, clamp to the rounded bounds, one cast)
     add            fc_add (exact sum, one cast)
@@ -49,7 +50,7 @@ ACCEL_DIR = TOP                     # rtl/fcomp_accel/ of a build (no layer can 
 ACCEL_JSON = "accel.json"           # the generated design's description, beside its sources and ROMs
 STIMULUS = "network_stimulus.npz"   # inputs (integers, channels-last) and expected outputs beside the ROMs
 ACCEL_SOURCES = ("fc_fifo.sv", "fc_fork.sv", "fc_cast.sv", "fc_cast_comb.sv", "fc_clip.sv", "fc_add.sv",
-                 "fc_concat.sv", "fc_window.sv", "fc_serialize.sv", "fc_collect.sv", "fc_pool.sv", "fc_gap.sv", "fc_upsample.sv", "fc_sigmoid.sv",
+                 "fc_concat.sv", "fc_window.sv", "fc_serialize.sv", "fc_collect.sv", "fc_pool.sv", "fc_gap.sv", "fc_upsample.sv", "fc_sigmoid.sv", "fc_hardsigmoid.sv",
                  "fc_axis_in.sv", "fc_axis_out.sv", "fc_mac_layer.sv", "tpe_addtree.sv", "tpe_array.sv",
                  "tpe_post.sv", "tpe_layer.sv")
 ACCEL_INCLUDES = ("tpe_util.svh", "fc_cast.svh", "fc_tdiv.svh")
@@ -418,6 +419,26 @@ class _Gen:
         src, st = self.src(nn), stream_of(nn)
         p = {"N": st.lanes, "IW": src.out.width, **cast_params(src.out.fraction, nn.out), "RELU": 1}
         self.mod(nn.name, "fc_cast", st.beats, _inst("fc_cast", f"u_{self.acc.ids[nn.name]}_relu", p, {
+            "clk": "clk", "rst": "rst", **_io("s", ins[0]), **_io("m", self.o(nn))}))
+
+    def op_hardsigmoid(self, nn: NetNode, ins):
+        from .network import HSIG_FRAC, hardsigmoid_constants
+
+        src, st = self.src(nn), stream_of(nn)
+        k = hardsigmoid_constants(nn.node)
+        fx = src.out.fraction
+        f = fx + HSIG_FRAC
+        shiftv, one = k.shift << fx, 1 << f
+        iw = max(src.out.width + k.slope_bits + 1, k.shift_bits + fx, f + 2) + 2
+        if iw > 64:
+            raise FcompError(f"node {nn.name}: a {iw}-bit HardSigmoid datapath has no RTL (at most 64 bits)")
+
+        def lit(v):
+            return f"-64'sd{-v}" if v < 0 else f"64'sd{v}"
+
+        p = {"N": st.lanes, "XW": src.out.width, "SLW": k.slope_bits, "IW": iw, **cast_params(f, nn.out),
+             "SLOPE": f"64'd{k.slope}", "SHIFTV": lit(shiftv), "ONE": lit(one)}
+        self.mod(nn.name, "fc_hardsigmoid", st.beats, _inst("fc_hardsigmoid", f"u_{self.acc.ids[nn.name]}_hsig", p, {
             "clk": "clk", "rst": "rst", **_io("s", ins[0]), **_io("m", self.o(nn))}))
 
     def op_sigmoid(self, nn: NetNode, ins):

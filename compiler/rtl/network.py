@@ -15,6 +15,8 @@ modules in rtl_sim/fc_*.sv implement exactly these formulas and the tests prove 
              y = CAST(min(max(x', lo), hi)) (ONNX Clip, so min > max gives max). fcomp's own hls4ml layer
              `nnet::fcomp_clip` (compiler/backend/hls4ml_clip.py) and rtl_sim/fc_clip.sv use these numbers
 * add        y = CAST(a + b), the sum exact
+* hardsigmoid  S, B = alpha, beta rounded to 16 fraction bits (`hardsigmoid_constants`); v = S x + B exact at
+             F = frac(T_x) + 16 bits, clamped to [0, 1], y = CAST(v) (hls4ml's hard_sigmoid: `auto` arithmetic)
 * sigmoid    hls4ml's table (`nnet::sigmoid`, table_size 1024 over [-8, 8)): i = trunc_to_zero(x * 64) + 512
              clamped to 0..1023, y = table[i], the table computed as nnet's init_sigmoid_table does (float32
              1 / (1 + exp(-x_i)) at x_i = 16 (i - 512) / 1024) and held in the result type (`sigmoid_table`)
@@ -46,7 +48,7 @@ from .data import im2col
 from .golden import golden
 from .layer import RtlFormat, RtlLayer, build_layer
 
-SUPPORTED_OPS = ("input", "conv", "dense", "relu", "sigmoid", "clip", "add", "concat", "maxpool", "avgpool",
+SUPPORTED_OPS = ("input", "conv", "dense", "relu", "sigmoid", "hardsigmoid", "clip", "add", "concat", "maxpool", "avgpool",
                  "globalavgpool", "upsample", "flatten")
 
 
@@ -82,6 +84,35 @@ def sigmoid_table(t: Fixed) -> np.ndarray:
     r = (1.0 / (np.float32(1) + e).astype(np.float64)).astype(np.float32).astype(np.float64)
     q = np.floor(r * 2.0 ** t.fraction + (0.5 if t.rounding else 0.0)).astype(np.int64)
     return saturate(q, t) if t.saturate else wrap(q, t.width, t.signed)
+
+
+HSIG_FRAC = 16           # fraction bits of HardSigmoid's slope and shift
+
+
+@dataclass(frozen=True)
+class HardSigmoidConstants:
+    slope: int          # alpha * 2^16, rounded (> 0)
+    shift: int          # beta * 2^16, rounded (signed)
+    slope_bits: int     # unsigned width holding slope
+    shift_bits: int     # signed width holding shift
+
+
+def hardsigmoid_constants(node: Node) -> HardSigmoidConstants:
+    s = int(quantize_frac(node.attrs["alpha"], HSIG_FRAC))
+    b = int(quantize_frac(node.attrs["beta"], HSIG_FRAC))
+    return HardSigmoidConstants(s, b, max(HSIG_FRAC + 1, s.bit_length()),
+                                max(HSIG_FRAC + 2, (b if b >= 0 else ~b).bit_length() + 1))
+
+
+def hardsigmoid_int(x: np.ndarray, in_t: Fixed, k: HardSigmoidConstants, out_t: Fixed) -> np.ndarray:
+    """clip(S x + B, 0, 1) exact at frac(T_x) + 16 fraction bits, then one cast to out_t."""
+    f = in_t.fraction + HSIG_FRAC
+    sh = in_t.fraction
+    b = k.shift << sh if sh >= 0 else None
+    if b is None:        # an input type with negative fraction bits: align x instead
+        raise FcompError("HardSigmoid needs an input type with fraction bits >= 0")
+    v = np.asarray(x, np.int64) * k.slope + b
+    return cast(np.clip(v, 0, 1 << f), f, out_t)
 
 
 def sigmoid_index(x: np.ndarray, frac: int) -> np.ndarray:
@@ -249,6 +280,8 @@ def run_node(net: Network, nn: NetNode, xs: list[np.ndarray], ts: list[Fixed]) -
     node, n = nn.node, len(xs[0])
     if node.op == "relu":
         return cast(np.maximum(xs[0], 0), ts[0].fraction, nn.out)
+    if node.op == "hardsigmoid":
+        return hardsigmoid_int(xs[0], ts[0], hardsigmoid_constants(node), nn.out)
     if node.op == "sigmoid":
         return sigmoid_table(nn.out)[sigmoid_index(xs[0], ts[0].fraction)]
     if node.op == "clip":

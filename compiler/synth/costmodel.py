@@ -87,6 +87,11 @@ def features(module: str, p: dict) -> dict[str, float] | None:
         wide = ow > 8
         return {"one": 1.0, "lanes": n, "lane_bits": n * g("IW"), "rom_logic_bits": 0.0 if wide else n * ow * 1024.0,
                 "bram_cols": n * math.ceil(ow / 18) * 0.5 if wide else 0.0}
+    if module == "fc_hardsigmoid":
+        # a multiply by the constant SLOPE per lane (shift-and-add: an adder per set bit), the clamp and the cast
+        sl = str(p.get("SLOPE", "1")).split("d")[-1]
+        ones = bin(int(sl)).count("1") if sl.isdigit() else 1
+        return {"one": 1.0, "lanes_bits": g("N") * g("IW"), "mult_bits": g("N") * g("XW") * ones}
     if module == "fc_upsample":
         # the output and repeat registers, a 2-3 input mux per bit, and the row buffer when rows repeat
         dw = g("N") * g("W")
