@@ -603,59 +603,13 @@ def node_instances(graph: Graph, node: Node, m: LayerMapping | None, W: int, *, 
 def skip_depths(graph: Graph, plan: dict[str, LayerMapping], K: dict[str, int],
                 T: dict[str, int] | None = None) -> dict[tuple[str, str], int]:
     """FIFO depth of every edge into an Add/Concat from its shorter branch, as the generator sizes it
-    (`rtl.accel._Gen._skip_depths`): what the other branch can hold, in the join's beats, plus 8. `T`: each
-    ternary layer's scale terms when known (after compression), else TYPICAL_T."""
-    from .rtl.accel import EDGE_DEPTH, _pow2_at_least
+    (`rtl.accel.skip_fifo_depths`, one rule for both). `K`: the ternary layers (kept groups per PE); `T`: their
+    scale terms when known (after compression), else TYPICAL_T; the output banks at the generator's 4."""
+    from .rtl.accel import skip_fifo_depths
 
-    def beats(name):
-        return _stream(graph.node(name).shape)[1]
-
-    def ancestors(name):
-        seen, stack = [], [name]
-        while stack:
-            n = stack.pop()
-            if n not in seen:
-                seen.append(n)
-                stack.extend(graph.node(n).inputs)
-        return seen
-
-    order = [n.name for n in graph.nodes]
-
-    def hold(fork, name, out_beats):
-        total, n = 0.0, name
-        while n != fork:
-            node = graph.node(n)
-            src = graph.node(node.inputs[0])
-            scale = max(1.0, beats(src.name) / max(1, out_beats))
-            mine = max(1.0, beats(n) / max(1, out_beats))
-            if node.op in ("conv", "maxpool", "avgpool"):
-                kh, _ = node.attrs["kernel"]
-                total += (_pow2_at_least(kh + node.attrs["strides"][0]) * src.shape[2] + 2) / scale
-            if node.op in ("conv", "dense") and n in plan:
-                if n in K:
-                    rpp = math.ceil(plan[n].rows / plan[n].pe)
-                    t = (T or {}).get(n, TYPICAL_T)
-                    total += (NIB + 4 + 2 + math.ceil((t + 2) / rpp)) * mine
-                else:
-                    total += 4 * mine
-            if node.op in ("flatten", "globalavgpool"):
-                total += beats(src.name) / scale
-            total += (EDGE_DEPTH + 3) * mine
-            n = node.inputs[0] if len(node.inputs) == 1 else max(
-                node.inputs, key=lambda s: hold(fork, s, out_beats) if s != fork else 0)
-        return int(math.ceil(total))
-
-    out = {}
-    for node in graph.nodes:
-        if node.op not in ("add", "concat") or len(node.inputs) != 2:
-            continue
-        a, b = node.inputs
-        anc_b = set(ancestors(b))
-        fork = max((n for n in ancestors(a) if n in anc_b), key=order.index)
-        h = {s: hold(fork, s, beats(node.name)) for s in (a, b)}
-        short = min((a, b), key=lambda s: h[s])
-        out[(short, node.name)] = h[b if short == a else a] + 8
-    return out
+    pe = {n: (NIB, 4, (T or {}).get(n, TYPICAL_T), math.ceil(plan[n].rows / plan[n].pe)) for n in K if n in plan}
+    mac = {n for n in plan if n not in K and graph.node(n).op in ("conv", "dense")}
+    return skip_fifo_depths(graph, pe, mac)
 
 
 def _edges(graph: Graph, plan, kept_k: dict[str, int],

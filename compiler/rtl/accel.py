@@ -172,6 +172,65 @@ def _io(prefix: str, b: str) -> dict:
     return {f"{prefix}_data": f"{b}_data", f"{prefix}_valid": f"{b}_valid", f"{prefix}_ready": f"{b}_ready"}
 
 
+def skip_fifo_depths(graph, pe_layers: dict[str, tuple[int, int, int, int]], mac_layers: set[str]
+                     ) -> dict[tuple[str, str], int]:
+    """FIFO depth of the edge into every Add/Concat from its shorter branch: as deep as the other branch can hold
+    before producing (in the join's beats) plus 8, so the fork feeding both never stalls into a deadlock. The one
+    sizing rule: the generator calls it with its layers, the estimate (`compiler.estimate`) with the plan's.
+
+    pe_layers: ternary PE layers -> (NIB input banks, NOB output banks, T scale terms, RPP rows per PE);
+    mac_layers: fixed-point conv/dense layers (fc_mac_layer). A branch holds: each window generator its line
+    buffer, each PE layer its banks and scale pipeline, an fc_mac_layer its 4 stages, a flatten or global pool a
+    whole input, every module and FIFO a few beats."""
+    order = [n.name for n in graph.nodes]
+
+    def beats(name):
+        return lanes_beats(graph.node(name).shape)[1]
+
+    def ancestors(name):
+        seen, stack = [], [name]
+        while stack:
+            n = stack.pop()
+            if n not in seen:
+                seen.append(n)
+                stack.extend(graph.node(n).inputs)
+        return seen
+
+    def hold(fork, name, out_beats):
+        total, n = 0.0, name
+        while n != fork:
+            node = graph.node(n)
+            src = graph.node(node.inputs[0])
+            scale = max(1.0, beats(src.name) / max(1, out_beats))     # input beats per output beat
+            mine = max(1.0, beats(n) / max(1, out_beats))
+            if node.op in ("conv", "maxpool", "avgpool"):
+                kh, _ = node.attrs["kernel"]
+                total += (_pow2_at_least(kh + node.attrs["strides"][0]) * src.shape[2] + 2) / scale
+            if n in pe_layers:
+                nib, nob, t, rpp = pe_layers[n]
+                total += (nib + nob + 2 + math.ceil((t + 2) / rpp)) * mine
+            elif n in mac_layers:
+                total += 4 * mine
+            if node.op in ("flatten", "globalavgpool"):
+                total += beats(src.name) / scale
+            total += (EDGE_DEPTH + 3) * mine
+            n = node.inputs[0] if len(node.inputs) == 1 else max(
+                node.inputs, key=lambda s: hold(fork, s, out_beats) if s != fork else 0)
+        return int(math.ceil(total))
+
+    out = {}
+    for node in graph.nodes:
+        if node.op not in ("add", "concat") or len(node.inputs) != 2:
+            continue
+        a, b = node.inputs
+        anc_b = set(ancestors(b))
+        fork = max((n for n in ancestors(a) if n in anc_b), key=order.index)
+        h = {s: hold(fork, s, beats(node.name)) for s in (a, b)}
+        short = min((a, b), key=lambda s: h[s])
+        out[(short, node.name)] = h[b if short == a else a] + 8
+    return out
+
+
 class _Gen:
     def __init__(self, net: Network, skip_depths: dict[str, int] | None = None):
         self.net = net
@@ -232,68 +291,14 @@ class _Gen:
         return self.finish()
 
     def _skip_depths(self, consumers) -> dict[tuple[str, str], int]:
-        """For every add: its two inputs come from one fork; the FIFO on the edge into the add of the branch
-        that holds fewer beats is as deep as the other branch can hold (in the add's beats) plus slack."""
-        net = self.net
-        out: dict[tuple[str, str], int] = {}
-        for name in net.order:
-            nn = net.nodes[name]
-            if nn.op not in ("add", "concat"):
-                continue
-            a, b = nn.node.inputs
-            fork = self._common_ancestor(a, b)
-            hold = {s: self._hold(fork, s, stream_of(nn).beats) for s in (a, b)}
-            short = min((a, b), key=lambda s: hold[s])
-            long_ = b if short == a else a
-            depth = hold[long_] + 8
-            out[(short, name)] = int(self.skip_override.get(name, depth))
+        pe = {n: (nn.layer.NIB, nn.layer.NOB, nn.layer.params["T"], nn.layer.RPP)
+              for n, nn in self.net.nodes.items() if nn.layer is not None}
+        mac = {n for n, nn in self.net.nodes.items() if nn.op in ("conv", "dense") and nn.layer is None}
+        out = skip_fifo_depths(self.net.graph, pe, mac)
+        for (short, join), d in list(out.items()):
+            if join in self.skip_override:
+                out[(short, join)] = int(self.skip_override[join])
         return out
-
-    def _ancestors(self, name: str) -> list[str]:
-        seen, stack = [], [name]
-        while stack:
-            n = stack.pop()
-            if n in seen:
-                continue
-            seen.append(n)
-            stack.extend(self.net.nodes[n].node.inputs)
-        return seen
-
-    def _common_ancestor(self, a: str, b: str) -> str:
-        anc_b = set(self._ancestors(b))
-        order = self.net.order
-        common = [n for n in self._ancestors(a) if n in anc_b]
-        return max(common, key=order.index)
-
-    def _hold(self, fork: str, node: str, out_beats: int) -> int:
-        """Beats (at `out_beats` per frame) that the path fork -> node can hold before producing: each window
-        generator its line buffer, every module and FIFO a few beats, a PE layer its input and output banks and its
-        scale pipeline."""
-        total = 0.0
-        n = node
-        while n != fork:
-            nn = self.net.nodes[n]
-            src = self.net.nodes[nn.node.inputs[0]]
-            sst = stream_of(src)
-            scale = max(1.0, sst.beats / max(1, out_beats))     # input beats per output beat
-            if nn.op in ("conv", "maxpool", "avgpool"):
-                kh, kw = nn.node.attrs["kernel"]
-                sh = nn.node.attrs["strides"][0]
-                wd = src.shape[2]
-                total += (_pow2_at_least(kh + sh) * wd + 2) / scale
-            if nn.op in ("conv", "dense") and nn.layer is not None:
-                # its banks, and the T+1 groups in its scale pipeline plus the output register (whole vectors)
-                pipe = math.ceil((nn.layer.params["T"] + 2) / nn.layer.RPP)
-                total += (nn.layer.NIB + nn.layer.NOB + 2 + pipe) * max(1.0, stream_of(nn).beats / max(1, out_beats))
-            if nn.op in ("conv", "dense") and nn.layer is None:
-                # fc_mac_layer: its input and working registers, its 4-stage pipeline and its output register
-                total += 4 * max(1.0, stream_of(nn).beats / max(1, out_beats))
-            if nn.op == "flatten" or nn.op == "globalavgpool":
-                total += sst.beats / scale
-            total += (EDGE_DEPTH + 3) * max(1.0, stream_of(nn).beats / max(1, out_beats))
-            n = nn.node.inputs[0] if len(nn.node.inputs) == 1 else max(
-                nn.node.inputs, key=lambda s: self._hold(fork, s, out_beats) if s != fork else 0)
-        return int(math.ceil(total))
 
     # ---- nodes ---------------------------------------------------------------------------------------------------
     def node(self, nn: NetNode, ins: list[str]):
