@@ -361,11 +361,15 @@ def _ternary_layers(graph, cfg: CompressionConfig | None) -> set[str]:
 
 def plan_for_board(graph, board, opts: BuildOptions):
     """The board plan (per layer P, S, memory kind) for the build's compression, and its estimate. Structured
-    strategies are planned at the keep share that reaches the target ratio; the others as dense ternary."""
+    strategies are planned at the keep share that reaches the target ratio; the others as dense ternary. A budget
+    search (labelled data, no target) may end anywhere from the unpruned ratio up, and the PE groups it prunes
+    follow this plan, so it is planned as dense ternary too: whatever ratio the search keeps then fits the board
+    (planned at 21x, digits_resnet's search chose 32.6x whose kept groups needed 197K LUT, over the 85% margin)."""
     cfg = opts.compression
     ternary = _ternary_layers(graph, cfg)
     keep = 1.0
-    if cfg is not None and get_strategy(cfg.strategy).structured:
+    search = cfg is not None and cfg.target is None and opts.data is not None
+    if cfg is not None and get_strategy(cfg.strategy).structured and not search:
         keep = planned_keep_shares(graph, cfg.target or DEFAULT_TARGET, ternary=ternary,
                                    weight_bits=cfg.first_last_bits, prune_first=cfg.prune_first)
     return plan_and_estimate(graph, board, keep_share=keep, act_bits=opts.act_bits, ternary=ternary,
