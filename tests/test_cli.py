@@ -140,7 +140,8 @@ def test_compress_accuracy_budget_and_ceiling(tmp_path, capsys, zoo_onnx):
     s = json.loads(capsys.readouterr().out)
     probes = s["search"]["probes"]
     assert s["search"]["mode"] == "search" and s["search"]["passed"] and len(probes) >= 2
-    assert probes[0]["target"] == 21 and all(p["within_budget"] for p in probes)
+    # the unpruned ratio first (the noisy check's reference), then from 21x up
+    assert probes[0]["target"] < 21 == probes[1]["target"] and all(p["within_budget"] for p in probes)
     assert s["target_ratio"] == max(p["target"] for p in probes) <= s["search"]["ceiling_ratio"]
     assert main(["compress", model, "--max-accuracy-drop", "1", "-o", str(tmp_path / "df")]) == 2
     assert "needs labelled data" in capsys.readouterr().err
