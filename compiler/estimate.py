@@ -565,8 +565,12 @@ def node_instances(graph: Graph, node: Node, m: LayerMapping | None, W: int, *, 
         out.append(("fc_cast", {"N": lanes, "IW": W, "OW": W, "RELU": 1}))
     elif op == "sigmoid":
         out.append(("fc_sigmoid", {"N": lanes, "IW": W, "OW": W}))
-    elif op == "hardsigmoid":
-        out.append(("fc_hardsigmoid", {"N": lanes, "XW": W, "SLW": 17, "IW": W + 20, "OW": W}))
+    elif op == "hardsigmoid":   # the slope's set bits size its constant multipliers (as the generator passes it)
+        from .rtl.network import hardsigmoid_constants
+
+        k = hardsigmoid_constants(node)
+        out.append(("fc_hardsigmoid", {"N": lanes, "XW": W, "SLW": k.slope_bits, "IW": W + k.slope_bits + 3,
+                                        "OW": W, "SLOPE": f"64'd{k.slope}"}))
     elif op == "clip":
         out.append(("fc_clip", {"N": lanes, "IW": W, "OW": W}))
     elif op == "add":

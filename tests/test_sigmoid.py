@@ -119,3 +119,18 @@ def test_accel_sigmoid_bit_exact(signet, tmp_path):
     for ready in (1.0, 0.3):
         doc = simulate_network(signet.acc, signet.x, signet.accel_dir, tmp_path / f"r{ready}", ready_prob=ready)
         assert doc["passed"] and doc["mismatches"] == 0 and doc["frames_out"] == len(signet.x), doc
+
+
+def test_estimate_prices_hardsigmoid_with_its_slope():
+    """The design model costs fc_hardsigmoid's constant multipliers by the slope's set bits, as the generator
+    passes it (without SLOPE it counted one set bit: 670 instead of 1,314 LUT at 16 lanes)."""
+    from compiler.estimate import node_instances
+    from compiler.ir import Graph, Node
+    from compiler.synth.costmodel import predict
+
+    g = Graph("g", [Node("x", "input", [], (16, 4, 4)),
+                    Node("h", "hardsigmoid", ["x"], (16, 4, 4), attrs={"alpha": 1 / 6, "beta": 0.5})], ["h"])
+    (kind, p), *_ = node_instances(g, g.node("h"), None, 16)
+    assert kind == "fc_hardsigmoid" and p["SLOPE"] == "64'd10923"        # 1/6 at 16 fraction bits
+    with_slope, without = predict(kind, p), predict(kind, {k: v for k, v in p.items() if k != "SLOPE"})
+    assert with_slope["LUT_TOTAL"] > 1.5 * without["LUT_TOTAL"]

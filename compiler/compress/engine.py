@@ -1068,8 +1068,7 @@ def compress_auto(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionC
     Without one (and with labelled data): probes the unpruned ratio, then SEARCH_LADDER ratios up to the model's
     ceiling, starting at 21x and walking up while a probe is within the budget (down while it is not): its
     validation drop plus one standard error (`validation_margin`) within it, and its drop on the noisy copy of the
-    validation split (`noisy_validation`) within it too, or at most half of it above the unpruned model's drop
-    there when noise alone costs that model more than the budget. Returns the largest ratio
+    validation split (`noisy_validation`) at most max(D, the unpruned model's drop there + D/2). Returns the largest ratio
     that met it (the unpruned one when none did, with passed False); the test split then judges the choice
     (passed False when its drop exceeds the budget). Data-free: the target
     (default 21) and no budget (there are no labels to measure one)."""
@@ -1108,8 +1107,8 @@ def compress_auto(graph: Graph, plan: dict[str, LayerMapping], cfg: CompressionC
         results[j] = r
         margin = validation_margin(v["fp32"], v["compressed"], (r.accuracy or {}).get("validation_inputs"))
         # on the noisy copy: within the budget, or, where noise alone costs the unpruned (ternary-only) model more
-        # than that (digits_mlp: 2-4 points at every ratio while its test drop is 0-1), at most half the budget
-        # above the unpruned model's drop there
+        # than half of it (digits_mlp: 2-4 points at every ratio while its test drop is 0-1), at most half the
+        # budget above the unpruned model's drop there: max(D, unpruned + D/2)
         excess = v["noisy_drop_points"] - results[0].validation["noisy_drop_points"]
         noisy_ok = v["noisy_drop_points"] <= max(budget, results[0].validation["noisy_drop_points"] + budget / 2) + 1e-9
         ok = v["drop_points"] + margin <= budget + 1e-9 and noisy_ok
