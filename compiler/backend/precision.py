@@ -110,11 +110,10 @@ def assign_precisions(graph: Graph, ranges: dict[str, float], act_bits: int = 16
             grow = math.ceil(math.log2(max(2, int(window))))
             p["accum"] = Fixed(src.integer + grow + max(src.fraction, p["result"].fraction) + 1,
                                src.integer + grow + 1, saturate=False, rounding=False)
-        elif node.op == "hardsigmoid":   # values in [0, 1]
+        elif node.op in ("sigmoid", "hardsigmoid"):   # values in [0, 1]
             p["result"] = for_range(max(1.0, ranges[node.name]), act_bits)
-        elif node.op == "sigmoid":    # values in (0, 1); hls4ml's table holds them in the result type (one rounding)
-            p["result"] = for_range(max(1.0, ranges[node.name]), act_bits)
-            p["table"] = p["result"]
+            if node.op == "sigmoid":   # hls4ml's table holds them in the result type (one rounding)
+                p["table"] = p["result"]
         elif node.op == "upsample":   # copies: hls4ml's resize_nearest has one stream type in and out
             p = {"result": src}
         elif node.op == "maxpool":

@@ -78,6 +78,11 @@ def tdiv_constants(n: int, aw: int) -> tuple[int, int]:
     return dm, dsh
 
 
+def _slit(v: int) -> str:
+    """A signed 64-bit Verilog literal (parameters of type logic signed [63:0])."""
+    return f"-64'sd{-v}" if v < 0 else f"64'sd{v}"
+
+
 def cast_params(in_frac: int, out) -> dict:
     """fc_cast.svh parameters for a cast from `in_frac` fraction bits to the Fixed type `out`."""
     d = in_frac - out.fraction
@@ -438,11 +443,8 @@ class _Gen:
         if iw > 64:
             raise FcompError(f"node {nn.name}: a {iw}-bit HardSigmoid datapath has no RTL (at most 64 bits)")
 
-        def lit(v):
-            return f"-64'sd{-v}" if v < 0 else f"64'sd{v}"
-
         p = {"N": st.lanes, "XW": src.out.width, "SLW": k.slope_bits, "IW": iw, **cast_params(f, nn.out),
-             "SLOPE": f"64'd{k.slope}", "SHIFTV": lit(shiftv), "ONE": lit(one)}
+             "SLOPE": f"64'd{k.slope}", "SHIFTV": _slit(shiftv), "ONE": _slit(one)}
         self.mod(nn.name, "fc_hardsigmoid", st.beats, _inst("fc_hardsigmoid", f"u_{self.acc.ids[nn.name]}_hsig", p, {
             "clk": "clk", "rst": "rst", **_io("s", ins[0]), **_io("m", self.o(nn))}))
 
@@ -465,12 +467,9 @@ class _Gen:
         if b.width > 64:
             raise FcompError(f"node {nn.name}: a {b.width}-bit Clip comparison has no RTL (at most 64 bits)")
 
-        def lit(v):
-            return f"-64'sd{-v}" if v < 0 else f"64'sd{v}"
-
         p = {"N": st.lanes, "XW": src.out.width, "PSH": b.frac - src.out.fraction, "IW": b.width,
              **cast_params(b.frac, nn.out), "HAS_LO": int(b.lo is not None), "HAS_HI": int(b.hi is not None),
-             "CLO": lit(b.lo or 0), "CHI": lit(b.hi or 0)}
+             "CLO": _slit(b.lo or 0), "CHI": _slit(b.hi or 0)}
         self.mod(nn.name, "fc_clip", st.beats, _inst("fc_clip", f"u_{self.acc.ids[nn.name]}_clip", p, {
             "clk": "clk", "rst": "rst", **_io("s", ins[0]), **_io("m", self.o(nn))}))
 

@@ -76,14 +76,13 @@ SIGMOID_STEPS = SIGMOID_TABLE // 16
 
 def sigmoid_table(t: Fixed) -> np.ndarray:
     """hls4ml's `init_sigmoid_table` as integers of type t (the table type fcomp sets: the result's): entry i is
-    float32(1 / (1 + expf(-x_i))) at x_i = 16 (i - 512) / 1024 (nnet's sigmoid_fcn_float), converted to t
-    (AP_RND: half up; AP_TRN: floor; then SAT or WRAP)."""
+    float32(1 / (1 + expf(-x_i))) at x_i = 16 (i - 512) / 1024 (nnet's sigmoid_fcn_float), converted to t as
+    ap_fixed converts a float (`quantize_input`)."""
     i = np.arange(SIGMOID_TABLE, dtype=np.float64)
     x = (16.0 * (i - SIGMOID_TABLE / 2) / SIGMOID_TABLE).astype(np.float32)
     e = np.exp(-x.astype(np.float64)).astype(np.float32)               # std::exp(float), correctly rounded
-    r = (1.0 / (np.float32(1) + e).astype(np.float64)).astype(np.float32).astype(np.float64)
-    q = np.floor(r * 2.0 ** t.fraction + (0.5 if t.rounding else 0.0)).astype(np.int64)
-    return saturate(q, t) if t.saturate else wrap(q, t.width, t.signed)
+    r = (1.0 / (np.float32(1) + e).astype(np.float64)).astype(np.float32)
+    return quantize_input(r, t)
 
 
 HSIG_FRAC = 16           # fraction bits of HardSigmoid's slope and shift
@@ -106,12 +105,10 @@ def hardsigmoid_constants(node: Node) -> HardSigmoidConstants:
 
 def hardsigmoid_int(x: np.ndarray, in_t: Fixed, k: HardSigmoidConstants, out_t: Fixed) -> np.ndarray:
     """clip(S x + B, 0, 1) exact at frac(T_x) + 16 fraction bits, then one cast to out_t."""
-    f = in_t.fraction + HSIG_FRAC
-    sh = in_t.fraction
-    b = k.shift << sh if sh >= 0 else None
-    if b is None:        # an input type with negative fraction bits: align x instead
+    if in_t.fraction < 0:
         raise FcompError("HardSigmoid needs an input type with fraction bits >= 0")
-    v = np.asarray(x, np.int64) * k.slope + b
+    f = in_t.fraction + HSIG_FRAC
+    v = np.asarray(x, np.int64) * k.slope + (k.shift << in_t.fraction)
     return cast(np.clip(v, 0, 1 << f), f, out_t)
 
 
