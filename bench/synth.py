@@ -152,6 +152,33 @@ def _gap(c, npix, w):
             "LSH": 0, "RND": 1, "SAT": 1}
 
 
+def _mac(n, r, p, s, iw, ww, nc=None, groups=1):
+    """fc_mac_layer at N inputs, R rows, P x S lanes, IW-bit activations, WW-bit weights; with `groups` > 1 a
+    grouped conv of NC columns per row (per-PE lanes, the expanded window of `rtl.accel.grouped_expansion`)."""
+    import math
+
+    cols = nc or n
+    aw = iw + ww + max(1, math.ceil(math.log2(max(2, cols))))
+    q = {"N": n, "R": r}
+    if groups > 1:
+        q = {"N": math.ceil(r / p) * math.ceil(cols / s) * p * s, "NC": cols, "PEL": 1, "R": r}
+    return {**q, "P": p, "S": s, "IW": iw, "WW": ww, "AW": aw, "OW": iw, "PRSH": 0, "PLSH": 0, "PRND": 0,
+            "PSAT": 0, "RSH": ww - 2, "LSH": 0, "RND": 1, "SAT": 1}
+
+
+def _hswish(n, w, frac):
+    """fc_hardswish at N lanes of a W-bit input with `frac` fraction bits, cast to the same type."""
+    from compiler.backend.precision import Fixed
+    from compiler.ir import Node
+    from compiler.rtl.accel import _slit, cast_params
+    from compiler.rtl.network import hardswish_types
+
+    t_in = Fixed(w, w - frac)
+    t = hardswish_types(Node("h", "hardswish", ["x"], (n,), attrs={"alpha": 1 / 6, "beta": 0.5}), t_in)
+    return {"N": n, "XW": w, "SLW": t.k.slope_bits, "HW": t.h_width, "IW": t.p_width, **cast_params(t.p_frac, t_in),
+            "SLOPE": f"64'd{t.k.slope}", "SHIFTV": _slit(t.shift_raw), "ONE": _slit(1 << t.h_frac)}
+
+
 # stream modules alone, from digits sizes towards ResNet-18's (C up to 256, a 7x7 stride-2 window, deep FIFOs)
 SWEEP = [
     ("fc_axis_out", _axis(4, 8, 4)), ("fc_axis_out", _axis(64, 16, 64)), ("fc_axis_out", _axis(100, 16, 100)),
@@ -194,6 +221,17 @@ SWEEP = [
                         "SLOPE": "64'd13107", "SHIFTV": "64'sd262144", "ONE": "64'sd1048576"}),
     ("fc_hardsigmoid", {"N": 8, "XW": 16, "SLW": 17, "IW": 45, "OW": 16, "RSH": 12, "LSH": 0, "RND": 1, "SAT": 1,
                         "SLOPE": "64'd13107", "SHIFTV": "64'sd32768", "ONE": "64'sd67108864"}),
+    ("fc_hardswish", _hswish(1, 16, 10)), ("fc_hardswish", _hswish(8, 16, 10)), ("fc_hardswish", _hswish(16, 16, 12)),
+    ("fc_hardswish", _hswish(32, 8, 4)), ("fc_hardswish", _hswish(4, 8, 5)),
+    # fixed-point conv/dense layers (weight and bias ROMs of seeded random values written by `sweep`): dense and
+    # conv windows, and grouped/depthwise convs with per-PE lanes (MobileNetV2-like widths)
+    ("fc_mac_layer", _mac(64, 32, 4, 8, 16, 16)), ("fc_mac_layer", _mac(256, 10, 2, 16, 16, 8)),
+    ("fc_mac_layer", _mac(72, 16, 4, 9, 16, 16)), ("fc_mac_layer", _mac(288, 64, 8, 8, 16, 8)),
+    ("fc_mac_layer", _mac(576, 64, 4, 16, 8, 8)),
+    ("fc_mac_layer", _mac(144, 16, 2, 3, 16, 16, nc=9, groups=16)),
+    ("fc_mac_layer", _mac(864, 96, 8, 9, 16, 8, nc=9, groups=96)),
+    ("fc_mac_layer", _mac(576, 64, 4, 3, 8, 8, nc=9, groups=64)),
+    ("fc_mac_layer", _mac(72, 8, 2, 4, 16, 16, nc=36, groups=2)),
 ]
 
 
@@ -223,6 +261,22 @@ def sweep(jobs: int | None, timeout: float, kinds: list[str] | None = None) -> d
             rom = roms_dir / f"n{i}_sigmoid.mem"
             rom.write_text(_hex([int(v) & ((1 << ow) - 1) for v in sigmoid_table(Fixed(ow, 3))], ow))
             params["TABLE_FILE"], roms["TABLE_FILE"] = f'"{rom.name}"', rom
+        if mod == "fc_mac_layer":   # seeded random weights (WW bits) and biases (AW - 4 bits), packed as generated
+            import numpy as np
+
+            rng = np.random.default_rng(i)
+            P, S, R, WW, AW = (int(p[k]) for k in ("P", "S", "R", "WW", "AW"))
+            nf, sf = -(-R // P), -(-int(p.get("NC", p["N"])) // S)
+
+            def words(n, lanes, width, bits):
+                vals = rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), (n, lanes))
+                return [sum((int(v) & ((1 << width) - 1)) << (k * width) for k, v in enumerate(row)) for row in vals]
+
+            for key, name, ws, width in (("WEIGHTS_FILE", "weights", words(nf * sf, P * S, WW, WW), P * S * WW),
+                                         ("BIAS_FILE", "bias", words(nf, P, AW, AW - 4), P * AW)):
+                rom = roms_dir / f"n{i}_{name}.mem"
+                rom.write_text(_hex(ws, width))
+                params[key], roms[key] = f'"{rom.name}"', rom
         insts.append(Instance(f"u_s{i}", mod, params, f"s{i}", node=f"s{i}", roms=roms))
 
     def run(inst):

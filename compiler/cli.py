@@ -317,6 +317,9 @@ def _summary(report: dict) -> str:
         for l in r["layers"]:
             if "error" in l:
                 lines.append(f"  RTL: {l['layer']} NOT verified: {l['error']}")
+    if c.get("quantized_model"):
+        q = c["quantized_model"]
+        lines.append(f"  {q.get('message') or q.get('skipped')}")
     if c.get("golden"):
         lines.append(f"  {c['golden']['message']}")
     if report.get("rtl") and report["rtl"].get("network"):

@@ -47,7 +47,7 @@ import numpy as np
 
 from .runtime.wordlayout import WORD_BITS, lane_bits
 from .errors import FcompError
-from .ir import Graph, Node
+from .ir import Graph, Node, conv_groups
 from .plan import LayerMapping
 
 ACT_BITS = 16
@@ -349,9 +349,13 @@ def _weighted(node: Node, m: LayerMapping, act_bits: int, ternary: bool, wbits: 
         # rotates by S lanes a step, one LUT per bit for its load/rotate/hold), the step's lanes and weights,
         # products cast to the accumulator, biases and accumulators, the output vector twice (assembly, output)
         nf, sf = math.ceil(m.rows / P), math.ceil(m.cols / S)
-        e.ff += m.cols * W + sf * S * W + S * W + P * S * wbits + P * S * acc + 3 * P * acc + \
+        vec, work, step = m.cols, sf * S, S
+        if conv_groups(node) > 1:   # per-PE lanes: the expanded window, P*S lanes a step (PEL = 1)
+            vec = work = nf * sf * P * S
+            step = P * S
+        e.ff += vec * W + work * W + step * W + P * S * wbits + P * S * acc + 3 * P * acc + \
             (nf * P + m.rows) * W
-        e.lut += sf * S * W
+        e.lut += work * W
     K = e.kept_per_pe if ternary else 0
     for depth, width in weight_rom(m, ternary, wbits, K):
         e.add(memory_cost(depth, width, m.memory, sequential=True))
@@ -463,6 +467,9 @@ def _stream_node(graph: Graph, plan, node: Node, act_bits: int) -> LayerEstimate
         e.lut += lanes * act_bits
     elif node.op == "hardsigmoid":   # a constant multiply per lane
         e.lut += lanes * act_bits * 4
+    elif node.op == "hardswish":     # a constant multiply and a multiply by the input per lane (a DSP48E2 each)
+        e.lut += lanes * act_bits * 4
+        e.dsp += lanes * 2
     elif node.op == "sigmoid":    # a 1024-word table per lane
         e.buffer_bits += lanes * 1024 * act_bits
         e.buffers += [(1024, act_bits)] * lanes
@@ -559,7 +566,11 @@ def node_instances(graph: Graph, node: Node, m: LayerMapping | None, W: int, *, 
             out += [("fc_serialize", {"N": m.cols, "L": p["IB"] * m.simd, "W": W, "NBEATS": p["NBI"]}),
                     ("tpe_layer", p), ("fc_collect", {"IW": m.pe * W, "NBEATS": p["RPP"]})]
         else:
-            out.append(("fc_mac_layer", {"N": m.cols, "R": m.rows, "P": m.pe, "S": m.simd, "IW": W, "WW": wbits,
+            n = {"N": m.cols}
+            if conv_groups(node) > 1:   # per-PE lanes: the expanded window (`rtl.accel.grouped_expansion`)
+                n = {"N": math.ceil(m.rows / m.pe) * math.ceil(m.cols / m.simd) * m.pe * m.simd, "NC": m.cols,
+                     "PEL": 1}
+            out.append(("fc_mac_layer", {**n, "R": m.rows, "P": m.pe, "S": m.simd, "IW": W, "WW": wbits,
                                          "AW": _acc_bits(W + wbits, m.cols), "OW": W}))
     elif op == "relu":
         out.append(("fc_cast", {"N": lanes, "IW": W, "OW": W, "RELU": 1}))
@@ -571,6 +582,13 @@ def node_instances(graph: Graph, node: Node, m: LayerMapping | None, W: int, *, 
         k = hardsigmoid_constants(node)
         out.append(("fc_hardsigmoid", {"N": lanes, "XW": W, "SLW": k.slope_bits, "IW": W + k.slope_bits + 3,
                                         "OW": W, "SLOPE": f"64'd{k.slope}"}))
+    elif op == "hardswish":
+        from .backend.precision import Fixed
+        from .rtl.network import hardswish_types
+
+        t = hardswish_types(node, Fixed(W, W // 2))
+        out.append(("fc_hardswish", {"N": lanes, "XW": W, "SLW": t.k.slope_bits, "HW": t.h_width, "IW": t.p_width,
+                                     "OW": W, "SLOPE": f"64'd{t.k.slope}"}))
     elif op == "clip":
         out.append(("fc_clip", {"N": lanes, "IW": W, "OW": W}))
     elif op == "add":

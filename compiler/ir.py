@@ -18,11 +18,12 @@ import numpy as np
 # Canonical ops and the attributes each one carries.
 OPS = {
     "input": (),
-    "conv": ("kernel", "strides", "pads"),          # weights: W (out, in, kh, kw), b (out,)
+    "conv": ("kernel", "strides", "pads", "group"),  # weights: W (out, in/group, kh, kw), b (out,); group 1 if absent
     "dense": (),                                    # weights: W (in, out), b (out,)
     "relu": (),
     "clip": ("min", "max"),
     "hardsigmoid": ("alpha", "beta"),               # max(0, min(1, alpha x + beta))
+    "hardswish": ("alpha", "beta"),                 # x * max(0, min(1, alpha x + beta)); ONNX: alpha 1/6, beta 1/2
     "sigmoid": (),                                  # hls4ml's table: 1024 entries over [-8, 8)
     "add": (),
     "concat": ("axis",),                            # axis 0: channels (NCHW without batch) or features
@@ -33,6 +34,16 @@ OPS = {
     "flatten": (),
 }
 WEIGHTED_OPS = ("conv", "dense")
+
+
+def conv_groups(node: "Node") -> int:
+    """Groups of a conv node (ONNX Conv's `group`): output channel r reads input channels g*C/G .. (g+1)*C/G - 1
+    of its group g = r // (out/G); 1 for an ordinary conv, C for a depthwise one."""
+    return int(node.attrs.get("group", 1)) if node.op == "conv" else 1
+
+
+def is_grouped(node: "Node") -> bool:
+    return conv_groups(node) > 1
 
 
 @dataclass

@@ -234,6 +234,11 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
 
     reference = fe.onnx_model
     compression = None
+    ternary_in = _ternary_layers(graph, None)
+    if opts.compression is None and ternary_in:   # a quantized model's ternary layers, unpruned: their zero groups
+        est = estimate_compressed(graph, plan, board, opts, [   # cost no cycle either
+            {"name": n.name, "bits": 2 if n.name in ternary_in else opts.weight_bits} for n in graph.weighted()])
+        check_fit(est, board, opts.margin, model=Path(opts.model).name)
     if opts.compression is not None:
         compression, reference = _compress_and_export(graph, plan, opts.compression, opts.data, out, timer)
         graph = compression.graph
@@ -256,6 +261,15 @@ def _run_steps(opts: BuildOptions, board, fe, out: Path, timer: StageTimer) -> d
     with timer.stage("csim_check", f"C simulation vs ONNX Runtime on {len(samples.check)} inputs"):
         csim_out = _csim_outputs(project, samples)
         check = _check(project, reference, graph, samples, opts.min_agreement, opts.tie_margin, csim_out)
+        qcheck = quantized_model_check(opts.model, graph, samples, _output_to_onnx_order(csim_out, graph),
+                                       opts.min_agreement, opts.tie_margin)
+        if qcheck is not None:   # it bounds an uncompressed build; after compression it is the compression's cost
+            qcheck["gates_the_build"] = compression is None
+            check["quantized_model"] = qcheck
+            log.info(qcheck.get("message") or qcheck.get("skipped"))
+            if not qcheck["passed"] and check["passed"] and compression is None:
+                check["passed"] = False
+                check["message"] = qcheck["message"]
     with timer.stage("golden", "Golden fixed-point model vs C-sim (and every labelled test input)"):
         net = build_network(graph, precisions, plan, compression.layers if compression is not None else None)
         test = _test_split(data, graph) if samples.labels is not None else None
@@ -353,9 +367,12 @@ def _synthesize(net, out: Path, board, opts: BuildOptions, estimate: dict) -> di
 
 
 def _ternary_layers(graph, cfg: CompressionConfig | None) -> set[str]:
-    """The layers the compression engine ternarizes (all, or all but the first and last at first_last_bits 8)."""
+    """The layers the compression engine ternarizes (all, or all but the first and last at first_last_bits 8);
+    without compression, those a quantized model brings ternary (`frontend.mark_ternary`)."""
     if cfg is None:
-        return set()
+        from .backend.precision import is_ternary
+
+        return {n.name for n in graph.weighted() if is_ternary(n)}
     return {name for name, bits in layer_bits(graph, cfg.first_last_bits).items() if bits == 2}
 
 
@@ -371,7 +388,7 @@ def plan_for_board(graph, board, opts: BuildOptions):
     search = cfg is not None and cfg.target is None and opts.data is not None
     if cfg is not None and get_strategy(cfg.strategy).structured and not search:
         keep = planned_keep_shares(graph, cfg.target or DEFAULT_TARGET, ternary=ternary,
-                                   weight_bits=cfg.first_last_bits, prune_first=cfg.prune_first)
+                                   weight_bits=layer_bits(graph, cfg.first_last_bits), prune_first=cfg.prune_first)
     return plan_and_estimate(graph, board, keep_share=keep, act_bits=opts.act_bits, ternary=ternary,
                              weight_bits=opts.weight_bits, margin=opts.margin, target_fps=opts.target_fps,
                              max_simd=opts.max_simd, model=Path(opts.model).name)
@@ -524,6 +541,47 @@ def _check(project: HlsProject, model, graph, samples, min_agreement: float, tie
     """C-sim (its outputs `csim_out` when already run) against ONNX Runtime on the check inputs."""
     ref = run_onnx(model, samples.check)[graph.outputs[0]].reshape(len(samples.check), -1)
     sim = _output_to_onnx_order(_csim_outputs(project, samples) if csim_out is None else csim_out, graph)
+    result = _agreement(sim, ref, samples.labels, min_agreement, tie_margin)
+    ties = f", {result['near_ties']} near-tie(s)" if result["near_ties"] else ""
+    result["message"] = (f"C-sim vs ONNX Runtime: top-1 agreement {result['top1_agreement']:.1%} on {len(ref)} "
+                         f"inputs (bound {min_agreement:.0%}; strict {result['top1_agreement_strict']:.1%}{ties}), "
+                         f"max |error| {result['max_abs_error']:.4g}")
+    if not result["passed"]:
+        result["message"] = "check failed: " + result["message"]
+    return result
+
+
+def quantized_model_check(path, graph, samples, sim_onnx_order: np.ndarray, min_agreement: float,
+                          tie_margin: float) -> dict | None:
+    """A quantized input model (QDQ: QuantizeLinear/DequantizeLinear) is the reference the user trained or
+    calibrated: the C-sim against ONNX Runtime running that file itself (the build's other checks run the
+    normalized model, whose quantizers are Clips: `frontend.passes.QuantizersToClip`). None for other models;
+    QONNX files, which ONNX Runtime cannot run, say so."""
+    import onnxruntime as ort
+
+    from .frontend.load import load_onnx
+
+    q = graph.metadata.get("quantized")
+    if not q:
+        return None
+    if q.get("format") != "QDQ":
+        return {"format": q.get("format"), "skipped": "ONNX Runtime cannot run QONNX's Quant ops; the C-sim was "
+                "checked against the model with its quantizers lowered (model.normalized.onnx)", "passed": True}
+    model = load_onnx(path)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    ref = np.concatenate([np.asarray(sess.run(None, {name: x[None].astype(np.float32)})[0]).reshape(1, -1)
+                          for x in samples.check])
+    result = {"format": "QDQ", **_agreement(sim_onnx_order, ref, samples.labels, min_agreement, tie_margin)}
+    result["message"] = (f"C-sim vs ONNX Runtime on the quantized model itself: top-1 agreement "
+                         f"{result['top1_agreement']:.1%} on {len(ref)} inputs (bound {min_agreement:.0%}), max "
+                         f"|error| {result['max_abs_error']:.4g}")
+    if not result["passed"]:
+        result["message"] = "check failed: " + result["message"]
+    return result
+
+
+def _agreement(sim: np.ndarray, ref: np.ndarray, labels, min_agreement: float, tie_margin: float) -> dict:
     err = np.abs(sim - ref)
     strict = sim.argmax(1) == ref.argmax(1)
     # An input whose two best reference scores are closer than tie_margin of its score range is a near-tie:
@@ -538,13 +596,7 @@ def _check(project: HlsProject, model, graph, samples, min_agreement: float, tie
               "top1_agreement_strict": float(np.mean(strict)), "near_ties": int(np.sum(~decisive)),
               "near_ties_disagreeing": int(np.sum(~decisive & ~strict)), "tie_margin": tie_margin,
               "min_agreement": min_agreement, "passed": bool(agreement >= min_agreement)}
-    if samples.labels is not None:
-        result["accuracy_onnx"] = float(np.mean(ref.argmax(1) == samples.labels))
-        result["accuracy_csim"] = float(np.mean(sim.argmax(1) == samples.labels))
-    ties = f", {result['near_ties']} near-tie(s)" if result["near_ties"] else ""
-    result["message"] = (f"C-sim vs ONNX Runtime: top-1 agreement {agreement:.1%} on {len(ref)} inputs "
-                         f"(bound {min_agreement:.0%}; strict {result['top1_agreement_strict']:.1%}{ties}), "
-                         f"max |error| {result['max_abs_error']:.4g}")
-    if not result["passed"]:
-        result["message"] = "check failed: " + result["message"]
+    if labels is not None:
+        result["accuracy_onnx"] = float(np.mean(ref.argmax(1) == labels))
+        result["accuracy_csim"] = float(np.mean(sim.argmax(1) == labels))
     return result

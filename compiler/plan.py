@@ -98,6 +98,16 @@ def valid_reuse_factor(rows: int, cols: int, rf: int) -> bool:
     return ok and (cols * rows) % rf == 0
 
 
+def closest_valid_reuse_factor(n_in: int, n_out: int, want: int) -> int:
+    """The ReuseFactor hls4ml accepts for a layer of n_in x n_out multiplications closest to `want` (the smaller
+    one on a tie), as `FPGABackend.set_closest_reuse_factor` would pick it."""
+    n = n_in * n_out
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    cands = sorted(set(small + [n // d for d in small]))
+    valid = [rf for rf in cands if valid_reuse_factor(n_out, n_in, rf)] or [1]
+    return min(valid, key=lambda rf: (abs(rf - want), rf))
+
+
 def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 

@@ -60,6 +60,8 @@ ALLOWED_OPS = frozenset(
     {
         "Conv",
         "BatchNormalization",
+        "Clip",
+        "Constant",
         "Relu",
         "Add",
         "MaxPool",
@@ -91,6 +93,7 @@ TRAIN_CONFIGS: dict[str, TrainConfig] = {
     "digits_resnet": TrainConfig(epochs=30, lr=1e-2),
     "digits_cnn": TrainConfig(epochs=20, lr=3e-3),
     "digits_mlp": TrainConfig(epochs=60, lr=3e-3),
+    "digits_mobilenet": TrainConfig(epochs=30, lr=1e-2),
 }
 
 

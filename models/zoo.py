@@ -4,7 +4,8 @@ Everything is defined here (no torchvision import, no weight downloads) so
 the zoo is self-contained and the architectures are pinned in-repo.  The
 models span the structures the compiler must handle: residual adds with
 downsample branches (ResNets), conv/pool stacks whose flatten is not 1x1
-spatial (``digits_cnn``), and plain dense layers (``digits_mlp``).
+spatial (``digits_cnn``), plain dense layers (``digits_mlp``), and MobileNetV2's inverted residuals with
+depthwise convolutions and ReLU6 (``digits_mobilenet``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "digits_resnet",
     "digits_cnn",
     "digits_mlp",
+    "digits_mobilenet",
 ]
 
 
@@ -159,6 +161,56 @@ def digits_mlp() -> nn.Sequential:
     )
 
 
+class InvertedResidual(nn.Module):
+    """torchvision's MobileNetV2 block: 1x1 expand (unless the ratio is 1), 3x3 depthwise (groups = channels),
+    1x1 linear projection, BatchNorm after each, ReLU6 after the first two; identity shortcut when the stride is 1
+    and the width is kept."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int, expand: int) -> None:
+        super().__init__()
+        hidden = in_ch * expand
+        layers: list[nn.Module] = []
+        if expand != 1:
+            layers += [nn.Conv2d(in_ch, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True)]
+        layers += [nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), nn.BatchNorm2d(hidden),
+                   nn.ReLU6(inplace=True), nn.Conv2d(hidden, out_ch, 1, bias=False), nn.BatchNorm2d(out_ch)]
+        self.conv = nn.Sequential(*layers)
+        self.use_res = stride == 1 and in_ch == out_ch
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.conv(x)
+        return x + y if self.use_res else y
+
+
+class DigitsMobileNet(nn.Module):
+    """MobileNetV2-style network for 1x16x16 digits (~14K parameters): a 3x3 stem, inverted residuals
+    (expansion 1 then 4; 16 -> 24 -> 32 channels, two of them downsampling by stride 2, two with identity
+    shortcuts), a 1x1 head to 64 channels, global pool and classifier."""
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU6(inplace=True))
+        self.blocks = nn.Sequential(InvertedResidual(16, 16, 1, 1), InvertedResidual(16, 24, 2, 4),
+                                    InvertedResidual(24, 24, 1, 4), InvertedResidual(24, 32, 2, 4))
+        self.head = nn.Sequential(nn.Conv2d(32, 64, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU6(inplace=True))
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(64, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.head(self.blocks(self.stem(x)))
+        return self.fc(self.avgpool(x).flatten(1))
+
+
+def digits_mobilenet() -> DigitsMobileNet:
+    return DigitsMobileNet()
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """How to build a zoo model and what it consumes.
@@ -205,6 +257,14 @@ MODELS: dict[str, ModelSpec] = {
             (1, 64),
             "digits",
             "3-layer MLP on raw 8x8 digits flattened to 64",
+        ),
+        ModelSpec(
+            "digits_mobilenet",
+            digits_mobilenet,
+            (1, 1, 16, 16),
+            "digits",
+            "MobileNetV2-style: inverted residuals with 3x3 depthwise convs and ReLU6, 16-24-32 channels, on 16x16 "
+            "digits",
         ),
     ]
 }

@@ -11,8 +11,15 @@
 // each other every NF * SF cycles. Pipeline: step -> ROM/lane registers -> product registers -> accumulators ->
 // cast, shifted into the output register a row fold at a time; a full output register that is not taken stalls
 // the whole pipeline for that cycle (one enable).
+//
+// Per-PE lanes (PEL = 1, grouped and depthwise convs): each row reads only its group's NC window lanes, so the PEs
+// of a step read different lanes. The generator wires the window into N = NF * SF * P * S lanes in step order
+// (step k's P*S lanes at [k*P*S*IW +: P*S*IW], PE p lane l at p*S + l, zeros where a row or column is padding:
+// `compiler.rtl.accel.grouped_expansion`) and the register rotates by P*S lanes a step; SF = ceil(NC / S).
 module fc_mac_layer (clk, rst, s_data, s_valid, s_ready, m_data, m_valid, m_ready);
-    parameter integer N    = 1;      // inputs per vector (cols)
+    parameter integer N    = 1;      // inputs per vector (cols; PEL: the expanded vector, NF * SF * P * S)
+    parameter integer NC   = N;      // columns per row (the weight matrix's cols)
+    parameter integer PEL  = 0;      // 1: per-PE lanes (grouped conv)
     parameter integer R    = 1;      // outputs per vector (rows)
     parameter integer P    = 1;
     parameter integer S    = 1;
@@ -32,10 +39,10 @@ module fc_mac_layer (clk, rst, s_data, s_valid, s_ready, m_data, m_valid, m_read
     parameter BIAS_FILE    = "bias.mem";
     `include "tpe_util.svh"
     localparam integer NF    = (R + P - 1) / P;
-    localparam integer SF    = (N + S - 1) / S;
+    localparam integer SF    = (NC + S - 1) / S;
     localparam integer NSTEP = cmul(NF, SF);
-    localparam integer LW    = cmul(S, IW);            // one step's input lanes
-    localparam integer XW    = cmul(SF, LW);           // the padded input vector
+    localparam integer LW    = cmul(PEL ? cmul(P, S) : S, IW);      // one step's input lanes
+    localparam integer XW    = cmul(PEL ? NSTEP : SF, LW);          // the padded input vector
     localparam integer WWORD = cmul(cmul(P, S), WW);
     localparam integer BWORD = cmul(P, AW);
     localparam integer CW    = cmul(cmul(P, S), AW);   // one step's products, cast
@@ -127,7 +134,8 @@ module fc_mac_layer (clk, rst, s_data, s_valid, s_ready, m_data, m_valid, m_read
         for (p = 0; p < P; p = p + 1) begin : g_pe
             for (l = 0; l < S; l = l + 1) begin : g_lane
                 logic signed [PW-1:0] prod;
-                assign prod = $signed(x1[cmul(l, IW) +: IW]) * $signed(w1[cmul(cmul(p, S) + l, WW) +: WW]);
+                assign prod = $signed(x1[cmul(PEL ? cmul(p, S) + l : l, IW) +: IW])
+                            * $signed(w1[cmul(cmul(p, S) + l, WW) +: WW]);
                 fc_cast_comb #(.IW(PW), .OW(AW), .RSH(PRSH), .LSH(PLSH), .RND(PRND), .SAT(PSAT)) u_pc (
                     .x(prod), .y(pc[cmul(cmul(p, S) + l, AW) +: AW]));
             end

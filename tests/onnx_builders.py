@@ -344,7 +344,10 @@ def run_ir(graph, x: np.ndarray) -> np.ndarray:
         elif n.op == "conv":
             w, b = n.weights["W"].astype(np.float64), n.weights["b"].astype(np.float64)
             win = _windows(_pad(ins[0], n.attrs["pads"]), n.attrs["kernel"], n.attrs["strides"])
-            v = np.einsum("cijkl,ockl->oij", win, w) + b[:, None, None]
+            g = int(n.attrs.get("group", 1))
+            cg, og = w.shape[1], w.shape[0] // g      # input channels per group, outputs per group
+            v = np.concatenate([np.einsum("cijkl,ockl->oij", win[k * cg:(k + 1) * cg], w[k * og:(k + 1) * og])
+                                for k in range(g)]) + b[:, None, None]
         elif n.op == "dense":
             v = ins[0] @ n.weights["W"].astype(np.float64) + n.weights["b"].astype(np.float64)
         elif n.op == "relu":
@@ -365,6 +368,8 @@ def run_ir(graph, x: np.ndarray) -> np.ndarray:
             v = ins[0].mean((1, 2), keepdims=True)
         elif n.op == "hardsigmoid":
             v = np.clip(n.attrs["alpha"] * ins[0] + n.attrs["beta"], 0.0, 1.0)
+        elif n.op == "hardswish":
+            v = ins[0] * np.clip(n.attrs["alpha"] * ins[0] + n.attrs["beta"], 0.0, 1.0)
         elif n.op == "sigmoid":
             v = 1.0 / (1.0 + np.exp(-ins[0]))
         elif n.op == "upsample":

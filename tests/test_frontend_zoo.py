@@ -22,8 +22,9 @@ EXPECTED_OPS = {
     "digits_resnet": {"input", "conv", "relu", "add", "globalavgpool", "flatten", "dense"},
     "digits_cnn": {"input", "conv", "relu", "maxpool", "flatten", "dense"},
     "digits_mlp": {"input", "dense", "relu"},
+    "digits_mobilenet": {"input", "conv", "clip", "add", "globalavgpool", "flatten", "dense"},
 }
-NUM_CLASSES = {"resnet18": 1000, "digits_resnet": 10, "digits_cnn": 10, "digits_mlp": 10}
+NUM_CLASSES = {"resnet18": 1000, "digits_resnet": 10, "digits_cnn": 10, "digits_mlp": 10, "digits_mobilenet": 10}
 
 
 @functools.cache
@@ -82,7 +83,8 @@ def test_ir_shapes_match_normalized_onnx(zoo):
         if n.op == "conv":
             in_c = result.graph.node(n.inputs[0]).shape[0]
             out_c, w_in, kh, kw = n.weights["W"].shape
-            assert (out_c, w_in) == (n.shape[0], in_c) and [kh, kw] == list(n.attrs["kernel"])
+            groups = n.attrs.get("group", 1)
+            assert (out_c, w_in * groups) == (n.shape[0], in_c) and [kh, kw] == list(n.attrs["kernel"])
             assert n.weights["b"].shape == (out_c,)
         elif n.op == "dense":
             (n_in,) = result.graph.node(n.inputs[0]).shape

@@ -36,14 +36,15 @@ def test_zoo_model_all_supported_and_totals_match_the_ir(zoo_onnx):
 
 
 def _three_problem_model():
-    """x -> Conv(group=2) 'gconv' -> Relu -> MaxPool(ceil_mode) 'pool' -> Softplus 'act': three separate reasons."""
+    """x -> Conv(dilations 2) 'dconv' -> Relu -> MaxPool(ceil_mode) 'pool' -> Softplus 'act': three separate
+    reasons (the first was a grouped conv until grouped convs were built)."""
     r = B.rng(0)
-    nodes = [helper.make_node("Conv", ["x", "W", "B"], ["c"], name="gconv", kernel_shape=[3, 3], group=2),
+    nodes = [helper.make_node("Conv", ["x", "W", "B"], ["c"], name="dconv", kernel_shape=[3, 3], dilations=[2, 2]),
              helper.make_node("Relu", ["c"], ["r"], name="relu"),
              helper.make_node("MaxPool", ["r"], ["p"], name="pool", kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1),
              helper.make_node("Softplus", ["p"], ["y"], name="act")]
-    return B.checked(B.make_model(nodes, [B.vi("x", [1, 4, 7, 7])], [B.vi("y", [1, 4, 3, 3])],
-                                  [B.init("W", r.standard_normal((4, 2, 3, 3)).astype(np.float32)),
+    return B.checked(B.make_model(nodes, [B.vi("x", [1, 4, 7, 7])], [B.vi("y", [1, 4, 2, 2])],
+                                  [B.init("W", r.standard_normal((4, 4, 3, 3)).astype(np.float32)),
                                    B.init("B", np.zeros(4, np.float32))]))
 
 
@@ -54,14 +55,14 @@ def test_unsupported_model_lists_every_problem_by_node(tmp_path):
     d = inspect_model(path)  # ... inspect lists all of them
     assert not d["supported"] and d["import_error"]
     rows = {r["name"]: r for r in d["nodes"]}
-    assert not rows["gconv"]["supported"] and any("group=2" in p for p in rows["gconv"]["problems"])
+    assert not rows["dconv"]["supported"] and any("dilations" in p for p in rows["dconv"]["problems"])
     assert not rows["pool"]["supported"] and any("ceil_mode" in p for p in rows["pool"]["problems"])
     assert not rows["act"]["supported"] and rows["act"]["problems"] == ["unsupported op"]
     assert rows["relu"]["supported"]
     assert d["totals"]["unsupported_nodes"] == 3
-    assert rows["gconv"]["params"] == 4 * 2 * 9 + 4 and rows["gconv"]["macs"] == 4 * 5 * 5 * 2 * 9
+    assert rows["dconv"]["params"] == 4 * 4 * 9 + 4 and rows["dconv"]["macs"] == 4 * 3 * 3 * 4 * 9
     text = format_inspect(d)
-    for name in ("gconv", "pool", "act"):
+    for name in ("dconv", "pool", "act"):
         line = next(line for line in text.splitlines() if f" {name} " in line)
         assert " NO " in line
     assert "NOT supported: 3 node(s)" in text

@@ -1,5 +1,6 @@
-"""Sigmoid as hls4ml builds it (a 1024-entry table over [-8, 8) indexed by trunc(x * 64) + 512) and HardSigmoid
-(hls4ml's hard_sigmoid: clip(slope x + shift, 0, 1) exact, one cast): the frontend, the golden model against
+"""Sigmoid as hls4ml builds it (a 1024-entry table over [-8, 8) indexed by trunc(x * 64) + 512), HardSigmoid
+(hls4ml's hard_sigmoid: clip(slope x + shift, 0, 1) exact, one cast) and HardSwish (fcomp's own hls4ml layer:
+x * that, exact, one cast): the frontend, the golden model against
 hls4ml's C simulation on inputs that reach every table entry and both clamps (16- and 8-bit activations: the
 index shifts down or up), and fcomp_accel's fc_sigmoid / fc_hardsigmoid bit-exact with the golden model in
 Verilator."""
@@ -42,6 +43,32 @@ def test_table_and_index_follow_the_definition():
     assert list(sigmoid_index(np.array([1, -1, 3]), 3)) == [520, 504, 536]     # fewer than 6 fraction bits
 
 
+def test_hardswish_imports_and_computes_what_onnx_runtime_does(tmp_path):
+    m = B.make_model([helper.make_node("HardSwish", ["x"], ["y"], name="hsw")],
+                     [B.vi("x", [1, 2, 3, 3])], [B.vi("y", [1, 2, 3, 3])], [])
+    m.opset_import[0].version = 14
+    fe = import_onnx(B.save(m, tmp_path / "hsw.onnx"))
+    assert fe.graph.nodes[-1].op == "hardswish"
+    x = B.random_input(m) * 5
+    assert np.allclose(B.run_ir(fe.graph, x), B.run_ort(m, x), atol=1e-6)
+
+
+def test_hardswish_golden_is_exact_then_one_cast():
+    from compiler.ir import Node
+    from compiler.rtl.network import hardswish_int, hardswish_types
+
+    t_in, t_out = Fixed(16, 6), Fixed(16, 6)
+    node = Node("h", "hardswish", ["x"], (1,), attrs={"alpha": 1 / 6, "beta": 0.5})
+    t = hardswish_types(node, t_in)
+    assert (t.k.slope, t.k.shift, t.h_frac, t.p_frac) == (10923, 32768, 26, 36)
+    x = np.array([-4 << 10, -3 << 10, -(3 << 9), 0, 1 << 10, 3 << 10, 5 << 10])      # -4 .. 5 at 10 bits
+    h = np.clip(x * 10923 + (32768 << 10), 0, 1 << 26)
+    want = (x * h + (1 << 25)) >> 26                                                   # RND to 10 bits
+    assert list(hardswish_int(x, t_in, t, t_out)) == list(want)
+    real = hardswish_int(x, t_in, t, t_out) / 1024
+    assert np.allclose(real, [0, 0, -0.375, 0, 2 / 3, 3, 5], atol=2e-3)
+
+
 def test_hardsigmoid_forms_import(tmp_path):
     """ONNX's default (alpha 0.2, beta 0.5), torch's Hardsigmoid (1/6, 1/2) and bad constants named."""
     from compiler.errors import UnsupportedModelError
@@ -67,7 +94,8 @@ class _SigNet(torch.nn.Module):
 
     def __init__(self, kind="sigmoid"):
         super().__init__()
-        self.act = torch.nn.Sigmoid() if kind == "sigmoid" else torch.nn.Hardsigmoid()
+        self.act = {"sigmoid": torch.nn.Sigmoid, "hardsigmoid": torch.nn.Hardsigmoid,
+                    "hardswish": torch.nn.Hardswish}[kind]()
         self.mix = torch.nn.Conv2d(4, 4, 1)
         self.fc = torch.nn.Linear(4, 10)
 
@@ -82,8 +110,9 @@ def _inputs():
     return v.reshape(2, 4, 16, 16)
 
 
-@pytest.fixture(scope="module", params=[("sigmoid", 16), ("sigmoid", 8), ("hardsigmoid", 16), ("hardsigmoid", 8)],
-                ids=["sigmoid16", "sigmoid8", "hard16", "hard8"])
+@pytest.fixture(scope="module", params=[("sigmoid", 16), ("sigmoid", 8), ("hardsigmoid", 16), ("hardsigmoid", 8),
+                                        ("hardswish", 16), ("hardswish", 8)],
+                ids=["sigmoid16", "sigmoid8", "hard16", "hard8", "hswish16", "hswish8"])
 def signet(request, tmp_path_factory):
     from small_net import build_small_net
 
@@ -91,8 +120,11 @@ def signet(request, tmp_path_factory):
     x = _inputs()
     s = build_small_net(_SigNet(kind), (4, 16, 16), tmp_path_factory.mktemp(f"{kind}{bits}"), pe=2, simd=4,
                         target=2, x=x, cal=x, act_bits=bits)
-    want = "sigmoid" if kind == "sigmoid" else "hard_sigmoid"
-    assert sum(l.get("activation") == want for l in s.layers) == 1
+    if kind == "hardswish":
+        assert sum(l["class_name"] == "FcompHardSwish" for l in s.layers) == 1
+    else:
+        want = "sigmoid" if kind == "sigmoid" else "hard_sigmoid"
+        assert sum(l.get("activation") == want for l in s.layers) == 1
     s.kind = kind
     return s
 
@@ -113,12 +145,10 @@ def test_golden_sigmoid_equals_csim_on_every_table_entry(signet):
 
 @pytest.mark.sim
 def test_accel_sigmoid_bit_exact(signet, tmp_path):
-    from compiler.rtl.accel_sim import simulate_network
+    from small_net import accel_bit_exact
 
     assert any(m.kind == f"fc_{signet.kind}" for m in signet.acc.modules)
-    for ready in (1.0, 0.3):
-        doc = simulate_network(signet.acc, signet.x, signet.accel_dir, tmp_path / f"r{ready}", ready_prob=ready)
-        assert doc["passed"] and doc["mismatches"] == 0 and doc["frames_out"] == len(signet.x), doc
+    accel_bit_exact(signet, tmp_path, check_rate=False)
 
 
 def test_estimate_prices_hardsigmoid_with_its_slope():

@@ -14,11 +14,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedModelError
-from ..ir import Graph, Node
-from ..plan import LayerMapping
+from ..ir import Graph, Node, conv_groups
+from ..plan import LayerMapping, closest_valid_reuse_factor
 from .precision import Fixed, fixed_values, is_ternary, quantize
 
 NON_NEGATIVE_OPS = ("relu", "sigmoid", "hardsigmoid")
+ELEMENTWISE_OPS = ("relu", "clip", "sigmoid", "hardsigmoid", "hardswish")   # one value in, one out: the layout passes through
 
 
 def _is_non_negative(graph: Graph, name: str) -> bool:
@@ -34,6 +35,32 @@ def _is_non_negative(graph: Graph, name: str) -> bool:
 
 
 SCALE_SUFFIX = "_scale"
+
+
+def hls_native_depthwise(node: Node) -> bool:
+    """A depthwise conv hls4ml builds as its own DepthwiseConv2D (io_stream: depth multiplier 1 only)."""
+    w = node.weights["W"]
+    return conv_groups(node) > 1 and w.shape[1] == 1 and w.shape[0] == conv_groups(node)
+
+
+def block_diagonal(w: np.ndarray, groups: int) -> np.ndarray:
+    """(out, in/g, kh, kw) grouped kernel -> (out, in, kh, kw) with zeros outside each output's group."""
+    out, cg = w.shape[:2]
+    full = np.zeros((out, cg * groups, *w.shape[2:]), w.dtype)
+    og = out // groups
+    for k in range(groups):
+        full[k * og:(k + 1) * og, k * cg:(k + 1) * cg] = w[k * og:(k + 1) * og]
+    return full
+
+
+def hls_mult_size(node: Node) -> tuple[int, int]:
+    """(n_in, n_out) of hls4ml's multiplier view of a conv/dense layer (`FPGABackend.get_layer_mult_size`):
+    its ReuseFactor is validated against these (a block-diagonal grouped conv is a dense Conv2D to hls4ml)."""
+    w = node.weights["W"]
+    if node.op == "dense":
+        return int(w.shape[0]), int(w.shape[1])
+    g = conv_groups(node)
+    return int(w.shape[1] * g * w.shape[2] * w.shape[3]), int(w.shape[0])
 
 
 class _Lowering:
@@ -111,15 +138,26 @@ class _Lowering:
     def op_conv(self, node):
         src, h, w = self.pad(node, node.attrs["pads"])
         wt, b = self.weights(node)
-        layer = {"class_name": "Conv2D", "inputs": [src], "n_chan": wt.shape[1], "n_filt": wt.shape[0],
-                 "filt_height": wt.shape[2], "filt_width": wt.shape[3],
-                 "weight_data": np.ascontiguousarray(wt.transpose(2, 3, 1, 0)), "bias_data": b}
+        g = conv_groups(node)
+        if g > 1 and hls_native_depthwise(node):   # hls4ml's DepthwiseConv2D, kernel (kh, kw, C, 1)
+            layer = {"class_name": "DepthwiseConv2D", "inputs": [src], "n_chan": g, "n_filt": g,
+                     "depth_multiplier": 1, "filt_height": wt.shape[2], "filt_width": wt.shape[3],
+                     "depthwise_data": np.ascontiguousarray(wt.transpose(2, 3, 1, 0).reshape(*wt.shape[2:], g, 1)),
+                     "bias_data": b}
+        else:
+            if g > 1:   # other grouped convs: one Conv2D with the block-diagonal kernel (the zeros cost hls4ml
+                wt = block_diagonal(wt, g)   # cycles: it is the reference, fcomp_accel reads only the group)
+            layer = {"class_name": "Conv2D", "inputs": [src], "n_chan": wt.shape[1], "n_filt": wt.shape[0],
+                     "filt_height": wt.shape[2], "filt_width": wt.shape[3],
+                     "weight_data": np.ascontiguousarray(wt.transpose(2, 3, 1, 0)), "bias_data": b}
         layer.update(self.window(node, h, w))
         self.scale_stage(node, layer, int(np.prod(node.shape)), int(node.shape[0]))
 
     def op_dense(self, node):
         wt, b = self.weights(node)
         prev = self.graph.node(node.inputs[0])
+        while prev.op in ELEMENTWISE_OPS:   # a ReLU or Clip after the flatten (a QDQ model's activation quantizer)
+            prev = self.graph.node(prev.inputs[0])
         if prev.op == "flatten":
             chw = self.graph.node(prev.inputs[0]).shape
             if len(chw) == 3 and chw[1] * chw[2] > 1:
@@ -153,6 +191,16 @@ class _Lowering:
                         "shift": k.shift / 2 ** HSIG_FRAC,
                         "slope_prec": FixedPrecisionType(k.slope_bits, k.slope_bits - HSIG_FRAC, signed=False),
                         "shift_prec": FixedPrecisionType(k.shift_bits, k.shift_bits - HSIG_FRAC, signed=True)})
+
+    def op_hardswish(self, node):
+        """fcomp's own hls4ml layer (hls4ml has no HardSwish): `compiler.backend.hls4ml_hardswish`."""
+        from ..rtl.network import hardswish_types
+        from . import hls4ml_hardswish
+
+        p_in = self.precisions[node.inputs[0]]["result"] if self.precisions else Fixed(16, 6)
+        hls4ml_hardswish.register()
+        self.add(node, hls4ml_hardswish.layer(node.name, self.src(node), int(np.prod(node.shape)),
+                                              hardswish_types(node, p_in)))
 
     def op_clip(self, node):
         """fcomp's own hls4ml layer (hls4ml has no generic Clip): `compiler.backend.hls4ml_clip`."""
@@ -211,7 +259,13 @@ class _Lowering:
                         "algorithm": "nearest", "align_corners": False, "data_format": "channels_last"})
 
     def op_flatten(self, node):
-        self.add(node, {"class_name": "Reshape", "inputs": [self.src(node)], "target_shape": list(node.shape)})
+        # hls4ml 1.3 skips a 1-D Reshape in io_stream (`inplace_stream_flatten`), leaving the stream packed per
+        # pixel: a Dense reads that, but an element-wise layer after it (a QDQ model's Clip, a ReLU) would read a
+        # pixel's C values as all N. Shaped (1, N) it is repacked (`reshape_stream`) into one beat of N values.
+        shape = list(node.shape)
+        if any(c.op in ELEMENTWISE_OPS for c in self.graph.consumers(node.name)):
+            shape = [1, *shape]
+        self.add(node, {"class_name": "Reshape", "inputs": [self.src(node)], "target_shape": shape})
 
 
 def lower_to_hls4ml(graph: Graph, path="model", precisions: dict[str, dict[str, Fixed]] | None = None
@@ -240,6 +294,8 @@ def hls_config(graph: Graph, layers: list[dict], hls_name: dict[str, str], preci
             cfg.update({"table_t": p["table"].hls(), "table_size": SIGMOID_TABLE})
         if node.name in plan:
             cfg["ReuseFactor"] = plan[node.name].reuse_factor
+            if conv_groups(node) > 1:   # hls4ml validates it on its own view (`hls_mult_size`): the closest valid
+                cfg["ReuseFactor"] = closest_valid_reuse_factor(*hls_mult_size(node), cfg["ReuseFactor"])
             cfg["Strategy"] = "Resource"
         if name != node.name and is_ternary(node):   # codes layer, then the scale stage holding the output
             acc = p["accum"].hls()

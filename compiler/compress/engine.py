@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import FcompError
-from ..ir import Graph
+from ..ir import Graph, conv_groups, is_grouped
 from ..plan import LayerMapping
 from ..progress import log, progress_bar
 from . import groups as G
@@ -334,10 +334,20 @@ def get_strategy(name: str) -> Strategy:
 
 
 # ---- the engine --------------------------------------------------------------------------------------------------
+GROUPED_BITS = 8   # grouped / depthwise convs keep 8-bit weights (`layer_bits`)
+
+
 def layer_bits(graph: Graph, first_last_bits: int) -> dict[str, int]:
-    """Weight bits of each weighted layer after compression: 2 (ternary), the first and last at first_last_bits."""
+    """Weight bits of each weighted layer after compression: 2 (ternary), the first and last at first_last_bits,
+    grouped and depthwise convs at GROUPED_BITS (at least; first_last_bits if higher). A depthwise filter is one
+    3x3 window of one channel: a ternary one keeps at most 9 sign/zero choices and a per-channel scale, and its
+    PE-wise group (one PE's S taps of one channel, `plan.LayerMapping`) is most of the filter, so pruning it
+    removes most of a channel's view. These layers hold few weights (MobileNetV2: ~2% of them), so 8 bits cost
+    little of the ratio; they run on fc_mac_layer's multipliers like other fixed-point layers."""
     names = [n.name for n in graph.weighted()]
-    return {name: first_last_bits if i in (0, len(names) - 1) else 2 for i, name in enumerate(names)}
+    grouped = {n.name for n in graph.weighted() if is_grouped(n)}
+    return {name: max(GROUPED_BITS, first_last_bits) if name in grouped
+            else first_last_bits if i in (0, len(names) - 1) else 2 for i, name in enumerate(names)}
 
 
 NOMINAL_KEEP = 0.5   # the schedule's share standing for "every layer at its own final keep" (per-layer allocation)
@@ -408,6 +418,11 @@ class Context:
     def _prunable(self, index: int, layer: Layer) -> tuple[bool, str]:
         if isinstance(self.strategy, TernaryOnly):
             return False, "ternary-only: no pruning"
+        if layer.bits != 2 and is_grouped(self.graph.node(layer.name)):
+            node = self.graph.node(layer.name)
+            dw = ", depthwise" if node.weights["W"].shape[1] == 1 else ""
+            return False, (f"grouped conv (group={conv_groups(node)}{dw}): kept at "
+                           f"{layer.bits} bits, not pruned (each output sees {layer.mapping.cols} inputs)")
         if layer.bits != 2:
             return False, f"kept at {layer.bits} bits (first_last_bits {layer.bits}): not pruned"
         if self.cfg.prune_first not in ("auto", "always", "never"):

@@ -96,7 +96,8 @@ def build_compressed_onnx(graph: Graph) -> onnx.ModelProto:
             nodes.append(helper.make_node("Conv", [n.inputs[0], w, b], [n.name], name=n.name,
                                           kernel_shape=list(n.weights["W"].shape[2:]),
                                           pads=list(a.get("pads", [0, 0, 0, 0])),
-                                          strides=list(a.get("strides", [1, 1]))))
+                                          strides=list(a.get("strides", [1, 1])),
+                                          **({"group": int(a["group"])} if a.get("group", 1) != 1 else {})))
         elif n.op == "dense":
             w = weight(n)
             b = const(f"{n.name}_b", np.asarray(n.weights["b"], np.float32).reshape(-1))
@@ -110,6 +111,8 @@ def build_compressed_onnx(graph: Graph) -> onnx.ModelProto:
                                           alpha=float(a["alpha"]), beta=float(a["beta"])))
         elif n.op == "sigmoid":
             nodes.append(helper.make_node("Sigmoid", list(n.inputs), [n.name], name=n.name))
+        elif n.op == "hardswish":
+            nodes.append(helper.make_node("HardSwish", list(n.inputs), [n.name], name=n.name))
         elif n.op == "clip":
             lo = "" if a.get("min") is None else const(f"{n.name}_min", np.array(a["min"], np.float32))
             hi = "" if a.get("max") is None else const(f"{n.name}_max", np.array(a["max"], np.float32))

@@ -72,8 +72,9 @@ class IRModule(nn.Module):
         out_c, in_c, kh, kw = w.shape
         pads = list(n.attrs.get("pads", [0, 0, 0, 0]))
         padding = (pads[0], pads[1]) if _symmetric(pads) else (0, 0)
-        conv = nn.Conv2d(in_c, out_c, (kh, kw), stride=tuple(n.attrs.get("strides", [1, 1])), padding=padding,
-                         bias=True)
+        g = int(n.attrs.get("group", 1))
+        conv = nn.Conv2d(in_c * g, out_c, (kh, kw), stride=tuple(n.attrs.get("strides", [1, 1])), padding=padding,
+                         bias=True, groups=g)
         with torch.no_grad():
             conv.weight.copy_(torch.from_numpy(np.asarray(w, np.float32)))
             conv.bias.copy_(torch.from_numpy(np.asarray(b, np.float32).reshape(-1)))
@@ -130,13 +131,15 @@ class IRModule(nn.Module):
             else:
                 h, padding = F.pad(h, _torch_pad(pads)), (0, 0)
             return F.conv2d(h, self.effective_weight(n.name), layer.bias, stride=tuple(a.get("strides", [1, 1])),
-                            padding=padding)
+                            padding=padding, groups=int(a.get("group", 1)))
         if op == "dense":
             return F.linear(ins[0], self.effective_weight(n.name), self.layer(n.name).bias)
         if op == "relu":
             return F.relu(ins[0])
         if op == "hardsigmoid":
             return torch.clamp(a["alpha"] * ins[0] + a["beta"], 0.0, 1.0)
+        if op == "hardswish":
+            return ins[0] * torch.clamp(a["alpha"] * ins[0] + a["beta"], 0.0, 1.0)
         if op == "sigmoid":
             return torch.sigmoid(ins[0])
         if op == "clip":

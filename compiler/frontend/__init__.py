@@ -36,11 +36,54 @@ def _normalize(model: onnx.ModelProto, path) -> tuple[onnx.ModelProto, SanitizeN
     return model, sanitizer
 
 
+def quantizers(model: onnx.ModelProto) -> dict | None:
+    """What a quantized model carries (QDQ or QONNX quantizer nodes), for the IR's metadata: None when float."""
+    from .passes import is_qonnx, standard
+
+    qdq = sum(1 for n in model.graph.node if standard(n, "QuantizeLinear", "DequantizeLinear"))
+    qonnx = sum(1 for n in model.graph.node if is_qonnx(n, "Quant", "BipolarQuant"))
+    if not qdq and not qonnx:
+        return None
+    return {"format": "QONNX" if qonnx else "QDQ", "quantizer_nodes": qdq + qonnx}
+
+
+def mark_ternary(graph: Graph) -> list[str]:
+    """Layers of a quantized model whose weights are already ternary (a QONNX 2-bit signed narrow Quant with zero
+    offset, a BipolarQuant, or int8 codes in {-1, 0, +1} with one scale per output channel) get their `codes`
+    and per-channel `scale` in the IR, as compression would write them, exactly: W = codes * scale. The backend
+    then builds them as adder-only PE layers without ternarizing again. Grouped convs stay fixed-point. Returns
+    the layers marked."""
+    import numpy as np
+
+    from ..ir import is_grouped
+
+    marked = []
+    for node in graph.weighted():
+        if is_grouped(node) or "codes" in node.weights:
+            continue
+        w = np.asarray(node.weights["W"], np.float32)
+        mat = w.reshape(w.shape[0], -1) if node.op == "conv" else w.T
+        scale = np.abs(mat).max(axis=1)
+        codes = np.sign(mat).astype(np.int8)
+        scale = np.where(scale > 0, scale, np.float32(1)).astype(np.float32)
+        if not np.array_equal(codes.astype(np.float32) * scale[:, None], mat):
+            continue
+        node.weights["codes"] = codes.reshape(w.shape) if node.op == "conv" else np.ascontiguousarray(codes.T)
+        node.weights["scale"] = scale
+        marked.append(node.name)
+    return marked
+
+
 def import_onnx(path) -> FrontendResult:
     model = load_onnx(path)
+    quant = quantizers(model)
     model, sanitizer = _normalize(model, path)
     tensors, nodes = dict(sanitizer.table.original), dict(sanitizer.node_original)
-    return FrontendResult(model, build_ir(model, path, tensors, nodes), {**nodes, **tensors}, nodes)
+    graph = build_ir(model, path, tensors, nodes)
+    if quant:
+        quant["ternary_layers"] = mark_ternary(graph)
+        graph.metadata["quantized"] = quant
+    return FrontendResult(model, graph, {**nodes, **tensors}, nodes)
 
 
 __all__ = ["FrontendResult", "import_onnx", "normalize", "load_onnx", "build_ir", "SUPPORTED_OPS"]

@@ -29,16 +29,29 @@ _LOWERED = {"Clip": "clip to constant bounds: fcomp's hls4ml layer nnet::fcomp_c
             "Upsample": "nearest upsample by integer factors: hls4ml Resize (resize_nearest), RTL fc_upsample",
             "HardSigmoid": "hls4ml's hard_sigmoid (slope and shift at 16 fraction bits, exact arithmetic, one cast), "
                            "RTL fc_hardsigmoid",
+            "HardSwish": "x * hard_sigmoid(x) (1/6, 1/2 at 16 fraction bits), exact, one cast: fcomp's hls4ml layer "
+                         "nnet::fcomp_hardswish (hls4ml has none), RTL fc_hardswish",
             "Sigmoid": "hls4ml's table sigmoid (1024 entries over [-8, 8), in the result type), RTL fc_sigmoid",
             "Reshape": "a flatten to (1, N)", "Flatten": "a flatten to (1, N)",
             "GlobalAveragePool": "hls4ml GlobalAveragePooling2D, RTL fc_gap"}
+
+def _grouped_text(group: int, depthwise: bool, multiplier: int) -> str:
+    kind = "depthwise conv" if depthwise else "grouped conv"
+    hls = ("hls4ml DepthwiseConv2D" if depthwise and multiplier == 1 else
+           "hls4ml Conv2D with the block-diagonal kernel (its zeros cost hls4ml cycles)")
+    return (f"{kind} (group={group}): weights kept at 8 bits, not pruned or ternarized; {hls}; RTL fc_mac_layer "
+            "with per-PE lanes (each output reads only its group's window lanes)")
+
 
 # What each normalization pass does to a node it removes, in the words of the table.
 _REMOVED = {"ConstantsToInitializers": "becomes an initializer", "FoldConstantWeights": "folded into a constant (weight or shape)",
             "RemoveIdentities": "removed (no-op on hardware)", "FoldBatchNorm": "folded into the Conv before it",
             "GemmToMatMul": "becomes MatMul + Add (bias)", "ShapeToConstant": "becomes a constant (static shape)",
             "CastLikeToCast": "becomes a Cast (then folded when constant)",
-            "ReduceMeanToGlobalAveragePool": "becomes GlobalAveragePool (mean over H, W)"}
+            "ReduceMeanToGlobalAveragePool": "becomes GlobalAveragePool (mean over H, W)",
+            "FoldQuantizers": "folded into a constant (the weight the quantized model computes with)",
+            "QuantizersToClip": "becomes a Clip to the quantizer's range (its grid rounding runs at fcomp's "
+                                "fixed-point types; report.json check.quantized_model measures the difference)"}
 
 
 def inspect_model(path) -> dict:
@@ -115,6 +128,8 @@ def inspect_model(path) -> dict:
         r["supported"] = not r["problems"]
         r["lowered"] = _LOWERED.get(r["op"]) if r["supported"] and not r["normalized"] and not r["domain"] \
             else None
+        if r.get("group") and r["supported"] and not r["domain"]:
+            r["lowered"] = _grouped_text(r["group"], r["depthwise"], r["multiplier"])
     return {
         "file": str(path), "size_bytes": path.stat().st_size, "ir_version": int(model.ir_version),
         "opset": next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
@@ -191,9 +206,14 @@ def _row(k, n, shapes, dims) -> dict:
             macs = per_sample * w[1 if attrs.get("transB", 0) else 0]
         elif n.op_type == "MatMul" and len(w) == 2:
             macs = per_sample * w[0]
-    return {"index": k, "name": n.name, "op": n.op_type, "domain": n.domain, "inputs": list(n.input),
-            "outputs": list(n.output), "output_shape": out_shape, "params": int(params), "macs": int(macs),
-            "supported": True, "problems": [], "normalized": None}
+    row = {"index": k, "name": n.name, "op": n.op_type, "domain": n.domain, "inputs": list(n.input),
+           "outputs": list(n.output), "output_shape": out_shape, "params": int(params), "macs": int(macs),
+           "supported": True, "problems": [], "normalized": None}
+    if n.op_type == "Conv" and int(attrs.get("group", 1)) != 1:
+        row["group"] = int(attrs["group"])
+        row["depthwise"] = bool(w and len(w) >= 2 and w[1] == 1)
+        row["multiplier"] = int(w[0]) // row["group"] if w and isinstance(w[0], int) else 1
+    return row
 
 
 # ---- normalization: what each pass changes, and every problem after it -------------------------------------------

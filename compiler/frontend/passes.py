@@ -389,8 +389,8 @@ class ReduceMeanToGlobalAveragePool(Pass):
 def normalization_passes(path="model") -> list[Pass]:
     """The passes `import_onnx` runs before SanitizeNames, in order (`fcomp inspect` runs the same list)."""
     return [LowerIrVersion(), FixBatchDimension(path), ConstantsToInitializers(), CastLikeToCast(),
-            ShapeToConstant(), FoldConstantWeights(), RemoveIdentities(), FoldBatchNorm(path), GemmToMatMul(),
-            ReduceMeanToGlobalAveragePool()]
+            ShapeToConstant(), FoldConstantWeights(), FoldQuantizers(), FoldConstantWeights(), QuantizersToClip(),
+            RemoveIdentities(), FoldBatchNorm(path), GemmToMatMul(), ReduceMeanToGlobalAveragePool()]
 
 
 class RemoveIdentities(Pass):
@@ -599,3 +599,223 @@ class SanitizeNames(Pass):
         model.graph.ClearField("doc_string")
         model.graph.name = table.add(model.graph.name or "model", "model")
         return model, False
+
+
+# ---- quantized ONNX: QDQ (ONNX Runtime's static quantizer, Brevitas QCDQ) and QONNX Quant / BipolarQuant ---------
+QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas")
+_Q_RANGES = {TensorProto.INT8: (-128, 127), TensorProto.UINT8: (0, 255), TensorProto.INT16: (-32768, 32767),
+             TensorProto.UINT16: (0, 65535), TensorProto.INT32: (-2 ** 31, 2 ** 31 - 1)}
+
+
+def is_qonnx(n: onnx.NodeProto, *ops: str) -> bool:
+    return n.op_type in ops and n.domain in QONNX_DOMAINS
+
+
+def _along(v: np.ndarray, x: np.ndarray, axis: int) -> np.ndarray:
+    """A per-axis quantization parameter (scalar or 1-D of x.shape[axis]) shaped to broadcast against x."""
+    v = np.asarray(v)
+    if v.ndim == 0 or v.size == 1:
+        return v.reshape(())
+    if v.ndim != 1 or not -x.ndim <= axis < x.ndim or v.size != x.shape[axis]:
+        raise ValueError("scale/zero point do not match the axis")
+    shape = [1] * x.ndim
+    shape[axis % x.ndim] = v.size
+    return v.reshape(shape)
+
+
+def quantize_linear(x, scale, zero_point, axis: int, qtype: int) -> np.ndarray:
+    """ONNX QuantizeLinear: saturate(round_half_even(x / scale) + zero_point) in the integer type `qtype`."""
+    lo, hi = _Q_RANGES[qtype]
+    s = _along(np.asarray(scale, np.float32), x, axis)
+    zp = _along(np.asarray(zero_point, np.int64), x, axis)
+    q = np.rint(np.asarray(x, np.float32) / s).astype(np.int64) + zp     # numpy's rint rounds half to even
+    return np.clip(q, lo, hi).astype(helper.tensor_dtype_to_np_dtype(qtype))
+
+
+def dequantize_linear(q, scale, zero_point, axis: int) -> np.ndarray:
+    """ONNX DequantizeLinear: (q - zero_point) * scale, float32."""
+    s = _along(np.asarray(scale, np.float32), q, axis)
+    zp = _along(np.asarray(zero_point, np.int64), q, axis)
+    return ((np.asarray(q, np.int64) - zp).astype(np.float32) * s).astype(np.float32)
+
+
+def qonnx_int_range(bits: float, signed: bool, narrow: bool) -> tuple[float, float]:
+    """QONNX Quant's integer range: signed [-2^(b-1) + narrow, 2^(b-1) - 1], unsigned [0, 2^b - 1 - narrow]."""
+    if signed:
+        return -(2.0 ** (bits - 1)) + (1 if narrow else 0), 2.0 ** (bits - 1) - 1
+    return 0.0, 2.0 ** bits - 1 - (1 if narrow else 0)
+
+
+_QONNX_ROUND = {"ROUND": np.rint, "CEIL": np.ceil, "FLOOR": np.floor,
+                "ROUND_TO_ZERO": np.trunc, "HALF_EVEN": np.rint}
+
+
+def qonnx_quant(x, scale, zero_point, bits, signed: bool, narrow: bool, rounding: str) -> np.ndarray:
+    """QONNX Quant: (clamp(round(x / scale + zero_point), range) - zero_point) * scale (qonnx's quant())."""
+    lo, hi = qonnx_int_range(float(bits), signed, narrow)
+    s, zp = np.asarray(scale, np.float64), np.asarray(zero_point, np.float64)
+    q = np.clip(_QONNX_ROUND[rounding](np.asarray(x, np.float64) / s + zp), lo, hi)
+    return ((q - zp) * s).astype(np.float32)
+
+
+def _attr(n, name, default=None):
+    for a in n.attribute:
+        if a.name == name:
+            v = helper.get_attribute_value(a)
+            return v.decode() if isinstance(v, bytes) else v
+    return default
+
+
+class FoldQuantizers(Pass):
+    """Quantizers of constants become the constant they compute: DequantizeLinear of int8/uint8/int32 weights and
+    biases (per tensor or per output channel, `axis`), QuantizeLinear and Clip of constants (Brevitas's QCDQ
+    weights: Quantize -> Clip -> Dequantize), QONNX Quant and BipolarQuant of weights. What reaches the Conv or
+    MatMul is then the float weight the quantized model computes with, exactly (q - zero_point) * scale."""
+
+    def apply(self, model):
+        inits = initializers(model)
+        outputs = {o.name for o in model.graph.output}
+        for n in model.graph.node:
+            quant = standard(n, "QuantizeLinear", "DequantizeLinear", "Clip") or \
+                is_qonnx(n, "Quant", "BipolarQuant")
+            ins = [i for i in n.input if i]
+            if not quant or len(n.output) != 1 or not ins or not all(i in inits for i in ins) \
+                    or n.output[0] in outputs or n.output[0] in inits:
+                continue
+            args = [numpy_helper.to_array(inits[i]) if i else None for i in n.input]
+            try:
+                value = self._compute(n, args, [inits[i].data_type if i else None for i in n.input])
+            except (ValueError, TypeError, KeyError, IndexError, OverflowError):
+                value = None
+            if value is None:
+                continue
+            t = numpy_helper.from_array(np.array(value, order="C"), n.output[0])
+            model.graph.initializer.append(t)
+            model.graph.node.remove(n)
+            _drop_unused_initializers(model)
+            return model, True
+        return model, False
+
+    @staticmethod
+    def _compute(n, args, types):
+        x = args[0]
+        arg = lambda k: args[k] if len(args) > k else None  # noqa: E731
+        if _attr(n, "block_size", 0):
+            return None                                       # blocked quantization (opset 21): not folded
+        if n.op_type == "DequantizeLinear":
+            if x.dtype.kind not in "iu" or arg(1) is None:
+                return None
+            zp = arg(2) if arg(2) is not None else np.zeros((), np.int64)
+            return dequantize_linear(x, arg(1), zp, int(_attr(n, "axis", 1)))
+        if n.op_type == "QuantizeLinear":
+            if x.dtype.kind != "f" or arg(1) is None:
+                return None
+            qtype = types[2] if arg(2) is not None else int(_attr(n, "output_dtype", 0) or TensorProto.UINT8)
+            if qtype not in _Q_RANGES:
+                return None
+            zp = arg(2) if arg(2) is not None else np.zeros((), np.int64)
+            return quantize_linear(x, arg(1), zp, int(_attr(n, "axis", 1)), qtype)
+        if n.op_type == "Clip":
+            lo = arg(1) if arg(1) is not None else _attr(n, "min")
+            hi = arg(2) if arg(2) is not None else _attr(n, "max")
+            return np.clip(x, *(np.asarray(v, x.dtype) if v is not None else None for v in (lo, hi))
+                           ).astype(x.dtype) if (lo is not None or hi is not None) else x
+        if n.op_type == "Quant":
+            if any(arg(k) is None for k in (1, 2, 3)):
+                return None
+            return qonnx_quant(x, arg(1), arg(2), float(np.asarray(arg(3)).reshape(-1)[0]),
+                               bool(_attr(n, "signed", 1)), bool(_attr(n, "narrow", 0)),
+                               str(_attr(n, "rounding_mode", "ROUND")).upper())
+        if n.op_type == "BipolarQuant":
+            if arg(1) is None:
+                return None
+            return (np.where(np.asarray(x) >= 0, 1.0, -1.0) * np.asarray(arg(1), np.float64)).astype(np.float32)
+        return None
+
+
+class QuantizersToClip(Pass):
+    """An activation quantizer becomes a Clip to its range: QuantizeLinear -> DequantizeLinear (per tensor; with
+    Brevitas's Clip of the integers between them, QCDQ), or a QONNX Quant. What it computes is the Clip and a
+    rounding to the quantizer's grid; fcomp keeps the Clip (it is how ONNX Runtime's quantizer expresses the
+    ReLU it removes: an int8 grid starting at 0) and runs the rounding at the fixed-point types the calibration
+    sizes instead (16-bit by default, finer than the int8 grid). `check.quantized_model` in report.json measures
+    the C-sim against ONNX Runtime running the quantized model itself."""
+
+    def apply(self, model):
+        inits = initializers(model)
+        opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
+        for n in list(model.graph.node):
+            if standard(n, "QuantizeLinear") and n.input and n.input[0] not in inits:
+                found = self._qdq(model, n, inits)
+            elif is_qonnx(n, "Quant") and n.input and n.input[0] not in inits:
+                found = self._quant(n, inits)
+            else:
+                continue
+            if found is None:
+                continue
+            lo, hi, out, drop = found
+            if opset >= 11:
+                bl = fresh_name(model, f"{n.name or 'q'}_min")
+                model.graph.initializer.append(numpy_helper.from_array(np.asarray(lo, np.float32), bl))
+                bh = fresh_name(model, f"{n.name or 'q'}_max")
+                model.graph.initializer.append(numpy_helper.from_array(np.asarray(hi, np.float32), bh))
+                clip = helper.make_node("Clip", [n.input[0], bl, bh], [out], name=n.name)
+            else:
+                clip = helper.make_node("Clip", [n.input[0]], [out], name=n.name, min=float(lo), max=float(hi))
+            index = list(model.graph.node).index(n)
+            for d in drop:
+                model.graph.node.remove(d)
+            model.graph.node.insert(index, clip)
+            _drop_unused_initializers(model)
+            return model, True
+        return model, False
+
+    @staticmethod
+    def _scalar(inits, name, default=None):
+        if not name:
+            return default
+        if name not in inits:
+            return None
+        v = numpy_helper.to_array(inits[name])
+        return v.reshape(()) if v.size == 1 else None
+
+    def _qdq(self, model, q, inits):
+        """(lo, hi, output, nodes to remove) of a Q -> [Clip ->] DQ chain with per-tensor constants, else None."""
+        s, zp = self._scalar(inits, q.input[1]), self._scalar(inits, q.input[2] if len(q.input) > 2 else "",
+                                                              np.zeros((), np.uint8))
+        if s is None or zp is None or not np.isfinite(s) or s <= 0 or _attr(q, "block_size", 0):
+            return None
+        qtype = inits[q.input[2]].data_type if len(q.input) > 2 and q.input[2] else \
+            int(_attr(q, "output_dtype", 0) or TensorProto.UINT8)
+        if qtype not in _Q_RANGES:
+            return None
+        qmin, qmax = _Q_RANGES[qtype]
+        users = consumers(model, q.output[0])
+        chain = [q]
+        if len(users) == 1 and standard(users[0], "Clip"):               # QCDQ: the integers clipped
+            c = users[0]
+            bounds = [self._scalar(inits, c.input[k]) if len(c.input) > k and c.input[k] else None for k in (1, 2)]
+            if any(len(c.input) > k and c.input[k] and bounds[k - 1] is None for k in (1, 2)):
+                return None
+            qmin = max(qmin, int(bounds[0])) if bounds[0] is not None else qmin
+            qmax = min(qmax, int(bounds[1])) if bounds[1] is not None else qmax
+            chain.append(c)
+            users = consumers(model, c.output[0])
+        if len(users) != 1 or not standard(users[0], "DequantizeLinear") or is_graph_output(model, chain[-1].output[0]):
+            return None
+        dq = users[0]
+        ds = self._scalar(inits, dq.input[1])
+        dz = self._scalar(inits, dq.input[2] if len(dq.input) > 2 else "", np.zeros((), np.uint8))
+        if ds is None or dz is None or float(ds) != float(s) or int(dz) != int(zp):
+            return None
+        return (qmin - int(zp)) * float(s), (qmax - int(zp)) * float(s), dq.output[0], chain + [dq]
+
+    def _quant(self, n, inits):
+        vals = [self._scalar(inits, n.input[k]) if len(n.input) > k else None for k in (1, 2, 3)]
+        if any(v is None for v in vals):
+            return None
+        s, zp, bits = (float(v) for v in vals)
+        if not np.isfinite(s) or s <= 0:
+            return None
+        lo, hi = qonnx_int_range(bits, bool(_attr(n, "signed", 1)), bool(_attr(n, "narrow", 0)))
+        return (lo - zp) * s, (hi - zp) * s, n.output[0], [n]

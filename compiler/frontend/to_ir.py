@@ -9,7 +9,7 @@ from onnx import helper, numpy_helper
 from ..errors import UnsupportedModelError
 from ..ir import Graph, Node
 
-SUPPORTED_OPS = ("Conv", "MatMul", "Add", "Relu", "Clip", "MaxPool", "AveragePool", "GlobalAveragePool",
+SUPPORTED_OPS = ("Conv", "MatMul", "Add", "Relu", "Clip", "HardSwish", "MaxPool", "AveragePool", "GlobalAveragePool",
                  "ReduceMean", "Concat", "Resize", "Upsample", "Sigmoid", "HardSigmoid", "Flatten", "Reshape", "BatchNormalization", "Gemm", "Identity", "Dropout",
                  "Constant")
 
@@ -111,8 +111,14 @@ class _Builder:
             self.fail(n, "weights must be constant initializers (missing weights)")
         in_shape = self.shape(n, n.input[0])
         attrs, a = self.window_attrs(n, in_shape, kernel=w.shape[2:])
-        if a.get("group", 1) != 1:
-            self.fail(n, f"grouped/depthwise convolution (group={a.get('group')}) is not supported")
+        group = int(a.get("group", 1))
+        if group != 1:
+            c_in = in_shape[0]
+            if group < 1 or c_in % group or w.shape[0] % group or w.shape[1] * group != c_in:
+                self.fail(n, f"group={group} does not split the convolution: {c_in} input channels, "
+                             f"{w.shape[0]} output channels and weights of {w.shape[1]} input channels per group "
+                             f"need group | in, group | out and in = group x {w.shape[1]}")
+            attrs["group"] = group
         b = self.const(n.input[2]) if len(n.input) > 2 and n.input[2] else np.zeros(w.shape[0], np.float32)
         if b is None:
             self.fail(n, "bias must be a constant initializer")
@@ -303,6 +309,10 @@ class _Builder:
     def op_Sigmoid(self, n):
         self.emit(n, "sigmoid", [self.data_input(n)])
 
+    def op_HardSwish(self, n):
+        """ONNX HardSwish (opset 14, torch's Hardswish): x * max(0, min(1, x / 6 + 1/2))."""
+        self.emit(n, "hardswish", [self.data_input(n)], {"alpha": 1.0 / 6.0, "beta": 0.5})
+
     def op_HardSigmoid(self, n):
         """max(0, min(1, alpha * x + beta)) (torch's Hardsigmoid: alpha 1/6, beta 1/2); alpha > 0 and both small
         enough for hls4ml's fixed-point slope and shift (`compiler.rtl.network.hardsigmoid_constants`)."""
@@ -391,6 +401,30 @@ class _Builder:
                      "per output)")
 
 
+# Quantized forms left after FoldQuantizers / QuantizersToClip (`frontend.passes`): what each one is and the form
+# fcomp reads instead.
+_QDQ = ("fcomp reads quantized models in QDQ form: QuantizeLinear -> DequantizeLinear pairs with per-tensor "
+        "constant scale and zero point on activations (optionally a Clip of the integers between them), "
+        "DequantizeLinear (or QuantizeLinear) of constant weights")
+_QOP = ("ONNX Runtime's QOperator format (integer ops) is not supported; quantize with "
+        "quant_format=QuantFormat.QDQ instead. ")
+_QOP_OPS = ("QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "QLinearAdd", "QLinearMul",
+            "QLinearAveragePool", "QLinearGlobalAveragePool", "QLinearConcat", "QLinearSigmoid", "QLinearLeakyRelu")
+_QUANT_HINTS = {
+    "QuantizeLinear": "a QuantizeLinear whose integers are not dequantized right away (or whose scale/zero point "
+                      "is per axis or computed) is not supported; " + _QDQ,
+    "DequantizeLinear": "a DequantizeLinear of a tensor computed at run time (not right after its QuantizeLinear, "
+                        "or with per-axis or computed parameters) is not supported; " + _QDQ,
+    **{op: _QOP + _QDQ for op in _QOP_OPS}, "DynamicQuantizeLinear":
+        "dynamic quantization (scales computed at run time) is not supported; use static QDQ quantization",
+    "Quant": "a QONNX Quant on an activation needs constant scalar scale, zero point and bit width "
+             "(per-channel activation quantizers are not supported)",
+    "BipolarQuant": "binary activations (BipolarQuant of a tensor computed at run time) are not supported; "
+                    "BipolarQuant of constant weights is",
+    "Trunc": "QONNX Trunc (average-pool truncation) is not supported",
+}
+
+
 def build_ir(model: onnx.ModelProto, path, original_names: dict[str, str],
              node_names: dict[str, str] | None = None) -> Graph:
     """The normalized ONNX model as an IR Graph (names already sanitized by SanitizeNames).
@@ -422,6 +456,12 @@ def _walk(model, path, original_names, node_names, problems: list | None):
         if n.name in b.fused:
             continue
         try:
+            hint = _QUANT_HINTS.get(n.op_type)
+            if n.op_type == "QuantizeLinear" and any(c.op_type in _QOP_OPS for c in model.graph.node
+                                                     if n.output and n.output[0] in c.input):
+                hint = _QOP + _QDQ     # the integers feed ONNX Runtime's integer ops
+            if hint and (n.domain in ("", "ai.onnx") or n.op_type in ("Quant", "BipolarQuant", "Trunc")):
+                b.fail(n, hint)
             if n.domain not in ("", "ai.onnx"):
                 b.fail(n, f"op of domain '{n.domain}' is not a standard ONNX op; fcomp builds (standard domain): "
                           + ", ".join(SUPPORTED_OPS))

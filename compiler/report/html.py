@@ -529,6 +529,13 @@ def _verification(r: dict, verify: dict | None) -> Markup:
                                    f" (outputs up to {_num(check.get('output_max_abs'), 4)})"),
             ("accuracy ONNX / C-sim", f"{_pct(check.get('accuracy_onnx'))} / {_pct(check.get('accuracy_csim'))}"
              if check.get("accuracy_onnx") is not None else "no labels")]))
+    quant = check.get("quantized_model")
+    if quant:
+        parts.append(Markup("<h3>Against the quantized model itself</h3>") + _kv([
+            ("result", quant.get("message") or quant.get("skipped")),
+            ("format", quant.get("format")),
+            ("bounds the build", "yes" if quant.get("gates_the_build") else
+             "no (the model was compressed further: the difference is the compression's)")]))
     golden = check.get("golden")
     if golden:
         parts.append(Markup("<h3>Golden fixed-point model of the whole network</h3>") + _kv([

@@ -13,6 +13,7 @@ fixed-point width (a vector (n,) is one beat of n lanes). Per node (`compiler.rt
                    ceil(cols/S) cycles per vector, weights and accumulator-typed biases in ROMs)
     relu           fc_cast with RELU
     hardsigmoid    fc_hardsigmoid (a constant multiply, the shift, a clamp to [0, 1], one cast)
+    hardswish      fc_hardswish (fc_hardsigmoid's h, then x * h exact, one cast)
     sigmoid        fc_sigmoid (hls4ml's 1024-entry table in a ROM per lane, the index from x * 64)
     clip           fc_clip (widen to F fraction bits, clamp to the rounded bounds, one cast)
     add            fc_add (exact sum, one cast)
@@ -41,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FcompError
+from ..ir import conv_groups
 from ..runtime.wordlayout import StreamFormat, format_for
 from .layer import RTL_DIR, RtlLayer, _hex, rom_words
 from .network import Network, NetNode
@@ -50,7 +52,7 @@ ACCEL_DIR = TOP                     # rtl/fcomp_accel/ of a build (no layer can 
 ACCEL_JSON = "accel.json"           # the generated design's description, beside its sources and ROMs
 STIMULUS = "network_stimulus.npz"   # inputs (integers, channels-last) and expected outputs beside the ROMs
 ACCEL_SOURCES = ("fc_fifo.sv", "fc_fork.sv", "fc_cast.sv", "fc_cast_comb.sv", "fc_clip.sv", "fc_add.sv",
-                 "fc_concat.sv", "fc_window.sv", "fc_serialize.sv", "fc_collect.sv", "fc_pool.sv", "fc_gap.sv", "fc_upsample.sv", "fc_sigmoid.sv", "fc_hardsigmoid.sv",
+                 "fc_concat.sv", "fc_window.sv", "fc_serialize.sv", "fc_collect.sv", "fc_pool.sv", "fc_gap.sv", "fc_upsample.sv", "fc_sigmoid.sv", "fc_hardsigmoid.sv", "fc_hardswish.sv",
                  "fc_axis_in.sv", "fc_axis_out.sv", "fc_mac_layer.sv", "tpe_addtree.sv", "tpe_array.sv",
                  "tpe_post.sv", "tpe_layer.sv")
 ACCEL_INCLUDES = ("tpe_util.svh", "fc_cast.svh", "fc_tdiv.svh")
@@ -400,7 +402,18 @@ class _Gen:
         self.acc.roms[f"{i}_bias.mem"] = bias
         fp = src.out.fraction + nn.weight_t.fraction
         pc = cast_params(fp, nn.accum)
-        p = {"N": cols, "R": rows, "P": m.pe, "S": m.simd, "IW": src.out.width, "WW": nn.weight_t.width,
+        grouped = {}
+        if conv_groups(nn.node) > 1:   # per-PE lanes: the window wired into step order (no logic, `grouped_expansion`)
+            lanes = grouped_expansion(rows, cols, conv_groups(nn.node), m.pe, m.simd)
+            iw = src.out.width
+            gx = self.wire(f"{i}_gx", len(lanes) * iw)
+            parts = [f"{vec}_data[{a * iw + iw - 1}:{a * iw}]" if a is not None else f"{iw}'d0"
+                     for a in reversed(lanes)]
+            self.body.append(f"    assign {gx}_data = {{{', '.join(parts)}}};\n"
+                             f"    assign {gx}_valid = {vec}_valid;\n    assign {vec}_ready = {gx}_ready;\n")
+            vec, grouped = gx, {"NC": cols, "PEL": 1}
+        p = {"N": len(lanes) if grouped else cols, **grouped, "R": rows, "P": m.pe, "S": m.simd,
+             "IW": src.out.width, "WW": nn.weight_t.width,
              "AW": nn.accum.width, "OW": nn.out.width, "PRSH": pc["RSH"], "PLSH": pc["LSH"], "PRND": pc["RND"],
              "PSAT": pc["SAT"], **{k: v for k, v in cast_params(nn.accum.fraction, nn.out).items() if k != "OW"},
              "WEIGHTS_FILE": f'"{i}_weights.mem"', "BIAS_FILE": f'"{i}_bias.mem"'}
@@ -446,6 +459,17 @@ class _Gen:
         p = {"N": st.lanes, "XW": src.out.width, "SLW": k.slope_bits, "IW": iw, **cast_params(f, nn.out),
              "SLOPE": f"64'd{k.slope}", "SHIFTV": _slit(shiftv), "ONE": _slit(one)}
         self.mod(nn.name, "fc_hardsigmoid", st.beats, _inst("fc_hardsigmoid", f"u_{self.acc.ids[nn.name]}_hsig", p, {
+            "clk": "clk", "rst": "rst", **_io("s", ins[0]), **_io("m", self.o(nn))}))
+
+    def op_hardswish(self, nn: NetNode, ins):
+        from .network import hardswish_types
+
+        src, st = self.src(nn), stream_of(nn)
+        t = hardswish_types(nn.node, src.out)
+        p = {"N": st.lanes, "XW": src.out.width, "SLW": t.k.slope_bits, "HW": t.h_width, "IW": t.p_width,
+             **cast_params(t.p_frac, nn.out), "SLOPE": f"64'd{t.k.slope}", "SHIFTV": _slit(t.shift_raw),
+             "ONE": _slit(1 << t.h_frac)}
+        self.mod(nn.name, "fc_hardswish", st.beats, _inst("fc_hardswish", f"u_{self.acc.ids[nn.name]}_hswish", p, {
             "clk": "clk", "rst": "rst", **_io("s", ins[0]), **_io("m", self.o(nn))}))
 
     def op_sigmoid(self, nn: NetNode, ins):
@@ -614,6 +638,24 @@ module {TOP} (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_tlast
 """
         self.acc.text = head + "".join(self.decl) + "".join(self.body) + "endmodule\n"
         return self.acc
+
+
+def grouped_expansion(rows: int, cols: int, groups: int, P: int, S: int) -> list[int | None]:
+    """fc_mac_layer's per-PE input lanes (PEL = 1) for a grouped conv: lane (step k = nf*SF + sf, PE p, lane l) at
+    k*P*S + p*S + l holds window lane `network.grouped_lanes`[nf*P + p, sf*S + l], or None (a zero) where the row
+    or the column is padding. With S = cols and P | rows (a depthwise 3x3 at S = 9) it is the identity."""
+    from .network import grouped_lanes
+
+    idx = grouped_lanes(rows, cols, groups)
+    nf, sf = math.ceil(rows / P), math.ceil(cols / S)
+    out: list[int | None] = []
+    for f in range(nf):
+        for t in range(sf):
+            for pe in range(P):
+                for lane in range(S):
+                    r, c = f * P + pe, t * S + lane
+                    out.append(int(idx[r, c]) if r < rows and c < cols else None)
+    return out
 
 
 def mac_roms(nn: NetNode) -> tuple[tuple[list[int], int], tuple[list[int], int]]:

@@ -17,6 +17,9 @@ modules in rtl_sim/fc_*.sv implement exactly these formulas and the tests prove 
 * add        y = CAST(a + b), the sum exact
 * hardsigmoid  S, B = alpha, beta rounded to 16 fraction bits (`hardsigmoid_constants`); v = S x + B exact at
              F = frac(T_x) + 16 bits, clamped to [0, 1], y = CAST(v) (hls4ml's hard_sigmoid: `auto` arithmetic)
+* hardswish  S, B as HardSigmoid's (alpha 1/6, beta 1/2); h = min(max(S x + B, 0), 1) exact at F = frac(T_x) + 16,
+             y = CAST(x * h) from the exact product at frac(T_x) + F (`hardswish_types`: fcomp's own hls4ml layer
+             `nnet::fcomp_hardswish`, compiler/backend/hls4ml_hardswish.py, and rtl_sim/fc_hardswish.sv)
 * sigmoid    hls4ml's table (`nnet::sigmoid`, table_size 1024 over [-8, 8)): i = trunc_to_zero(x * 64) + 512
              clamped to 0..1023, y = table[i], the table computed as nnet's init_sigmoid_table does (float32
              1 / (1 + exp(-x_i)) at x_i = 16 (i - 512) / 1024) and held in the result type (`sigmoid_table`)
@@ -42,13 +45,13 @@ import numpy as np
 
 from ..backend.precision import Fixed, fixed_ints, is_ternary, quantize as quantize_frac, saturate, wrap
 from ..errors import FcompError
-from ..ir import Graph, Node
+from ..ir import Graph, Node, conv_groups, is_grouped
 from ..plan import LayerMapping
 from .data import im2col
 from .golden import golden
 from .layer import RtlFormat, RtlLayer, build_layer
 
-SUPPORTED_OPS = ("input", "conv", "dense", "relu", "sigmoid", "hardsigmoid", "clip", "add", "concat", "maxpool", "avgpool",
+SUPPORTED_OPS = ("input", "conv", "dense", "relu", "sigmoid", "hardsigmoid", "hardswish", "clip", "add", "concat", "maxpool", "avgpool",
                  "globalavgpool", "upsample", "flatten")
 
 
@@ -110,6 +113,38 @@ def hardsigmoid_int(x: np.ndarray, in_t: Fixed, k: HardSigmoidConstants, out_t: 
     f = in_t.fraction + HSIG_FRAC
     v = np.asarray(x, np.int64) * k.slope + (k.shift << in_t.fraction)
     return cast(np.clip(v, 0, 1 << f), f, out_t)
+
+
+@dataclass(frozen=True)
+class HardSwishTypes:
+    """HardSwish's exact intermediate types (widths and fraction bits of signed values): h = S x + B at h_frac =
+    the input's fraction bits + 16, then x * h at p_frac; `shift_raw` is B at h_frac."""
+    k: HardSigmoidConstants
+    shift_raw: int
+    h_width: int
+    h_frac: int
+    p_width: int
+    p_frac: int
+    k_frac: int = HSIG_FRAC
+
+
+def hardswish_types(node: Node, in_t: Fixed) -> HardSwishTypes:
+    if in_t.fraction < 0:
+        raise FcompError(f"node {node.name}: HardSwish needs an input type with fraction bits >= 0")
+    k = hardsigmoid_constants(node)
+    f = in_t.fraction + HSIG_FRAC
+    h_width = max(in_t.width + k.slope_bits + 1, k.shift_bits + in_t.fraction, f + 2) + 1
+    p_width = in_t.width + f + 2
+    if p_width > 63:
+        raise FcompError(f"node {node.name}: a {p_width}-bit HardSwish product has no RTL (at most 63 bits)")
+    return HardSwishTypes(k, k.shift << in_t.fraction, h_width, f, p_width, in_t.fraction + f)
+
+
+def hardswish_int(x: np.ndarray, in_t: Fixed, t: HardSwishTypes, out_t: Fixed) -> np.ndarray:
+    """x * clip(S x + B, 0, 1): the clip exact at h_frac, the product exact at p_frac, then one cast to out_t."""
+    x = np.asarray(x, np.int64)
+    h = np.clip(x * t.k.slope + t.shift_raw, 0, 1 << t.h_frac)
+    return cast(x * h, t.p_frac, out_t)
 
 
 def sigmoid_index(x: np.ndarray, frac: int) -> np.ndarray:
@@ -246,6 +281,9 @@ def build_network(graph: Graph, precisions: dict, plan: dict[str, LayerMapping],
             mapping = plan[node.name]
             nn.mapping = mapping
             src_t = precisions[node.inputs[0]]["result"]
+            if is_ternary(node) and is_grouped(node):
+                raise FcompError(f"layer {node.name}: a ternary grouped conv has no PE-array form (grouped convs "
+                                 "keep fixed-point weights, `compress.engine.layer_bits`)")
             if is_ternary(node):
                 fmt = RtlFormat.from_backend(src_t, p)
                 k = kept_per_pe(compression_rows, node.name)
@@ -279,6 +317,8 @@ def run_node(net: Network, nn: NetNode, xs: list[np.ndarray], ts: list[Fixed]) -
         return cast(np.maximum(xs[0], 0), ts[0].fraction, nn.out)
     if node.op == "hardsigmoid":
         return hardsigmoid_int(xs[0], ts[0], hardsigmoid_constants(node), nn.out)
+    if node.op == "hardswish":
+        return hardswish_int(xs[0], ts[0], hardswish_types(node, ts[0]), nn.out)
     if node.op == "sigmoid":
         return sigmoid_table(nn.out)[sigmoid_index(xs[0], ts[0].fraction)]
     if node.op == "clip":
@@ -332,11 +372,23 @@ def run_node(net: Network, nn: NetNode, xs: list[np.ndarray], ts: list[Fixed]) -
     raise FcompError(f"node {node.name}: no golden model for op {node.op}")
 
 
+def grouped_lanes(rows: int, cols: int, groups: int) -> np.ndarray:
+    """(rows, cols) window lane read by row r, column c of a grouped conv: the window vector is in ONNX weight
+    order (channel, kh, kw), so group g's input channels are lanes g*cols .. (g+1)*cols - 1, and row r belongs to
+    group r // (rows / groups)."""
+    g = np.arange(rows) // (rows // groups)
+    return g[:, None] * cols + np.arange(cols)[None, :]
+
+
 def _fixed_layer(nn: NetNode, x: np.ndarray, in_t: Fixed) -> np.ndarray:
     """hls4ml's Dense/Conv (Resource strategy): acc = (accum_t) bias; acc += (accum_t)(w * x); res = (res_t) acc."""
     acc_t = nn.accum
     fp = in_t.fraction + nn.weight_t.fraction
-    prods = x[:, None, :] * nn.weight_int[None, :, :]                 # (n, rows, cols), exact
+    rows, cols = nn.weight_int.shape
+    if x.shape[1] != cols:   # a grouped conv: row r reads the window lanes of its group (`grouped_lanes`)
+        prods = x[:, grouped_lanes(rows, cols, conv_groups(nn.node))] * nn.weight_int[None, :, :]
+    else:
+        prods = x[:, None, :] * nn.weight_int[None, :, :]             # (n, rows, cols), exact
     prods = wrap(cast(prods, fp, acc_t), acc_t.width, acc_t.signed)
     acc = wrap(cast(nn.bias_int, nn.bias_t.fraction, acc_t)[None, :] + prods.sum(-1), acc_t.width, acc_t.signed)
     return cast(acc, acc_t.fraction, nn.out)

@@ -92,6 +92,12 @@ def features(module: str, p: dict) -> dict[str, float] | None:
         sl = str(p.get("SLOPE", "1")).split("d")[-1]
         ones = bin(int(sl)).count("1") if sl.isdigit() else 1
         return {"one": 1.0, "lanes_bits": g("N") * g("IW"), "mult_bits": g("N") * g("XW") * ones}
+    if module == "fc_hardswish":
+        # fc_hardsigmoid's constant multiply and clamp, then a multiply by the input (XW x HW bits) and the cast
+        sl = str(p.get("SLOPE", "1")).split("d")[-1]
+        ones = bin(int(sl)).count("1") if sl.isdigit() else 1
+        return {"one": 1.0, "lanes_bits": g("N") * g("IW"), "mult_bits": g("N") * g("XW") * ones,
+                "prod_bits": g("N") * g("XW") * g("HW")}
     if module == "fc_upsample":
         # the output and repeat registers, a 2-3 input mux per bit, and the row buffer when rows repeat
         dw = g("N") * g("W")
@@ -119,8 +125,9 @@ def features(module: str, p: dict) -> dict[str, float] | None:
                 "out_bits": P * rpp * g("OUT_W") * g("NOB", 4)}
     if module == "fc_mac_layer":
         P, S, N, R = g("P"), g("S"), g("N"), g("R")
+        # per-PE lanes (PEL, a grouped conv): N is the expanded vector, the ROM holds R rows of NC columns
         return {"one": 1.0, "vector_bits": N * g("IW"), "mac_bits": P * S * g("AW"), "out_bits": R * g("OW"),
-                "rom_bits": N * R * g("WW") + R * g("AW")}
+                "rom_bits": g("NC", N) * R * g("WW") + R * g("AW")}
     return None
 
 
