@@ -16,7 +16,7 @@ import onnx_builders as ob
 pytestmark = pytest.mark.sim
 
 
-@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn", "digits_resnet"])
+@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn", "digits_resnet", "digits_mobilenet"])
 def test_digits_models_match_onnx_runtime(tmp_path, zoo_onnx, name):
     """The backend alone (no compression): hls4ml C-sim of each trained digits model vs ONNX Runtime."""
     report = build(BuildOptions(model=zoo_onnx(name), output=tmp_path / "out", n_check=50, compression=None))
@@ -58,6 +58,28 @@ def test_digits_models_match_onnx_runtime(tmp_path, zoo_onnx, name):
     ref = next(iter(run_onnx(onnx.load(str(out / "model.normalized.onnx")), x).values()))
     assert np.array_equal(np.argmax(y.reshape(n, -1), 1), np.argmax(ref.reshape(n, -1), 1))
     assert np.max(np.abs(y - ref.reshape(y.shape))) <= check["max_abs_error"] + 1e-9
+
+
+def test_dynamo_exported_unet_with_concat_and_upsample_builds_end_to_end(tmp_path):
+    """torch's default (dynamo) exporter, a skip branch joined by Concat, nearest upsampling: the whole build
+    (no compression) with the C-sim, the golden model, fcomp_accel end to end and the handoff bundle."""
+    import warnings
+
+    from test_upsample import _UNet
+
+    torch.manual_seed(0)
+    path = tmp_path / "unet.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_UNet().eval(), (torch.randn(1, 1, 8, 8),), str(path))
+    report = build(BuildOptions(model=path, output=tmp_path / "out", n_check=8, compression=None))
+    assert report["check"]["passed"] and report["check"]["golden"]["bit_exact_vs_csim"]
+    net = report["rtl"]["network"]
+    assert net["passed"] and net["mismatches"] == 0, net
+    accel = json.loads((tmp_path / "out" / "rtl" / "fcomp_accel" / "accel.json").read_text())
+    kinds = {m["module"] for m in accel["cycle_model"]["modules"]}
+    assert {"fc_concat", "fc_upsample"} <= kinds
+    assert (tmp_path / "out" / "handoff" / "HANDOFF.md").is_file()
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from compiler.synth import costmodel as cm
 
 # module kinds the generator instances at the top of fcomp_accel (the others are their submodules)
 TOP_KINDS = ("fc_fifo", "fc_fork", "fc_cast", "fc_clip", "fc_add", "fc_concat", "fc_window", "fc_serialize",
-             "fc_collect", "fc_pool", "fc_gap", "fc_upsample", "fc_sigmoid", "fc_hardsigmoid", "fc_axis_in", "fc_axis_out", "tpe_layer",
+             "fc_collect", "fc_pool", "fc_gap", "fc_upsample", "fc_sigmoid", "fc_hardsigmoid", "fc_hardswish", "fc_axis_in", "fc_axis_out", "tpe_layer",
              "fc_mac_layer")
 
 

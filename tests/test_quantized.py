@@ -6,7 +6,6 @@ ONNX Runtime running the quantized file itself, and its fcomp_accel is bit-exact
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import onnx
@@ -20,40 +19,23 @@ from compiler.frontend import import_onnx
 QONNX = "qonnx.custom_op.general"
 
 
-def _ort_qdq(tmp_path, per_channel: bool, float_model=None, calib=None, name="q.onnx"):
-    """A small float conv net (or `float_model`) quantized by ONNX Runtime's quantize_static, QDQ format, int8."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+def _ort_qdq(tmp_path, per_channel: bool):
+    """A small float conv net quantized by ONNX Runtime's quantize_static (QDQ, int8; `models.quantize`)."""
+    from models.quantize import quantize_qdq
 
-    if float_model is None:
-        r = B.rng(0)
-        inits = [B.init("w1", (r.standard_normal((4, 1, 3, 3)) * 0.5).astype(np.float32)),
-                 B.init("b1", (r.standard_normal(4) * 0.1).astype(np.float32)),
-                 B.init("w2", (r.standard_normal((4, 4, 3, 3)) * 0.3).astype(np.float32)),
-                 B.init("b2", (r.standard_normal(4) * 0.1).astype(np.float32))]
-        nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
-                 helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
-                 helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
-                 helper.make_node("Add", ["r1", "c2"], ["y"], name="add")]
-        float_model = B.make_model(nodes, [B.vi("x", [1, 1, 6, 6])], [B.vi("y", [1, 4, 6, 6])], inits)
-    src = B.save(float_model, tmp_path / f"float_{name}")
-    shape = [d.dim_value for d in float_model.graph.input[0].type.tensor_type.shape.dim]
-    feed = calib if calib is not None else [np.random.default_rng(i).random(shape, dtype=np.float32)
-                                            for i in range(16)]
-    iname = float_model.graph.input[0].name
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.it = iter([{iname: x} for x in feed])
-
-        def get_next(self):
-            return next(self.it, None)
-
-    out = tmp_path / name
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        quantize_static(str(src), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
-    return out
+    r = B.rng(0)
+    inits = [B.init("w1", (r.standard_normal((4, 1, 3, 3)) * 0.5).astype(np.float32)),
+             B.init("b1", (r.standard_normal(4) * 0.1).astype(np.float32)),
+             B.init("w2", (r.standard_normal((4, 4, 3, 3)) * 0.3).astype(np.float32)),
+             B.init("b2", (r.standard_normal(4) * 0.1).astype(np.float32))]
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+             helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["r1", "c2"], ["y"], name="add")]
+    src = B.save(B.make_model(nodes, [B.vi("x", [1, 1, 6, 6])], [B.vi("y", [1, 4, 6, 6])], inits),
+                 tmp_path / "float.onnx")
+    feed = [np.random.default_rng(i).random((1, 1, 6, 6), dtype=np.float32) for i in range(16)]
+    return quantize_qdq(src, tmp_path / "q.onnx", feed, per_channel)
 
 
 @pytest.mark.parametrize("per_channel", [False, True])
@@ -199,16 +181,14 @@ def test_inspect_names_the_quantizer_rewrites(tmp_path):
 
 @pytest.mark.sim
 def test_uncompressed_build_of_a_qdq_digits_model_checks_the_quantized_file(tmp_path, zoo_onnx):
-    """digits_cnn quantized by ONNX Runtime (per channel, calibrated on 32 training digits), built without
-    compression: the C-sim agrees with ONNX Runtime running the QDQ file, and fcomp_accel is bit-exact."""
+    """digits_cnn quantized by ONNX Runtime as `make build` does (`models.quantize`: per channel, calibrated on 32
+    training digits), built without compression: the C-sim agrees with ONNX Runtime running the QDQ file, and fcomp_accel is bit-exact."""
     import json
 
     from compiler import api
-    from compiler.datasets import load_digits_split
+    from models.quantize import digits_calibration, quantize_qdq
 
-    x_train = load_digits_split()[0][:32].astype(np.float32).reshape(-1, 1, 16, 16)
-    path = _ort_qdq(tmp_path, True, onnx.load(str(zoo_onnx("digits_cnn"))), [x[None] for x in x_train],
-                    name="digits_cnn_qdq.onnx")
+    path = quantize_qdq(zoo_onnx("digits_cnn"), tmp_path / "digits_cnn_qdq.onnx", digits_calibration((1, 16, 16)))
     out = tmp_path / "out"
     report = api.build(str(path), board="zcu104", data="digits", output=str(out), compression=None, n_check=8)
     q = report["check"]["quantized_model"]

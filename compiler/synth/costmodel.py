@@ -37,6 +37,7 @@ def _clog2(n: int) -> int:
     return max(1, math.ceil(math.log2(max(2, n))))
 
 
+ROM_BRAM_DEPTH = 128      # fc_mac_layer's weight ROM: block RAM from this depth (`features`)
 LUTRAM_MAX_DEPTH = 64     # Yosys 0.23 xcup maps deeper memories to block RAM (seen on FIFOs, banks, line buffers)
 
 
@@ -125,9 +126,14 @@ def features(module: str, p: dict) -> dict[str, float] | None:
                 "out_bits": P * rpp * g("OUT_W") * g("NOB", 4)}
     if module == "fc_mac_layer":
         P, S, N, R = g("P"), g("S"), g("N"), g("R")
-        # per-PE lanes (PEL, a grouped conv): N is the expanded vector, the ROM holds R rows of NC columns
+        # per-PE lanes (PEL, a grouped conv): N is the expanded vector, the ROM holds R rows of NC columns. The
+        # weight ROM (one P*S*WW-bit word per step) goes to block RAM from ROM_BRAM_DEPTH words (Yosys 0.23 on the
+        # SWEEP: 80 words stayed logic, 288 and 576 took 7.5 and 14.5 RAMB36), else to LUT logic
+        steps = -(-R // max(1, P)) * -(-g("NC", N) // max(1, S))
+        wbits = steps * P * S * g("WW")
+        bram = math.ceil(2 * P * S * g("WW") / 72) / 2 * math.ceil(steps / 512) if steps >= ROM_BRAM_DEPTH else 0.0
         return {"one": 1.0, "vector_bits": N * g("IW"), "mac_bits": P * S * g("AW"), "out_bits": R * g("OW"),
-                "rom_bits": g("NC", N) * R * g("WW") + R * g("AW")}
+                "rom_bits": (0 if bram else wbits) + R * g("AW"), "bram_rom": bram}
     return None
 
 
