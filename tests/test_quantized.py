@@ -320,3 +320,100 @@ def test_uncompressed_build_of_a_ternary_qonnx_model_runs_on_pe_arrays(tmp_path)
     acc = json.loads((out / "rtl" / "fcomp_accel" / "accel.json").read_text())
     kinds = [m["module"] for m in acc["cycle_model"]["modules"]]
     assert kinds.count("tpe_layer") == 3 and "fc_mac_layer" not in kinds, kinds
+
+
+def test_qonnx_quant_follows_qonnx_int_quant():
+    """Against qonnx's own int_quant (installed with hls4ml): float32 arithmetic (a float64 division rounds some
+    .5 ties the other way), every rounding mode it knows, narrow ranges, and 1-bit signed as bipolar."""
+    from qonnx.custom_op.general.intquant import int_quant
+
+    from compiler.frontend.passes import _QONNX_ROUND, qonnx_quant
+
+    r = np.random.default_rng(0)
+    x = (r.standard_normal(200_000) * 0.3).astype(np.float32)
+    x[:4] = [0.0, 0.3, -0.3, 0.7]
+    s = np.float32(0.010352779)
+    for mode in _QONNX_ROUND:
+        for bits, signed, narrow in ((8, True, False), (4, True, True), (2, True, True), (3, False, True),
+                                     (1, True, False)):
+            want = int_quant(x, s, np.float32(0), np.float32(bits), signed, narrow, mode)
+            got = qonnx_quant(x, s, np.float32(0), bits, signed, narrow, mode)
+            assert np.array_equal(got, want.astype(np.float32)), (mode, bits, signed, narrow)
+
+
+def test_a_one_bit_signed_activation_quant_is_refused_not_zeroed(tmp_path):
+    m, _ = _qonnx_model((B.rng(2).standard_normal((3, 1, 3, 3)) * 0.5).astype(np.float32))
+    act = next(n for n in m.graph.node if n.name == "aquant")
+    next(i for i in m.graph.initializer if i.name == "b8").CopyFrom(B.init("b8", np.float32(1)))
+    for a in act.attribute:
+        if a.name == "signed":
+            a.i = 1
+    with pytest.raises(UnsupportedModelError) as err:
+        import_onnx(B.save(m, tmp_path / "bin.onnx"))
+    assert err.value.node == "aquant" and "binary activation" in str(err.value)
+
+
+def test_a_quantized_tensor_that_is_a_graph_output_keeps_its_quantizer(tmp_path):
+    """Q -> Clip -> DQ where the Q's integers are also a graph output: QuantizersToClip leaves it alone (lowering it
+    would leave that output without a producer) and the model is refused with one clear line (an int8 output)."""
+    from compiler.errors import FcompError
+
+    inits = [B.init("s", np.float32(0.1)), helper.make_tensor("z", TensorProto.INT8, [], [0]),
+             helper.make_tensor("lo", TensorProto.INT8, [], [-100]), helper.make_tensor("hi", TensorProto.INT8, [],
+                                                                                      [100])]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], name="q"),
+             helper.make_node("Clip", ["q", "lo", "hi"], ["c"], name="clip"),
+             helper.make_node("DequantizeLinear", ["c", "s", "z"], ["y"], name="dq")]
+    g = helper.make_graph(nodes, "g", [B.vi("x", [1, 2, 3, 3])],
+                          [B.vi("y", [1, 2, 3, 3]), helper.make_tensor_value_info("q", TensorProto.INT8, [1, 2, 3, 3])],
+                          inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    with pytest.raises(FcompError) as err:
+        import_onnx(B.save(m, tmp_path / "qout.onnx"))
+    assert "'q' has element type INT8" in str(err.value)
+    from compiler.frontend.passes import QuantizersToClip
+
+    assert QuantizersToClip().apply(m)[1] is False
+
+
+def test_one_quantize_read_by_two_dequantizes_becomes_one_clip(tmp_path):
+    """ONNX Runtime's DedicatedQDQPair form: each consumer has its own DequantizeLinear of the same integers."""
+    r = B.rng(0)
+    inits = [B.init("s", np.float32(0.05)), helper.make_tensor("z", TensorProto.INT8, [], [0]),
+             B.init("w", r.standard_normal((2, 2, 1, 1)).astype(np.float32))]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], name="q"),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["d1"], name="dq1"),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["d2"], name="dq2"),
+             helper.make_node("Conv", ["d1", "w"], ["c"], name="conv"),
+             helper.make_node("Add", ["c", "d2"], ["y"], name="add")]
+    m = B.make_model(nodes, [B.vi("x", [1, 2, 3, 3])], [B.vi("y", [1, 2, 3, 3])], inits)
+    g = import_onnx(B.save(m, tmp_path / "pair.onnx")).graph
+    assert [n.op for n in g.nodes] == ["input", "clip", "conv", "add"]
+    x = B.random_input(m) * 3
+    assert np.max(np.abs(B.run_ort(m, x) - B.run_ir(g, x))) <= 0.05 * 0.5 * 3 + 1e-6
+
+
+def test_compressing_an_already_ternary_model_drops_its_stale_codes(tmp_path):
+    """The imported codes describe the imported weights only: layers fine-tuned at 8 bits
+    (--first-last-bits 8) must not keep them (build_compressed_onnx refused W != codes * scale)."""
+    from compiler.backend.precision import is_ternary
+    from compiler.compress.engine import CompressionConfig, compress
+    from compiler.compress.export_onnx import build_compressed_onnx
+    from compiler.plan import plan_layers
+
+    g = import_onnx(B.save(_qonnx_ternary_model(), tmp_path / "qt.onnx")).graph
+    res = compress(g, plan_layers(g), CompressionConfig(strategy="pe-wise", first_last_bits=8, target=2.0))
+    first, *_, last = res.graph.weighted()
+    assert not is_ternary(first) and not is_ternary(last)
+    build_compressed_onnx(res.graph)
+
+
+def test_one_input_layers_are_not_taken_for_ternary(tmp_path):
+    from compiler.frontend import mark_ternary
+    from compiler.ir import Graph, Node
+
+    g = Graph("g", [Node("x", "input", [], (1, 4, 4)),
+                    Node("c", "conv", ["x"], (3, 4, 4), attrs={"kernel": [1, 1], "strides": [1, 1], "pads": [0] * 4},
+                         weights={"W": np.asarray([0.3, -1.2, 0.7], np.float32).reshape(3, 1, 1, 1),
+                                  "b": np.zeros(3, np.float32)})], ["c"])
+    assert mark_ternary(g) == [] and "codes" not in g.node("c").weights

@@ -260,10 +260,10 @@ class _Lowering:
 
     def op_flatten(self, node):
         # hls4ml 1.3 skips a 1-D Reshape in io_stream (`inplace_stream_flatten`), leaving the stream packed per
-        # pixel: a Dense reads that, but an element-wise layer after it (a QDQ model's Clip, a ReLU) would read a
-        # pixel's C values as all N. Shaped (1, N) it is repacked (`reshape_stream`) into one beat of N values.
+        # pixel: a Dense reads that, but any other layer after it (a QDQ model's Clip, a ReLU, a Concat) would read
+        # a pixel's C values as all N. Shaped (1, N) it is repacked (`reshape_stream`) into one beat of N values.
         shape = list(node.shape)
-        if any(c.op in ELEMENTWISE_OPS for c in self.graph.consumers(node.name)):
+        if any(c.op != "dense" for c in self.graph.consumers(node.name)):   # anything but a Dense reads beats
             shape = [1, *shape]
         self.add(node, {"class_name": "Reshape", "inputs": [self.src(node)], "target_shape": shape})
 

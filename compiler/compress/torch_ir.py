@@ -209,6 +209,10 @@ def ir_from_module(graph: Graph, module: IRModule, extra: dict[str, dict[str, np
                     raise ValueError(f"ir_from_module: IR node {n.name} W has shape {n.weights['W'].shape}, "
                                      f"the module's weight gives {w.shape}")
                 weights["W"], weights["b"] = w, np.array(b, dtype=np.float32).reshape(-1)
+                # new weights: codes/scale the input IR carried (a quantized model's ternary layers,
+                # `frontend.mark_ternary`) no longer describe them; `extra` gives the new ones
+                weights.pop("codes", None)
+                weights.pop("scale", None)
             for k, v in extra.get(n.name, {}).items():
                 weights[k] = np.asarray(v)
             nodes.append(dataclasses.replace(n, inputs=list(n.inputs), attrs=dict(n.attrs), weights=weights))

@@ -63,6 +63,8 @@ def mark_ternary(graph: Graph) -> list[str]:
             continue
         w = np.asarray(node.weights["W"], np.float32)
         mat = w.reshape(w.shape[0], -1) if node.op == "conv" else w.T
+        if mat.shape[1] < 2:      # one input per output: any weights are "one magnitude per row"
+            continue
         scale = np.abs(mat).max(axis=1)
         codes = np.sign(mat).astype(np.int8)
         scale = np.where(scale > 0, scale, np.float32(1)).astype(np.float32)

@@ -646,16 +646,25 @@ def qonnx_int_range(bits: float, signed: bool, narrow: bool) -> tuple[float, flo
     return 0.0, 2.0 ** bits - 1 - (1 if narrow else 0)
 
 
-_QONNX_ROUND = {"ROUND": np.rint, "CEIL": np.ceil, "FLOOR": np.floor,
-                "ROUND_TO_ZERO": np.trunc, "HALF_EVEN": np.rint}
+# qonnx's `resolve_rounding_mode` (qonnx 1.0, custom_op/general/intquant.py)
+_QONNX_ROUND = {"ROUND": np.round, "HALF_EVEN": np.round, "CEIL": np.ceil, "FLOOR": np.floor,
+                "UP": lambda v: np.sign(v) * np.ceil(np.abs(v)), "DOWN": np.fix,
+                "HALF_UP": lambda v: np.sign(v) * np.floor(np.abs(v) + 0.5),
+                "HALF_DOWN": lambda v: np.sign(v) * np.ceil(np.abs(v) - 0.5)}
 
 
 def qonnx_quant(x, scale, zero_point, bits, signed: bool, narrow: bool, rounding: str) -> np.ndarray:
-    """QONNX Quant: (clamp(round(x / scale + zero_point), range) - zero_point) * scale (qonnx's quant())."""
-    lo, hi = qonnx_int_range(float(bits), signed, narrow)
-    s, zp = np.asarray(scale, np.float64), np.asarray(zero_point, np.float64)
-    q = np.clip(_QONNX_ROUND[rounding](np.asarray(x, np.float64) / s + zp), lo, hi)
-    return ((q - zp) * s).astype(np.float32)
+    """QONNX Quant as qonnx's `int_quant` computes it, in the tensors' own float32: y = x / scale + zero_point,
+    clamped to the integer range, rounded by `rounding`, then (y - zero_point) * scale; a 1-bit signed Quant is
+    bipolar (y >= 0 -> +1, else -1), as qonnx and Brevitas export it."""
+    x, s, zp = (np.asarray(v, np.float32) for v in (x, scale, zero_point))
+    y = x / s + zp
+    if bits == 1 and signed:
+        y = np.where(y >= 0, np.float32(1), np.float32(-1))
+    else:
+        lo, hi = qonnx_int_range(float(bits), signed, narrow)
+        y = _QONNX_ROUND[rounding](np.clip(y, np.float32(lo), np.float32(hi)))
+    return ((y - zp) * s).astype(np.float32)
 
 
 def _attr(n, name, default=None):
@@ -722,6 +731,8 @@ class FoldQuantizers(Pass):
                            ).astype(x.dtype) if (lo is not None or hi is not None) else x
         if n.op_type == "Quant":
             if any(arg(k) is None for k in (1, 2, 3)):
+                return None
+            if str(_attr(n, "rounding_mode", "ROUND")).upper() not in _QONNX_ROUND:
                 return None
             return qonnx_quant(x, arg(1), arg(2), float(np.asarray(arg(3)).reshape(-1)[0]),
                                bool(_attr(n, "signed", 1)), bool(_attr(n, "narrow", 0)),
@@ -801,21 +812,28 @@ class QuantizersToClip(Pass):
             qmax = min(qmax, int(bounds[1])) if bounds[1] is not None else qmax
             chain.append(c)
             users = consumers(model, c.output[0])
-        if len(users) != 1 or not standard(users[0], "DequantizeLinear") or is_graph_output(model, chain[-1].output[0]):
+        # one DequantizeLinear, or several with the same constants (ONNX Runtime's DedicatedQDQPair)
+        if not users or not all(standard(u, "DequantizeLinear") for u in users) or \
+                any(is_graph_output(model, c.output[0]) for c in chain) or \
+                sum(is_graph_output(model, u.output[0]) for u in users) > 1:
             return None
-        dq = users[0]
-        ds = self._scalar(inits, dq.input[1])
-        dz = self._scalar(inits, dq.input[2] if len(dq.input) > 2 else "", np.zeros((), np.uint8))
-        if ds is None or dz is None or float(ds) != float(s) or int(dz) != int(zp):
-            return None
-        return (qmin - int(zp)) * float(s), (qmax - int(zp)) * float(s), dq.output[0], chain + [dq]
+        for dq in users:
+            ds = self._scalar(inits, dq.input[1])
+            dz = self._scalar(inits, dq.input[2] if len(dq.input) > 2 else "", np.zeros((), np.uint8))
+            if ds is None or dz is None or float(ds) != float(s) or int(dz) != int(zp):
+                return None
+        keep = next((u for u in users if is_graph_output(model, u.output[0])), users[0])
+        for u in users:               # the other dequantized copies read the one Clip's output
+            if u is not keep:
+                _rename_input(model, u.output[0], keep.output[0])
+        return (qmin - int(zp)) * float(s), (qmax - int(zp)) * float(s), keep.output[0], chain + users
 
     def _quant(self, n, inits):
         vals = [self._scalar(inits, n.input[k]) if len(n.input) > k else None for k in (1, 2, 3)]
         if any(v is None for v in vals):
             return None
         s, zp, bits = (float(v) for v in vals)
-        if not np.isfinite(s) or s <= 0:
+        if not np.isfinite(s) or s <= 0 or (bits == 1 and _attr(n, "signed", 1)):   # 1-bit signed: bipolar
             return None
         lo, hi = qonnx_int_range(bits, bool(_attr(n, "signed", 1)), bool(_attr(n, "narrow", 0)))
         return (lo - zp) * s, (hi - zp) * s, n.output[0], [n]

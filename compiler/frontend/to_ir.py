@@ -417,8 +417,9 @@ _QUANT_HINTS = {
                         "or with per-axis or computed parameters) is not supported; " + _QDQ,
     **{op: _QOP + _QDQ for op in _QOP_OPS}, "DynamicQuantizeLinear":
         "dynamic quantization (scales computed at run time) is not supported; use static QDQ quantization",
-    "Quant": "a QONNX Quant on an activation needs constant scalar scale, zero point and bit width "
-             "(per-channel activation quantizers are not supported)",
+    "Quant": "a QONNX Quant fcomp can read is one of constant weights (any rounding mode qonnx knows), or one on "
+             "an activation with constant scalar scale, zero point and bit width (not per channel, not 1-bit signed: "
+             "that is a binary activation)",
     "BipolarQuant": "binary activations (BipolarQuant of a tensor computed at run time) are not supported; "
                     "BipolarQuant of constant weights is",
     "Trunc": "QONNX Trunc (average-pool truncation) is not supported",
