@@ -137,3 +137,18 @@ def test_inspect_never_crashes_on_the_fuzz_corpus(name):
     json.dumps(d)
     format_inspect(d)
     assert d["supported"] == (d["import_error"] is None)
+
+
+def test_inspect_agrees_with_the_build_on_a_reducemean_without_value_info(tmp_path):
+    """torch's legacy exporter writes `x.mean((2, 3))` as ReduceMean without keepdims and no value_info: the
+    build rewrites it (shapes inferred on load), and inspect's pass-by-pass copy said NO until it inferred shapes
+    too (a supported model with an unsupported row)."""
+    r = B.rng(0)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("ReduceMean", ["c"], ["y"], name="mean", axes=[2, 3], keepdims=0)]
+    m = B.make_model(nodes, [B.vi("x", [1, 1, 4, 4])], [B.vi("y", [1, 2])],
+                     [B.init("w", r.standard_normal((2, 1, 3, 3)).astype(np.float32))])
+    del m.graph.value_info[:]
+    d = inspect_model(B.save(m, tmp_path / "mean.onnx"))
+    row = next(r for r in d["nodes"] if r["op"] == "ReduceMean")
+    assert d["supported"] and row["supported"] and "GlobalAveragePool" in row["normalized"], row

@@ -220,6 +220,10 @@ def _row(k, n, shapes, dims) -> dict:
 def _normalize(model, path, problems, by_name) -> list[dict]:
     """Run import_onnx's passes on a copy, one at a time, recording which nodes each one removes or adds."""
     m = _copy(model)
+    try:   # as import_onnx's loader does: passes that need shapes (ReduceMean -> GlobalAveragePool) see them
+        m = onnx.shape_inference.infer_shapes(m)
+    except _BAD_INPUT:
+        pass
     changes = []
     passes = normalization_passes(path)
     try:
