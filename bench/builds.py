@@ -6,7 +6,8 @@
     python bench/builds.py --report-time    # also time `fcomp report build/resnet18-<board>` (re-rendering)
 
 The folders are `make build`'s: build/<model>-<board>/ for resnet18, digits_resnet, digits_cnn, digits_mlp,
-digits_mobilenet and digits_cnn_qdq (`BOARD=...` as for make). Every figure in a row comes from that build's report.json: the compression (strategy,
+digits_mobilenet and digits_cnn_qdq (`BOARD=...` as for make). Every figure in a row comes from that build's
+report.json: the compression (strategy,
 honest ratio, fp32 -> compressed test accuracy on the held-out split, or "data-free"), the planner's estimate, the
 C-sim vs ONNX Runtime check, the golden model over the test split, the whole-network RTL simulation and the stage
 times of 1 s or more (their sum is the build's time less the process start and imports). With --run the wall time of the whole

@@ -351,7 +351,7 @@ def _weighted(node: Node, m: LayerMapping, act_bits: int, ternary: bool, wbits: 
         nf, sf = math.ceil(m.rows / P), math.ceil(m.cols / S)
         vec, work, step = m.cols, sf * S, S
         if conv_groups(node) > 1:   # per-PE lanes: the expanded window, P*S lanes a step (PEL = 1)
-            vec = work = nf * sf * P * S
+            vec = work = m.cycles_per_vector() * P * S
             step = P * S
         e.ff += vec * W + work * W + step * W + P * S * wbits + P * S * acc + 3 * P * acc + \
             (nf * P + m.rows) * W
@@ -568,8 +568,7 @@ def node_instances(graph: Graph, node: Node, m: LayerMapping | None, W: int, *, 
         else:
             n = {"N": m.cols}
             if conv_groups(node) > 1:   # per-PE lanes: the expanded window (`rtl.accel.grouped_expansion`)
-                n = {"N": math.ceil(m.rows / m.pe) * math.ceil(m.cols / m.simd) * m.pe * m.simd, "NC": m.cols,
-                     "PEL": 1}
+                n = {"N": m.cycles_per_vector() * m.pe * m.simd, "NC": m.cols, "PEL": 1}
             out.append(("fc_mac_layer", {**n, "R": m.rows, "P": m.pe, "S": m.simd, "IW": W, "WW": wbits,
                                          "AW": _acc_bits(W + wbits, m.cols), "OW": W}))
     elif op == "relu":

@@ -541,14 +541,7 @@ def _check(project: HlsProject, model, graph, samples, min_agreement: float, tie
     """C-sim (its outputs `csim_out` when already run) against ONNX Runtime on the check inputs."""
     ref = run_onnx(model, samples.check)[graph.outputs[0]].reshape(len(samples.check), -1)
     sim = _output_to_onnx_order(_csim_outputs(project, samples) if csim_out is None else csim_out, graph)
-    result = _agreement(sim, ref, samples.labels, min_agreement, tie_margin)
-    ties = f", {result['near_ties']} near-tie(s)" if result["near_ties"] else ""
-    result["message"] = (f"C-sim vs ONNX Runtime: top-1 agreement {result['top1_agreement']:.1%} on {len(ref)} "
-                         f"inputs (bound {min_agreement:.0%}; strict {result['top1_agreement_strict']:.1%}{ties}), "
-                         f"max |error| {result['max_abs_error']:.4g}")
-    if not result["passed"]:
-        result["message"] = "check failed: " + result["message"]
-    return result
+    return _agreement(sim, ref, samples.labels, min_agreement, tie_margin, "C-sim vs ONNX Runtime")
 
 
 def quantized_model_check(path, graph, samples, sim_onnx_order: np.ndarray, min_agreement: float,
@@ -573,16 +566,14 @@ def quantized_model_check(path, graph, samples, sim_onnx_order: np.ndarray, min_
     name = sess.get_inputs()[0].name
     ref = np.concatenate([np.asarray(sess.run(None, {name: x[None].astype(np.float32)})[0]).reshape(1, -1)
                           for x in samples.check])
-    result = {"format": "QDQ", **_agreement(sim_onnx_order, ref, samples.labels, min_agreement, tie_margin)}
-    result["message"] = (f"C-sim vs ONNX Runtime on the quantized model itself: top-1 agreement "
-                         f"{result['top1_agreement']:.1%} on {len(ref)} inputs (bound {min_agreement:.0%}), max "
-                         f"|error| {result['max_abs_error']:.4g}")
-    if not result["passed"]:
-        result["message"] = "check failed: " + result["message"]
-    return result
+    return {"format": "QDQ", **_agreement(sim_onnx_order, ref, samples.labels, min_agreement, tie_margin,
+                                          "C-sim vs ONNX Runtime on the quantized model itself")}
 
 
-def _agreement(sim: np.ndarray, ref: np.ndarray, labels, min_agreement: float, tie_margin: float) -> dict:
+def _agreement(sim: np.ndarray, ref: np.ndarray, labels, min_agreement: float, tie_margin: float,
+               what: str) -> dict:
+    """Top-1 agreement of `sim` with the reference `ref` (near-ties not counted against it), errors, accuracies
+    when labels are known, and the one-line `message` (prefixed "check failed: " below the bound)."""
     err = np.abs(sim - ref)
     strict = sim.argmax(1) == ref.argmax(1)
     # An input whose two best reference scores are closer than tie_margin of its score range is a near-tie:
@@ -600,4 +591,10 @@ def _agreement(sim: np.ndarray, ref: np.ndarray, labels, min_agreement: float, t
     if labels is not None:
         result["accuracy_onnx"] = float(np.mean(ref.argmax(1) == labels))
         result["accuracy_csim"] = float(np.mean(sim.argmax(1) == labels))
+    ties = f", {result['near_ties']} near-tie(s)" if result["near_ties"] else ""
+    result["message"] = (f"{what}: top-1 agreement {agreement:.1%} on {len(ref)} inputs (bound {min_agreement:.0%}; "
+                         f"strict {result['top1_agreement_strict']:.1%}{ties}), "
+                         f"max |error| {result['max_abs_error']:.4g}")
+    if not result["passed"]:
+        result["message"] = "check failed: " + result["message"]
     return result

@@ -70,7 +70,8 @@ def _qcdq_model():
              helper.make_tensor("wlo", TensorProto.INT8, [], [-100]), helper.make_tensor("whi", TensorProto.INT8, [],
                                                                                        [100]),
              B.init("s", np.float32(0.05)), helper.make_tensor("z", TensorProto.UINT8, [], [0]),
-             helper.make_tensor("lo", TensorProto.UINT8, [], [0]), helper.make_tensor("hi", TensorProto.UINT8, [], [100])]
+             helper.make_tensor("lo", TensorProto.UINT8, [], [0]),
+             helper.make_tensor("hi", TensorProto.UINT8, [], [100])]
     nodes = [helper.make_node("QuantizeLinear", ["w", "ws", "wz"], ["wq"], name="wq"),
              helper.make_node("Clip", ["wq", "wlo", "whi"], ["wc"], name="wclip"),
              helper.make_node("DequantizeLinear", ["wc", "ws", "wz"], ["wd"], name="wdq"),
@@ -182,7 +183,8 @@ def test_inspect_names_the_quantizer_rewrites(tmp_path):
 @pytest.mark.sim
 def test_uncompressed_build_of_a_qdq_digits_model_checks_the_quantized_file(tmp_path, zoo_onnx):
     """digits_cnn quantized by ONNX Runtime as `make build` does (`models.quantize`: per channel, calibrated on 32
-    training digits), built without compression: the C-sim agrees with ONNX Runtime running the QDQ file, and fcomp_accel is bit-exact."""
+    training digits), built without compression: the C-sim agrees with ONNX Runtime running the QDQ file, and
+    fcomp_accel is bit-exact."""
     import json
 
     from compiler import api

@@ -19,7 +19,8 @@ from ..plan import LayerMapping, closest_valid_reuse_factor
 from .precision import Fixed, fixed_values, is_ternary, quantize
 
 NON_NEGATIVE_OPS = ("relu", "sigmoid", "hardsigmoid")
-ELEMENTWISE_OPS = ("relu", "clip", "sigmoid", "hardsigmoid", "hardswish")   # one value in, one out: the layout passes through
+# one value in, one out: the layout passes through
+ELEMENTWISE_OPS = ("relu", "clip", "sigmoid", "hardsigmoid", "hardswish")
 
 
 def _is_non_negative(graph: Graph, name: str) -> bool:
@@ -139,7 +140,7 @@ class _Lowering:
         src, h, w = self.pad(node, node.attrs["pads"])
         wt, b = self.weights(node)
         g = conv_groups(node)
-        if g > 1 and hls_native_depthwise(node):   # hls4ml's DepthwiseConv2D, kernel (kh, kw, C, 1)
+        if hls_native_depthwise(node):   # hls4ml's DepthwiseConv2D, kernel (kh, kw, C, 1)
             layer = {"class_name": "DepthwiseConv2D", "inputs": [src], "n_chan": g, "n_filt": g,
                      "depth_multiplier": 1, "filt_height": wt.shape[2], "filt_width": wt.shape[3],
                      "depthwise_data": np.ascontiguousarray(wt.transpose(2, 3, 1, 0).reshape(*wt.shape[2:], g, 1)),

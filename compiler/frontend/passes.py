@@ -175,12 +175,15 @@ class FoldConstantWeights(Pass):
 
     OPS = ("Cast", "Mul", "Div", "Transpose", "Reshape", "Squeeze", "Unsqueeze", "Gather", "Concat")
 
+    def _folds(self, n) -> bool:
+        return standard(n, *self.OPS)
+
     def apply(self, model):
         inits = initializers(model)
         outputs = {o.name for o in model.graph.output}
         folded = []
         for n in model.graph.node:  # topological order: a fold can make the next node foldable
-            if n.op_type not in self.OPS or n.domain not in ("", "ai.onnx") or len(n.output) != 1:
+            if not self._folds(n) or len(n.output) != 1:
                 continue
             ins = [i for i in n.input if i]
             out = n.output[0]
@@ -675,38 +678,25 @@ def _attr(n, name, default=None):
     return default
 
 
-class FoldQuantizers(Pass):
+class FoldQuantizers(FoldConstantWeights):
     """Quantizers of constants become the constant they compute: DequantizeLinear of int8/uint8/int32 weights and
     biases (per tensor or per output channel, `axis`), QuantizeLinear and Clip of constants (Brevitas's QCDQ
     weights: Quantize -> Clip -> Dequantize), QONNX Quant and BipolarQuant of weights. What reaches the Conv or
-    MatMul is then the float weight the quantized model computes with, exactly (q - zero_point) * scale."""
+    MatMul is then the float weight the quantized model computes with, exactly (q - zero_point) * scale. The
+    folding itself is FoldConstantWeights'; only the ops and their arithmetic differ."""
 
-    def apply(self, model):
-        inits = initializers(model)
-        outputs = {o.name for o in model.graph.output}
-        for n in model.graph.node:
-            quant = standard(n, "QuantizeLinear", "DequantizeLinear", "Clip") or \
-                is_qonnx(n, "Quant", "BipolarQuant")
-            ins = [i for i in n.input if i]
-            if not quant or len(n.output) != 1 or not ins or not all(i in inits for i in ins) \
-                    or n.output[0] in outputs or n.output[0] in inits:
-                continue
-            args = [numpy_helper.to_array(inits[i]) if i else None for i in n.input]
-            try:
-                value = self._compute(n, args, [inits[i].data_type if i else None for i in n.input])
-            except (ValueError, TypeError, KeyError, IndexError, OverflowError):
-                value = None
-            if value is None:
-                continue
-            t = numpy_helper.from_array(np.array(value, order="C"), n.output[0])
-            model.graph.initializer.append(t)
-            model.graph.node.remove(n)
-            _drop_unused_initializers(model)
-            return model, True
-        return model, False
+    def _folds(self, n) -> bool:
+        return standard(n, "QuantizeLinear", "DequantizeLinear", "Clip") or is_qonnx(n, "Quant", "BipolarQuant")
 
     @staticmethod
-    def _compute(n, args, types):
+    def _compute(n, args):
+        try:
+            return FoldQuantizers._quantized(n, args)
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError):
+            return None
+
+    @staticmethod
+    def _quantized(n, args):
         x = args[0]
         arg = lambda k: args[k] if len(args) > k else None  # noqa: E731
         if _attr(n, "block_size", 0):
@@ -719,7 +709,8 @@ class FoldQuantizers(Pass):
         if n.op_type == "QuantizeLinear":
             if x.dtype.kind != "f" or arg(1) is None:
                 return None
-            qtype = types[2] if arg(2) is not None else int(_attr(n, "output_dtype", 0) or TensorProto.UINT8)
+            qtype = helper.np_dtype_to_tensor_dtype(arg(2).dtype) if arg(2) is not None else \
+                int(_attr(n, "output_dtype", 0) or TensorProto.UINT8)
             if qtype not in _Q_RANGES:
                 return None
             zp = arg(2) if arg(2) is not None else np.zeros((), np.int64)

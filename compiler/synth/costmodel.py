@@ -49,7 +49,18 @@ def _memory(depth: int, width: int) -> tuple[float, float]:
         return 0.0, 0.0
     if depth <= LUTRAM_MAX_DEPTH:
         return float(width * max(32, depth)), 0.0
-    return 0.0, math.ceil(2 * width / 72) / 2 * math.ceil(depth / 512)
+    return 0.0, _bram_columns(depth, width)
+
+
+def _bram_columns(depth: int, width: int) -> float:
+    """RAMB36 of a block-RAM memory: columns of 72 bits (halves: RAMB18) per 512 words."""
+    return math.ceil(2 * width / 72) / 2 * math.ceil(depth / 512)
+
+
+def _slope_ones(p: dict) -> int:
+    """Set bits of a SLOPE parameter (Verilog text 64'd...): the adders of its shift-and-add constant multiply."""
+    sl = str(p.get("SLOPE", "1")).split("d")[-1]
+    return bin(int(sl)).count("1") if sl.isdigit() else 1
 
 
 def features(module: str, p: dict) -> dict[str, float] | None:
@@ -90,14 +101,10 @@ def features(module: str, p: dict) -> dict[str, float] | None:
                 "bram_cols": n * math.ceil(ow / 18) * 0.5 if wide else 0.0}
     if module == "fc_hardsigmoid":
         # a multiply by the constant SLOPE per lane (shift-and-add: an adder per set bit), the clamp and the cast
-        sl = str(p.get("SLOPE", "1")).split("d")[-1]
-        ones = bin(int(sl)).count("1") if sl.isdigit() else 1
-        return {"one": 1.0, "lanes_bits": g("N") * g("IW"), "mult_bits": g("N") * g("XW") * ones}
+        return {"one": 1.0, "lanes_bits": g("N") * g("IW"), "mult_bits": g("N") * g("XW") * _slope_ones(p)}
     if module == "fc_hardswish":
         # fc_hardsigmoid's constant multiply and clamp, then a multiply by the input (XW x HW bits) and the cast
-        sl = str(p.get("SLOPE", "1")).split("d")[-1]
-        ones = bin(int(sl)).count("1") if sl.isdigit() else 1
-        return {"one": 1.0, "lanes_bits": g("N") * g("IW"), "mult_bits": g("N") * g("XW") * ones,
+        return {"one": 1.0, "lanes_bits": g("N") * g("IW"), "mult_bits": g("N") * g("XW") * _slope_ones(p),
                 "prod_bits": g("N") * g("XW") * g("HW")}
     if module == "fc_upsample":
         # the output and repeat registers, a 2-3 input mux per bit, and the row buffer when rows repeat
@@ -131,7 +138,7 @@ def features(module: str, p: dict) -> dict[str, float] | None:
         # SWEEP: 80 words stayed logic, 288 and 576 took 7.5 and 14.5 RAMB36), else to LUT logic
         steps = -(-R // max(1, P)) * -(-g("NC", N) // max(1, S))
         wbits = steps * P * S * g("WW")
-        bram = math.ceil(2 * P * S * g("WW") / 72) / 2 * math.ceil(steps / 512) if steps >= ROM_BRAM_DEPTH else 0.0
+        bram = _bram_columns(steps, P * S * g("WW")) if steps >= ROM_BRAM_DEPTH else 0.0
         return {"one": 1.0, "vector_bits": N * g("IW"), "mac_bits": P * S * g("AW"), "out_bits": R * g("OW"),
                 "rom_bits": (0 if bram else wbits) + R * g("AW"), "bram_rom": bram}
     return None
