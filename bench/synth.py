@@ -143,6 +143,10 @@ def _win(c, w, h, k, s, p, nr):
             "WO": ho, "NR": nr}
 
 
+def _swg(c, w, h, k, s, p, cw):
+    return {**_win(c, w, h, k, s, p, 1 << (k + s - 1).bit_length()), "CW": cw}
+
+
 def _gap(c, npix, w):
     from compiler.rtl.accel import tdiv_constants
 
@@ -187,6 +191,12 @@ SWEEP = [
     ("fc_window", _win(64, 16, 14, 3, 1, 1, 4)), ("fc_window", _win(128, 8, 7, 3, 1, 1, 4)),
     ("fc_window", _win(32, 16, 28, 3, 2, 1, 8)), ("fc_window", _win(3, 16, 56, 7, 2, 3, 16)),
     ("fc_window", _win(64, 16, 28, 1, 2, 0, 4)),
+    # chunked window generators (kernel-major, CW lanes per beat): digits sizes to ResNet-18's stages
+    ("fc_swg", _swg(8, 16, 8, 3, 1, 1, 8)), ("fc_swg", _swg(16, 16, 14, 3, 1, 1, 4)),
+    ("fc_swg", _swg(32, 8, 14, 3, 1, 1, 8)), ("fc_swg", _swg(64, 16, 56, 3, 1, 1, 16)),
+    ("fc_swg", _swg(64, 16, 56, 3, 2, 1, 32)), ("fc_swg", _swg(128, 16, 28, 3, 1, 1, 32)),
+    ("fc_swg", _swg(256, 16, 14, 3, 1, 1, 64)), ("fc_swg", _swg(512, 8, 7, 3, 1, 1, 128)),
+    ("fc_swg", _swg(3, 16, 224, 7, 2, 3, 3)),
     ("fc_serialize", {"N": 1152, "L": 32, "W": 16, "NBEATS": 36}), ("fc_serialize", {"N": 576, "L": 64, "W": 8, "NBEATS": 9}),
     ("fc_serialize", {"N": 147, "L": 3, "W": 16, "NBEATS": 49}),
     ("fc_collect", {"IW": 256, "NBEATS": 64}), ("fc_collect", {"IW": 1024, "NBEATS": 4}),

@@ -48,7 +48,7 @@ import numpy as np
 from .runtime.wordlayout import WORD_BITS, lane_bits
 from .errors import FcompError
 from .ir import Graph, Node, conv_groups
-from .plan import LayerMapping
+from .plan import LayerMapping, kernel_major
 
 ACT_BITS = 16
 SCALE_BITS = 16     # compress.ratio: per-channel scale and bias of a ternary layer
@@ -540,7 +540,8 @@ def _window(graph: Graph, node: Node, W: int) -> tuple[str, dict]:
     top, left, _, _ = node.attrs["pads"]
     _, ho, wo = node.shape
     return ("fc_window", {"C": c, "W": W, "H": h, "WD": w, "KH": kh, "KW": kw, "SH": sh, "SW": sw, "PT": top,
-                          "PL": left, "HO": ho, "WO": wo, "NR": _pow2_at_least(kh + sh)})
+                          "PL": left, "HO": ho, "WO": wo, "NR": _pow2_at_least(kh + sh),
+                          "KM": int(kernel_major(node))})
 
 
 def node_instances(graph: Graph, node: Node, m: LayerMapping | None, W: int, *, ternary: bool = True,
@@ -558,13 +559,19 @@ def node_instances(graph: Graph, node: Node, m: LayerMapping | None, W: int, *, 
         out.append(("fc_axis_in", {"C": lanes, "W": W, "WB": WORD_BITS, "ELEMS": lanes * beats}))
     elif op in ("conv", "dense"):
         a = node.attrs
-        if op == "conv" and not (tuple(a["kernel"]) == (1, 1) and tuple(a["strides"]) == (1, 1)
-                                 and not any(a["pads"])):
+        windowed = op == "conv" and not (tuple(a["kernel"]) == (1, 1) and tuple(a["strides"]) == (1, 1)
+                                         and not any(a["pads"]))
+        p = ternary_layer_params(m, K, W) if ternary else None
+        if windowed and p is not None and m.window_chunked(p["IB"]):
+            _, q = _window(graph, node, W)
+            q.pop("KM")
+            out.append(("fc_swg", {**q, "CW": p["IB"] * m.simd}))
+        elif windowed:
             out.append(_window(graph, node, W))
         if ternary:
-            p = ternary_layer_params(m, K, W)
-            out += [("fc_serialize", {"N": m.cols, "L": p["IB"] * m.simd, "W": W, "NBEATS": p["NBI"]}),
-                    ("tpe_layer", p), ("fc_collect", {"IW": m.pe * W, "NBEATS": p["RPP"]})]
+            if not (windowed and m.window_chunked(p["IB"])):
+                out.append(("fc_serialize", {"N": m.cols, "L": p["IB"] * m.simd, "W": W, "NBEATS": p["NBI"]}))
+            out += [("tpe_layer", p), ("fc_collect", {"IW": m.pe * W, "NBEATS": p["RPP"]})]
         else:
             n = {"N": m.cols}
             if conv_groups(node) > 1:   # per-PE lanes: the expanded window (`rtl.accel.grouped_expansion`)

@@ -35,6 +35,7 @@ class LayerMapping:
     vectors: int    # output vectors per frame (output pixels of a conv; 1 for dense)
     memory: str = "bram"   # where the layer's weights live: "lutram" | "bram" | "uram" (the planner chooses)
     buffers: str = "bram"  # its activation buffers (and those of the element-wise ops and pools it feeds)
+    channels: int = 0      # input channels of a conv whose window is streamed in chunks (`window_channels`), else 0
 
     def __post_init__(self):
         for kind in (self.memory, self.buffers):
@@ -56,13 +57,30 @@ class LayerMapping:
         beat, so a very sparse layer is bound by ceil(rows/P) output beats (measured in the RTL, docs/rtl.md)."""
         return max(max(kept_groups_per_pe), math.ceil(self.rows / self.pe))
 
+    def in_blocks(self, K: int) -> int:
+        """S-lane blocks per input beat (IB) of the PE array with K steps per vector: the narrowest input stream
+        that keeps up (loading a vector, ceil(NB/IB) beats, never takes more than K cycles). For a conv whose
+        window is streamed in chunks (`channels`), the next IB whose IB*S lanes divide the channels, so a beat is
+        one chunk of one pixel (`window_chunked`); when none is wide enough, the plain one (a whole-window
+        generator and a width converter feed it)."""
+        nb = math.ceil(self.cols / self.simd)
+        ib = max(1, math.ceil(nb / max(1, K)))
+        if self.channels and self.channels % self.simd == 0:
+            for b in range(ib, self.channels // self.simd + 1):
+                if self.channels % (b * self.simd) == 0:
+                    return b
+        return ib
+
+    def window_chunked(self, in_blocks: int) -> bool:
+        """Whether the PE array's input beats of `in_blocks` S-lane blocks are chunks of one pixel, so that the
+        chunked window generator (rtl_sim/fc_swg.sv) feeds it directly."""
+        return self.channels > 0 and self.channels % (in_blocks * self.simd) == 0
+
     def stream_shape(self, kept_groups_per_pe: list[int]) -> tuple[int, int, int]:
-        """(K, NBI, RPP) of the generated layer: the input stream sized as the generator does (IB = ceil(NB/K)
-        blocks per beat, `rtl.data.auto_in_blocks`)."""
+        """(K, NBI, RPP) of the generated layer: the input stream sized as the generator does (`in_blocks`)."""
         K = max(kept_groups_per_pe)
         nb = math.ceil(self.cols / self.simd)
-        nbi = math.ceil(nb / max(1, math.ceil(nb / max(1, K))))
-        return K, nbi, math.ceil(self.rows / self.pe)
+        return K, math.ceil(nb / self.in_blocks(K)), math.ceil(self.rows / self.pe)
 
     def steady_cycles_per_vector(self, kept_groups_per_pe: list[int], nib: int = 3, nob: int = 4) -> Fraction:
         """The RTL's exact steady state (`compiler.rtl.cycles.steady_cycles_per_vector`) with its input stream
@@ -84,6 +102,60 @@ class LayerMapping:
         d = asdict(self)
         d.update(reuse_factor=self.reuse_factor, cycles_per_frame=self.cycles_per_frame())
         return d
+
+
+def kernel_major(node: Node) -> bool:
+    """Column order of a weighted layer's matrix-vector view: a conv's columns run kernel-major, (kh, kw, c), the
+    order in which a sliding-window generator streams a window (channel chunks of one pixel after another, as in
+    FINN's ConvolutionInputGenerator), so a PE-wise group of S columns is S channels of one kernel tap whenever
+    S divides C. Grouped convs keep ONNX order (c, kh, kw): their lanes are wired per group
+    (`rtl.network.grouped_lanes`). Dense layers have one order."""
+    return node.op == "conv" and int(node.attrs.get("group", 1)) == 1
+
+
+def window_channels(node: Node) -> int:
+    """Input channels of a conv whose window a generator streams in chunks of one pixel (kernel-major, with a
+    window: not a 1x1 stride-1 unpadded conv, whose vector is the pixel itself), else 0 (`LayerMapping.channels`)."""
+    if not kernel_major(node):
+        return 0
+    a = node.attrs
+    if tuple(a["kernel"]) == (1, 1) and tuple(a["strides"]) == (1, 1) and not any(a["pads"]):
+        return 0
+    return int(node.weights["W"].shape[1])
+
+
+def chunkable_simd(channels: int, simd: int, max_simd: int) -> bool:
+    """Whether a layer whose window is streamed in chunks (`window_channels` > 0, else any S goes) may take
+    S = `simd`: one with at least `max_simd` input channels only an S dividing them, so its window streams in
+    pixel chunks (rtl_sim/fc_swg.sv) rather than whole (fc_window + fc_serialize: at ResNet-18 widths about
+    10x the logic, `bench/plan.py`); a narrower one (a first layer of 1-3 channels) any S."""
+    return channels < max_simd or channels % simd == 0
+
+
+def matrix_columns(w, kernel_major_order: bool = True):
+    """(out, in, kh, kw) conv weight (numpy array or torch tensor) -> (out, cols) in the matrix column order
+    (`kernel_major`): the one definition the compressor's groups, the golden model, the ROMs and the window
+    generators follow."""
+    if kernel_major_order and w.ndim == 4:
+        w = w.permute(0, 2, 3, 1) if hasattr(w, "permute") else w.transpose(0, 2, 3, 1)
+    return w.reshape(w.shape[0], -1)
+
+
+def columns_to_weight(mat, shape, kernel_major_order: bool = True):
+    """Inverse of `matrix_columns`: (out, cols) -> the weight's own (out, in, kh, kw) shape."""
+    if kernel_major_order and len(shape) == 4:
+        o, i, kh, kw = shape
+        m = mat.reshape(o, kh, kw, i)
+        return m.permute(0, 3, 1, 2) if hasattr(m, "permute") else m.transpose(0, 3, 1, 2)
+    return mat.reshape(tuple(shape))
+
+
+def weight_matrix(node: Node, w=None):
+    """A conv/dense IR node's (rows, cols) weight (or codes, `w`) matrix in its column order."""
+    w = node.weights["W"] if w is None else w
+    if node.op == "conv":
+        return matrix_columns(w, kernel_major(node))
+    return w.T
 
 
 def valid_reuse_factor(rows: int, cols: int, rf: int) -> bool:
@@ -138,10 +210,13 @@ def _largest_divisor_at_most(n: int, limit: int) -> int:
 
 
 def plan_layers(graph: Graph, pe: int = DEFAULT_PE, simd: int = DEFAULT_SIMD) -> dict[str, LayerMapping]:
-    """Default folding: P and S are the largest divisors of rows/cols not above the defaults (no idle lanes)."""
+    """Default folding: P and S are the largest divisors of rows/cols not above the defaults (no idle lanes); S
+    divides the input channels where the window streams in chunks (`chunkable_simd`)."""
     plan = {}
     for node in graph.weighted():
         rows, cols, vectors = layer_matrix(node)
-        plan[node.name] = LayerMapping(node.name, rows, cols, _largest_divisor_at_most(rows, pe),
-                                       _largest_divisor_at_most(cols, simd), vectors)
+        c = window_channels(node)
+        s = _largest_divisor_at_most(c if c >= simd else cols, simd)
+        plan[node.name] = LayerMapping(node.name, rows, cols, _largest_divisor_at_most(rows, pe), s, vectors,
+                                       channels=c)
     return plan

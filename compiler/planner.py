@@ -20,6 +20,7 @@ less). After compression `check_fit` re-checks the estimate made with the real k
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from .boards import RESOURCE_KEYS, Board, list_boards
@@ -27,7 +28,8 @@ from .errors import FcompError
 from .estimate import (ACT_BITS, LUTRAM_MAX_BITS, Estimate, estimate, input_frame_cycles, is_ternary, keep_per_pe,
                        layer_estimate, memory_cost, weight_rom)
 from .ir import Graph
-from .plan import MEMORY_KINDS, LayerMapping, foldings, layer_matrix, plan_layers
+from .plan import (MEMORY_KINDS, LayerMapping, chunkable_simd, foldings, layer_matrix, plan_layers,
+                   window_channels)
 
 DEFAULT_MARGIN = 0.85
 # The widest PE the planner builds by default (`max_simd`). S is also the pruning group's width
@@ -142,10 +144,11 @@ class _Search:
         for node in graph.weighted():
             rows, cols, vectors = layer_matrix(node)
             lst = []
+            chans = window_channels(node)
             for p, s in foldings(rows, cols):
-                if s > max_simd:
+                if s > max_simd or not chunkable_simd(chans, s, max_simd):
                     continue
-                m = LayerMapping(node.name, rows, cols, p, s, vectors)
+                m = LayerMapping(node.name, rows, cols, p, s, vectors, channels=chans)
                 costs = []
                 for kind in self.kinds:
                     e = layer_estimate(graph, node, _with(m, kind), act_bits=act_bits, ternary=ternary,
@@ -212,8 +215,7 @@ class _Search:
 
 
 def _with(m: LayerMapping, memory: str, buffers: str | None = None) -> LayerMapping:
-    return LayerMapping(m.layer, m.rows, m.cols, m.pe, m.simd, m.vectors, memory,
-                        m.buffers if buffers is None else buffers)
+    return dataclasses.replace(m, memory=memory, buffers=m.buffers if buffers is None else buffers)
 
 
 def _mem_cost(shapes, kind: str, sequential: bool) -> dict[str, float]:

@@ -1,7 +1,8 @@
 // Sliding-window generator: a stream of pixels (C lanes of W bits, row-major, one frame of H x WD pixels) ->
 // one beat per output position (HO x WO, row-major) holding the KH x KW window of all C channels, lanes in ONNX
-// weight order (c, kh, kw): lane (c*KH + kh)*KW + kw at bits [lane*W +: W]. Positions outside the frame (padding
-// PT/PL/PB/PR) are 0.
+// weight order (c, kh, kw): lane (c*KH + kh)*KW + kw at bits [lane*W +: W]; with KM = 1 kernel-major (kh, kw, c):
+// lane (kh*KW + kw)*C + c (a conv's matrix columns, compiler/plan.py `kernel_major`). Positions outside the frame
+// (padding PT/PL/PB/PR) are 0.
 //
 // Line buffer: NR (a power of two >= KH + SH) rows of WD pixels in a circular buffer, no im2col copy. The input
 // writes row `in_rows` (counted from the output frame's first row; negative while it still writes the rows the
@@ -23,6 +24,7 @@ module fc_window (clk, rst, s_data, s_valid, s_ready, m_data, m_valid, m_ready);
     parameter integer HO = 8;
     parameter integer WO = 8;
     parameter integer NR = 4;
+    parameter integer KM = 0;    // lane order: 0 (c, kh, kw), 1 (kh, kw, c)
     `include "tpe_util.svh"
     localparam integer PXW  = cmul(C, W);
     localparam integer KK   = cmul(KH, KW);
@@ -75,7 +77,8 @@ module fc_window (clk, rst, s_data, s_valid, s_ready, m_data, m_valid, m_ready);
                     else pix[K] = lb[{slot, LW'(q)}];
                 end
                 for (gc = 0; gc < C; gc = gc + 1) begin : g_c
-                    assign win[cmul(cmul(gc, KK) + K, W) +: W] = pix[K][cmul(gc, W) +: W];
+                    localparam integer LANE = KM ? cmul(K, C) + gc : cmul(gc, KK) + K;
+                    assign win[cmul(LANE, W) +: W] = pix[K][cmul(gc, W) +: W];
                 end
             end
         end

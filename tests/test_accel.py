@@ -175,6 +175,11 @@ def test_golden_model_equals_hls4ml_csim_node_by_node(everything):
 @pytest.mark.sim
 def test_accel_end_to_end_bit_exact_and_on_the_cycle_model(everything, tmp_path):
     net, _, _, acc, accel_dir, x = everything
+    # both windowed ternary convs stream their windows in pixel chunks (fc_swg, kernel-major) straight into the
+    # PE array: the 3-channel first conv a whole pixel per beat (S = 3), the 8-channel one IB*S lanes
+    for conv in ("conv_Conv_output_0", "mid_Conv_output_0"):
+        kinds = [m.kind for m in acc.modules if m.node == conv]
+        assert kinds[:2] == ["fc_swg", "tpe_layer"] and "fc_serialize" not in kinds, (conv, kinds)
     for ready in (1.0, 0.3):
         doc = simulate_network(acc, x, accel_dir, tmp_path, ready_prob=ready)
         assert doc["passed"] and doc["mismatches"] == 0 and doc["frames_out"] == len(x), doc
@@ -186,7 +191,8 @@ def test_accel_end_to_end_bit_exact_and_on_the_cycle_model(everything, tmp_path)
 
 # structural parameters: what the estimate must predict exactly (widths and scale terms depend on the trained
 # weights and the calibration, and take typical values in the estimate)
-_STRUCTURE = {"fc_window": ("C", "H", "WD", "KH", "KW", "SH", "SW", "PT", "PL", "HO", "WO", "NR"),
+_STRUCTURE = {"fc_window": ("C", "H", "WD", "KH", "KW", "SH", "SW", "PT", "PL", "HO", "WO", "NR", "KM"),
+              "fc_swg": ("C", "H", "WD", "KH", "KW", "SH", "SW", "PT", "PL", "HO", "WO", "NR", "CW"),
               "fc_serialize": ("N", "L", "NBEATS"), "tpe_layer": ("P", "S", "IB", "NBI", "BW", "SBW", "K", "KW",
                                                                    "RPP", "SW", "U", "NIB", "NOB"),
               "fc_collect": ("NBEATS",), "fc_fifo": ("DEPTH",), "fc_fork": ("N",), "fc_cast": ("N",),

@@ -231,3 +231,69 @@ def test_a_model_without_weighted_layers_gets_an_empty_plan():
                             Node("f", "flatten", ["x"], (288,))], ["f"])
     plan, est = plan_and_estimate(g, get_board("zcu104"), keep_share=1.0, ternary=False)
     assert plan == {} and est.total()["dsp"] == 0
+
+
+# ---- the matrix column order and chunked windows ---------------------------------------------------------------
+def _conv(c_in, c_out=8, k=3, group=1, stride=1, pad=1):
+    return Node("k", "conv", ["x"], (c_out, 6, 6), {"kernel": [k, k], "strides": [stride, stride],
+                                                   "pads": [pad] * 4, "group": group},
+                {"W": np.zeros((c_out, c_in // group, k, k), np.float32), "b": np.zeros(c_out, np.float32)})
+
+
+def test_conv_columns_are_kernel_major_and_round_trip():
+    """A conv's matrix columns run (kh, kw, c): column (kh*KW + kw)*C + c holds W[:, c, kh, kw], for numpy
+    arrays and torch tensors alike; grouped convs keep ONNX order (c, kh, kw)."""
+    import torch
+
+    from compiler.plan import columns_to_weight, kernel_major, matrix_columns, weight_matrix
+
+    w = np.arange(2 * 4 * 3 * 3).reshape(2, 4, 3, 3)
+    m = matrix_columns(w)
+    assert m.shape == (2, 36)
+    for kh in range(3):
+        for kw in range(3):
+            for c in range(4):
+                assert (m[:, (kh * 3 + kw) * 4 + c] == w[:, c, kh, kw]).all()
+    assert (columns_to_weight(m, w.shape) == w).all()
+    t = torch.from_numpy(w)
+    assert (matrix_columns(t).numpy() == m).all() and (columns_to_weight(matrix_columns(t), w.shape) == t).all()
+    node, grouped = _conv(4), _conv(4, group=2)
+    assert kernel_major(node) and not kernel_major(grouped)
+    assert (weight_matrix(grouped, w) == w.reshape(2, -1)).all()
+
+
+def test_pruning_groups_are_channels_of_one_kernel_tap():
+    """Where S divides the channels, a PE-wise group is S channels of one kernel tap."""
+    import torch
+
+    from compiler.compress.groups import expand_group_mask
+
+    gmask = torch.zeros(2, 9 * 8 // 4, dtype=torch.bool)
+    gmask[0, 5] = True                       # row 0, columns 20..23: tap (kh, kw) = (0, 2), channels 4..7
+    m = expand_group_mask(gmask, (2, 8, 3, 3), 4)
+    assert m.sum() == 4 and m[0, 4:8, 0, 2].all()
+
+
+def test_window_chunks_set_the_input_stream():
+    """A kernel-major windowed conv's input beats are IB*S channels of one pixel: IB widens to the next chunk
+    that divides C; 1x1 stride-1 convs, grouped convs and dense layers stream whole vectors."""
+    from compiler.plan import window_channels
+
+    assert window_channels(_conv(64)) == 64
+    assert window_channels(_conv(64, k=1, pad=0)) == 0 and window_channels(_conv(64, k=1, pad=0, stride=2)) == 64
+    assert window_channels(_conv(8, group=2)) == 0
+    m = LayerMapping("k", rows=8, cols=9 * 24, pe=8, simd=4, vectors=36, channels=24)
+    assert m.in_blocks(54) == 1 and m.window_chunked(1)
+    assert m.in_blocks(20) == 3 and m.window_chunked(3)          # ceil(54/20) = 3 blocks: 12 | 24
+    assert m.in_blocks(12) == 6                                  # ceil(54/12) = 5 -> 6 (24 lanes, a whole pixel)
+    assert m.in_blocks(5) == 11 and not m.window_chunked(11)     # no chunk is wide enough: the whole window
+    assert m.stream_shape([20]) == (20, 18, 1)
+
+
+def test_default_and_planned_folding_keep_s_dividing_wide_channels():
+    from compiler.plan import chunkable_simd
+
+    assert chunkable_simd(3, 7, 16) and not chunkable_simd(48, 9, 16) and chunkable_simd(48, 12, 16)
+    nodes = [Node("x", "input", [], (40, 6, 6)), _conv(40)]
+    plan = plan_layers(Graph("g", nodes, ["k"]), pe=4, simd=16)
+    assert plan["k"].simd == 10 and plan["k"].channels == 40      # 360 = 9*40 has 15, which does not divide 40

@@ -164,9 +164,11 @@ def is_ternary(node) -> bool:
 
 
 def codes_matrix(node) -> np.ndarray:
-    """(out, fan-in) codes of a ternary conv (out, in, kh, kw) or dense (in, out) node."""
-    c = np.asarray(node.weights["codes"])
-    return c.reshape(c.shape[0], -1) if node.op == "conv" else c.T
+    """(out, fan-in) codes of a ternary conv (out, in, kh, kw) or dense (in, out) node, columns in the
+    matrix order (`plan.weight_matrix`)."""
+    from ..plan import weight_matrix
+
+    return weight_matrix(node, np.asarray(node.weights["codes"]))
 
 
 def exact_accumulator(inputs: Fixed, max_l1: int) -> Fixed:

@@ -1,6 +1,7 @@
 """PE-wise groups: the S-wide slice of one weight row that one PE consumes in one cycle.
 
-A weighted layer is a matrix (rows = outputs, cols = inputs * kh * kw, ONNX order). Row r runs on PE r mod P
+A weighted layer is a matrix (rows = outputs, cols = inputs * kh * kw in the column order of
+`compiler.plan.matrix_columns`: kernel-major (kh, kw, c) for a conv, so a group is S channels of one kernel tap). Row r runs on PE r mod P
 (`compiler.plan.LayerMapping`); its columns are cut into blocks of S. Pruning removes whole groups and keeps the
 same number of groups on every PE, so every PE finishes each output vector in the same number of cycles and
 the layer's cycle count drops by the pruning ratio.
@@ -12,12 +13,13 @@ import math
 
 import torch
 
-from ..plan import LayerMapping
+from ..plan import LayerMapping, columns_to_weight, matrix_columns
 
 
 def as_matrix(weight: torch.Tensor) -> torch.Tensor:
-    """(out, in, kh, kw) conv or (out, in) linear weight -> (rows, cols) view."""
-    return weight.reshape(weight.shape[0], -1)
+    """(out, in, kh, kw) conv or (out, in) linear weight -> (rows, cols), conv columns kernel-major (grouped
+    convs, whose columns the hardware takes in ONNX order, are never grouped for pruning)."""
+    return matrix_columns(weight)
 
 
 def n_blocks(cols: int, simd: int) -> int:
@@ -68,7 +70,7 @@ def expand_group_mask(gmask: torch.Tensor, weight_shape, simd: int) -> torch.Ten
     rows = weight_shape[0]
     cols = math.prod(weight_shape[1:])
     full = gmask[:, :, None].expand(rows, gmask.shape[1], simd).reshape(rows, -1)[:, :cols]
-    return full.reshape(weight_shape)
+    return columns_to_weight(full, tuple(weight_shape))
 
 
 def kept_groups_per_pe(gmask: torch.Tensor, pe: int) -> list[int]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 
+from ..plan import columns_to_weight
 from .groups import as_matrix
 
 THRESHOLD_FACTOR = 0.7
@@ -45,7 +46,7 @@ def ternarize(weight: torch.Tensor, mask: torch.Tensor | None = None, per_channe
     total = (w.abs() * keep).sum(1 if per_channel else None, keepdim=per_channel)
     alpha = torch.where(count > 0, total / count.clamp(min=1), torch.zeros_like(total))
     alpha = alpha.reshape(-1).expand(w.shape[0]).clone() if not per_channel else alpha.reshape(-1)
-    return codes.reshape(weight.shape), alpha
+    return columns_to_weight(codes, tuple(weight.shape)), alpha
 
 
 def ternary_weight(weight: torch.Tensor, mask: torch.Tensor | None = None, per_channel: bool = True) -> torch.Tensor:
@@ -84,6 +85,6 @@ def int_weight(weight: torch.Tensor, bits: int = 8, mask: torch.Tensor | None = 
     w = as_matrix(weight.detach())
     levels = 2 ** (bits - 1) - 1
     scale = (w.abs().amax(1, keepdim=True) / levels).clamp(min=1e-12)
-    q = (torch.round(w / scale).clamp(-levels, levels) * scale).reshape(weight.shape)
+    q = columns_to_weight(torch.round(w / scale).clamp(-levels, levels) * scale, tuple(weight.shape))
     ste = weight + (q - weight).detach()
     return ste if mask is None else ste * mask

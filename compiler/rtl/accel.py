@@ -4,7 +4,10 @@ Every IR tensor travels as a stream of pixels: one beat per pixel (channels-last
 fixed-point width (a vector (n,) is one beat of n lanes). Per node (`compiler.rtl.network` has the arithmetic):
 
     input          fc_axis_in (AXI words in the handoff's layout -> pixels; tlast checked, err_short/err_long)
-    conv (ternary) fc_window (line buffer, padding, stride) -> fc_serialize -> tpe_layer (the adder-only PE array
+    conv (ternary) fc_swg (line buffer, padding, stride; the window streamed in pixel chunks of the array's input
+                   beats, kernel-major) -> tpe_layer, or where no chunk fits (`LayerMapping.window_chunked`: the
+                   channels are not a multiple of IB*S) fc_window (the whole window in one beat) -> fc_serialize
+                   -> tpe_layer (the adder-only PE array
                    of the planner's P x S, pruned groups cost no cycle) -> fc_collect -> pixels of C_out lanes
                    (a 1x1, stride-1, unpadded conv needs no window)
     dense          fc_serialize -> tpe_layer -> fc_collect
@@ -43,6 +46,7 @@ import numpy as np
 
 from ..errors import FcompError
 from ..ir import conv_groups
+from ..plan import kernel_major
 from ..runtime.wordlayout import StreamFormat, format_for
 from .layer import RTL_DIR, RtlLayer, _hex, rom_words
 from .network import Network, NetNode
@@ -52,7 +56,7 @@ ACCEL_DIR = TOP                     # rtl/fcomp_accel/ of a build (no layer can 
 ACCEL_JSON = "accel.json"           # the generated design's description, beside its sources and ROMs
 STIMULUS = "network_stimulus.npz"   # inputs (integers, channels-last) and expected outputs beside the ROMs
 ACCEL_SOURCES = ("fc_fifo.sv", "fc_fork.sv", "fc_cast.sv", "fc_cast_comb.sv", "fc_clip.sv", "fc_add.sv",
-                 "fc_concat.sv", "fc_window.sv", "fc_serialize.sv", "fc_collect.sv", "fc_pool.sv", "fc_gap.sv", "fc_upsample.sv", "fc_sigmoid.sv", "fc_hardsigmoid.sv", "fc_hardswish.sv",
+                 "fc_concat.sv", "fc_window.sv", "fc_swg.sv", "fc_serialize.sv", "fc_collect.sv", "fc_pool.sv", "fc_gap.sv", "fc_upsample.sv", "fc_sigmoid.sv", "fc_hardsigmoid.sv", "fc_hardswish.sv",
                  "fc_axis_in.sv", "fc_axis_out.sv", "fc_mac_layer.sv", "tpe_addtree.sv", "tpe_array.sv",
                  "tpe_post.sv", "tpe_layer.sv")
 ACCEL_INCLUDES = ("tpe_util.svh", "fc_cast.svh", "fc_tdiv.svh")
@@ -349,13 +353,35 @@ class _Gen:
         i = self.acc.ids[nn.name]
         b = self.wire(f"{i}_win", c * kh * kw * src.out.width)
         p = {"C": c, "W": src.out.width, "H": h, "WD": w, "KH": kh, "KW": kw, "SH": sh, "SW": sw, "PT": top,
-             "PL": left, "HO": ho, "WO": wo, "NR": _pow2_at_least(kh + sh)}
+             "PL": left, "HO": ho, "WO": wo, "NR": _pow2_at_least(kh + sh), "KM": int(kernel_major(nn.node))}
         self.mod(nn.name, "fc_window", max(h * w, ho * wo),
                  _inst("fc_window", f"u_{i}_win", p, {"clk": "clk", "rst": "rst", **_io("s", e), **_io("m", b)}))
         return b
 
-    def pe_layer(self, nn: NetNode, vec: str):
-        """fc_serialize -> tpe_layer -> fc_collect from the vector bundle `vec` into the node's output."""
+    def chunked_window(self, nn: NetNode, e: str) -> str:
+        """fc_swg for a ternary conv whose input beats are pixel chunks (`LayerMapping.window_chunked`): the
+        window streamed as the PE array's NBI beats of IB*S lanes, kernel-major; returns their bundle (with a
+        `_last` wire)."""
+        src, lp = self.src(nn), nn.layer.params
+        c, h, w = src.shape
+        kh, kw = nn.node.attrs["kernel"]
+        sh, sw = nn.node.attrs["strides"]
+        top, left, _, _ = nn.node.attrs["pads"]
+        _, ho, wo = nn.shape
+        i = self.acc.ids[nn.name]
+        cw = lp["IB"] * lp["S"]
+        b = self.wire(f"{i}_swg", cw * src.out.width)
+        self.decl.append(f"    wire {b}_last;\n")
+        p = {"C": c, "W": src.out.width, "H": h, "WD": w, "KH": kh, "KW": kw, "SH": sh, "SW": sw, "PT": top,
+             "PL": left, "HO": ho, "WO": wo, "NR": _pow2_at_least(kh + sh), "CW": cw}
+        self.mod(nn.name, "fc_swg", max(h * w, ho * wo * lp["NBI"]), _inst("fc_swg", f"u_{i}_swg", p, {
+            "clk": "clk", "rst": "rst", **_io("s", e), **_io("m", b), "m_last": f"{b}_last"}))
+        return b
+
+    def pe_layer(self, nn: NetNode, vec: str, chunked: bool = False):
+        """[fc_serialize ->] tpe_layer -> fc_collect into the node's output, from the vector bundle `vec` (cut into
+        the array's input beats here), or with `chunked` from a bundle already carrying those beats and a
+        `_last` wire (`chunked_window`)."""
         layer: RtlLayer = nn.layer
         if layer is None:
             raise FcompError(f"layer {nn.name}: fixed-point (not ternary) weights have no RTL in fcomp_accel")
@@ -364,11 +390,14 @@ class _Gen:
         vectors = stream_of(nn).beats
         in_w = layer.W
         lanes = lp["IB"] * lp["S"]
-        ser = self.wire(f"{i}_ser", lanes * in_w)
-        self.decl.append(f"    wire {i}_ser_last;\n")
-        self.mod(nn.name, "fc_serialize", vectors * lp["NBI"], _inst("fc_serialize", f"u_{i}_ser", {
-            "N": layer.cols, "L": lanes, "W": in_w, "NBEATS": lp["NBI"]}, {
-            "clk": "clk", "rst": "rst", **_io("s", vec), **_io("m", ser), "m_last": f"{i}_ser_last"}))
+        if chunked:
+            ser, ser_last = vec, f"{vec}_last"
+        else:
+            ser, ser_last = self.wire(f"{i}_ser", lanes * in_w), f"{i}_ser_last"
+            self.decl.append(f"    wire {ser_last};\n")
+            self.mod(nn.name, "fc_serialize", vectors * lp["NBI"], _inst("fc_serialize", f"u_{i}_ser", {
+                "N": layer.cols, "L": lanes, "W": in_w, "NBEATS": lp["NBI"]}, {
+                "clk": "clk", "rst": "rst", **_io("s", vec), **_io("m", ser), "m_last": ser_last}))
         pe = self.wire(f"{i}_pe", layer.P * lp["OUT_W"])
         self.decl.append(f"    wire {i}_pe_last;\n")
         files = {}
@@ -380,7 +409,7 @@ class _Gen:
         self.mod(nn.name, "tpe_layer", int(math.ceil(vectors * steady)), _inst("tpe_layer", f"u_{i}_pe",
                  {**lp, **files}, {
                      "clk": "clk", "rst": "rst", "s_axis_tdata": f"{ser}_data", "s_axis_tvalid": f"{ser}_valid",
-                     "s_axis_tready": f"{ser}_ready", "s_axis_tlast": f"{i}_ser_last",
+                     "s_axis_tready": f"{ser}_ready", "s_axis_tlast": ser_last,
                      "m_axis_tdata": f"{pe}_data", "m_axis_tvalid": f"{pe}_valid", "m_axis_tready": f"{pe}_ready",
                      "m_axis_tlast": f"{i}_pe_last"}))
         full = layer.RPP * layer.P * lp["OUT_W"]
@@ -430,10 +459,11 @@ class _Gen:
     def op_conv(self, nn: NetNode, ins):
         a = nn.node.attrs
         if tuple(a["kernel"]) == (1, 1) and tuple(a["strides"]) == (1, 1) and not any(a["pads"]):
-            vec = ins[0]
+            self.weighted(nn, ins[0])
+        elif nn.layer is not None and nn.mapping.window_chunked(nn.layer.params["IB"]):
+            self.pe_layer(nn, self.chunked_window(nn, ins[0]), chunked=True)
         else:
-            vec = self.window(nn, ins[0])
-        self.weighted(nn, vec)
+            self.weighted(nn, self.window(nn, ins[0]))
 
     def op_dense(self, nn: NetNode, ins):
         self.weighted(nn, ins[0])

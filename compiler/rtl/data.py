@@ -9,12 +9,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import Graph, Node
-from ..plan import LayerMapping
+from ..plan import LayerMapping, kernel_major
 from .layer import RtlFormat, RtlLayer, build_layer
 
 
-def im2col(act: np.ndarray, kernel, strides, pads) -> np.ndarray:
-    """(C, H, W) -> (H_out * W_out, C * kh * kw): one row per output pixel, ONNX weight order (c, kh, kw)."""
+def im2col(act: np.ndarray, kernel, strides, pads, kernel_major_order: bool = False) -> np.ndarray:
+    """(C, H, W) -> (H_out * W_out, C * kh * kw): one row per output pixel, ONNX weight order (c, kh, kw), or
+    (kh, kw, c) when `kernel_major_order` (`plan.kernel_major`: a conv's matrix columns)."""
     c, h, w = act.shape
     (kh, kw), (sh, sw) = kernel, strides
     top, left, bottom, right = pads
@@ -24,14 +25,15 @@ def im2col(act: np.ndarray, kernel, strides, pads) -> np.ndarray:
     out = np.empty((ho * wo, c * kh * kw), dtype=act.dtype)
     for i in range(ho):
         for j in range(wo):
-            out[i * wo + j] = x[:, i * sh:i * sh + kh, j * sw:j * sw + kw].reshape(-1)
+            win = x[:, i * sh:i * sh + kh, j * sw:j * sw + kw]
+            out[i * wo + j] = (win.transpose(1, 2, 0) if kernel_major_order else win).reshape(-1)
     return out
 
 
 def layer_vectors(node: Node, act: np.ndarray) -> np.ndarray:
     """A layer's input activation of one sample -> its (vectors, cols) matrix-vector inputs."""
     if node.op == "conv":
-        return im2col(act, node.attrs["kernel"], node.attrs["strides"], node.attrs["pads"])
+        return im2col(act, node.attrs["kernel"], node.attrs["strides"], node.attrs["pads"], kernel_major(node))
     return act.reshape(1, -1)
 
 
@@ -43,10 +45,9 @@ def quantize(x: np.ndarray, bits: int, frac: int) -> np.ndarray:
 
 
 def auto_in_blocks(mapping: LayerMapping, K: int) -> int:
-    """S-lane blocks per input beat so that loading a vector (ceil(blocks / IB) beats) never takes more cycles
-    than computing it (K): the narrowest input stream that keeps up with the pruned schedule."""
-    nb = math.ceil(mapping.cols / mapping.simd)
-    return max(1, math.ceil(nb / max(1, K)))
+    """S-lane blocks per input beat (`LayerMapping.in_blocks`): the narrowest input stream that keeps up with
+    the pruned schedule, one pixel chunk wide where the window is streamed in chunks."""
+    return mapping.in_blocks(K)
 
 
 @dataclass

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..errors import FcompError
 from ..ir import Node
-from ..plan import LayerMapping
+from ..plan import LayerMapping, weight_matrix
 
 def _rtl_dir() -> Path:
     """rtl_sim/ of this source tree (a checkout or a git worktree, whose editable install may point at another
@@ -227,7 +227,7 @@ def layer_codes(node: Node) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if "codes" not in node.weights or "scale" not in node.weights:
         raise FcompError(f"layer {node.name} is not ternary (no codes/scale): the PE-array RTL needs ternary weights")
     codes = node.weights["codes"]
-    mat = codes.reshape(codes.shape[0], -1) if node.op == "conv" else codes.T
+    mat = weight_matrix(node, codes)
     rows = mat.shape[0]
     bias = node.weights.get("b", np.zeros(rows, dtype=np.float32))
     return np.ascontiguousarray(mat).astype(np.int8), np.asarray(node.weights["scale"], np.float64), \

@@ -46,7 +46,7 @@ import numpy as np
 from ..backend.precision import Fixed, fixed_ints, is_ternary, quantize as quantize_frac, saturate, wrap
 from ..errors import FcompError
 from ..ir import Graph, Node, conv_groups, is_grouped
-from ..plan import LayerMapping
+from ..plan import LayerMapping, kernel_major, weight_matrix
 from .data import im2col
 from .golden import golden
 from .layer import RtlFormat, RtlLayer, build_layer
@@ -291,8 +291,7 @@ def build_network(graph: Graph, precisions: dict, plan: dict[str, LayerMapping],
                     mapping.rows / mapping.pe) * math.ceil(mapping.cols / mapping.simd))
                 nn.layer = build_layer(node, mapping, fmt, kept_per_pe=k, in_blocks=ib)
             else:
-                w = node.weights["W"]
-                mat = w.reshape(w.shape[0], -1) if node.op == "conv" else w.T
+                mat = weight_matrix(node)
                 nn.weight_t, nn.bias_t = p["weight"], p["bias"]
                 nn.weight_int = fixed_ints(mat, p["weight"])
                 nn.bias_int = fixed_ints(node.weights["b"], p["bias"])
@@ -301,9 +300,10 @@ def build_network(graph: Graph, precisions: dict, plan: dict[str, LayerMapping],
 
 
 # ---- the golden model ----------------------------------------------------------------------------------------------
-def _windows(x: np.ndarray, kernel, strides, pads) -> np.ndarray:
-    """(N, C, H, W) -> (N, Ho*Wo, C*kh*kw) zero-padded windows, ONNX weight order (c, kh, kw)."""
-    return np.stack([im2col(a, kernel, strides, pads) for a in x])
+def _windows(x: np.ndarray, kernel, strides, pads, kernel_major_order: bool = False) -> np.ndarray:
+    """(N, C, H, W) -> (N, Ho*Wo, C*kh*kw) zero-padded windows, lanes (c, kh, kw), or (kh, kw, c) when
+    `kernel_major_order` (a conv's matrix columns, `plan.kernel_major`)."""
+    return np.stack([im2col(a, kernel, strides, pads, kernel_major_order) for a in x])
 
 
 def _conv_out(node: Node) -> tuple[int, int, int]:
@@ -336,7 +336,7 @@ def run_node(net: Network, nn: NetNode, xs: list[np.ndarray], ts: list[Fixed]) -
         return np.concatenate([cast(x, t.fraction, nn.out) for x, t in zip(xs, ts)], axis=1)
     if node.op in ("conv", "dense"):
         if node.op == "conv":
-            vec = _windows(xs[0], node.attrs["kernel"], node.attrs["strides"], node.attrs["pads"])
+            vec = _windows(xs[0], node.attrs["kernel"], node.attrs["strides"], node.attrs["pads"], kernel_major(node))
         else:
             vec = xs[0].reshape(n, 1, -1)
         flat = vec.reshape(-1, vec.shape[-1])

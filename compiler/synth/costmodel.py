@@ -92,6 +92,15 @@ def features(module: str, p: dict) -> dict[str, float] | None:
         lut, bram = _memory(g("NR") * g("WD"), c * w)
         return {"one": 1.0, "window_bits": c * w * kh * kw, "lutram_bits": lut, "bram_cols": bram * kh,
                 "counters": _clog2(g("H")) + _clog2(g("WD"))}
+    if module == "fc_swg":
+        # NC = C/CW line-buffer memories of NR rows x 2**ceil(log2 WD) columns of CW lanes, one synchronous read
+        # port each (its read register is the output register: flip-flops beside LUT-RAM, inside a block RAM),
+        # and the NC:1 chunk mux after them
+        c, w, cw = g("C"), g("W"), max(1, g("CW", 1))
+        nc = max(1, c // cw)
+        lut, bram = _memory(g("NR") * (1 << _clog2(g("WD"))), cw * w)
+        return {"one": 1.0, "read_reg_bits": c * w if lut else 0.0, "mux_bits": cw * w * (nc - 1),
+                "lutram_bits": nc * lut, "bram_cols": nc * bram, "counters": _clog2(g("H")) + _clog2(g("WD")) + _clog2(nc)}
     if module == "fc_sigmoid":
         # a 1024-word table per lane and the index arithmetic. Yosys 0.23 (xcup) put each 16-bit table in a
         # RAMB18 (1024 x 18) and folded each 8-bit one into LUT logic (bench/synth.py sweep, 5 instances)
