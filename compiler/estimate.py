@@ -506,6 +506,12 @@ def _stream_node(graph: Graph, plan, node: Node, act_bits: int) -> LayerEstimate
 TYPICAL_T = 7             # signed power-of-two terms of a 16-bit scale (digits designs: 6-8)
 POST_EXTRA = 15           # post-stage width beyond the accumulator (digits designs: PW - ACC_W = 14-16)
 
+def lanes_beats_of(shape, lanes: int | None) -> tuple[int, int]:
+    from .rtl.accel import lanes_beats
+
+    return lanes_beats(shape, lanes)
+
+
 def _stream(shape) -> tuple[int, int]:
     """(lanes, beats) of a tensor as fcomp_accel streams it (`rtl.accel.lanes_beats`)."""
     from .rtl.accel import lanes_beats
@@ -544,17 +550,34 @@ def _window(graph: Graph, node: Node, W: int) -> tuple[str, dict]:
                           "KM": int(kernel_major(node))})
 
 
+def stream_lanes(graph: Graph, plan: dict[str, LayerMapping], K: dict[str, int]) -> dict[str, int]:
+    """Lanes per beat of every stream for a plan whose ternary layers are `K` (`rtl.accel.stream_lanes`)."""
+    from .rtl.accel import stream_lanes as lanes_of
+
+    return lanes_of(graph, {n: plan[n].pe for n in K if n in plan})
+
+
 def node_instances(graph: Graph, node: Node, m: LayerMapping | None, W: int, *, ternary: bool = True,
                    wbits: int = 16, K: int | None = None, out_edges: list[int] | None = None,
-                   is_output: bool = False) -> list[tuple[str, dict]]:
-    """(module, parameters) of what `compiler.rtl.accel` generates for `node` at W-bit activations: its own
-    modules, a fork when it feeds several consumers, one FIFO per consumer edge (`out_edges`: their depths,
-    default one edge of the generator's EDGE_DEPTH) and, for the graph's output, its FIFO and fc_axis_out."""
-    from .rtl.accel import EDGE_DEPTH
+                   is_output: bool = False, lanes: dict[str, int] | None = None) -> list[tuple[str, dict]]:
+    """(module, parameters) of what `compiler.rtl.accel` generates for `node` at W-bit activations: an
+    fc_collect for each input whose chunks it takes whole, its own modules, a fork when it feeds several
+    consumers, one FIFO per consumer edge (`out_edges`: their depths, default one edge of the generator's
+    EDGE_DEPTH) and, for the graph's output, its FIFO, a collect if chunked, and fc_axis_out. `lanes`: every
+    stream's lanes (`stream_lanes`; default whole pixels)."""
+    from .rtl.accel import EDGE_DEPTH, consumed_lanes
 
     out: list[tuple[str, dict]] = []
     op = node.op
-    lanes, beats = _stream(node.shape)
+    stream = lanes or {}
+    whole = lambda name: _stream(graph.node(name).shape)[0]  # noqa: E731
+    lane_of = lambda name: stream.get(name) or whole(name)   # noqa: E731
+    for k, src in enumerate(node.inputs):
+        want = consumed_lanes(graph, node, k, {n.name: lane_of(n.name) for n in (node, graph.node(src))})
+        if lane_of(src) != want:
+            out.append(("fc_collect", {"IW": lane_of(src) * W, "NBEATS": want // lane_of(src)}))
+    c_out, pixels = _stream(node.shape)
+    lanes, beats = lanes_beats_of(node.shape, lane_of(node.name))
     if op == "input":
         out.append(("fc_axis_in", {"C": lanes, "W": W, "WB": WORD_BITS, "ELEMS": lanes * beats}))
     elif op in ("conv", "dense"):
@@ -571,7 +594,9 @@ def node_instances(graph: Graph, node: Node, m: LayerMapping | None, W: int, *, 
         if ternary:
             if not (windowed and m.window_chunked(p["IB"])):
                 out.append(("fc_serialize", {"N": m.cols, "L": p["IB"] * m.simd, "W": W, "NBEATS": p["NBI"]}))
-            out += [("tpe_layer", p), ("fc_collect", {"IW": m.pe * W, "NBEATS": p["RPP"]})]
+            out.append(("tpe_layer", p))
+            if lanes != m.pe:
+                out.append(("fc_collect", {"IW": m.pe * W, "NBEATS": p["RPP"]}))
         else:
             n = {"N": m.cols}
             if conv_groups(node) > 1:   # per-PE lanes: the expanded window (`rtl.accel.grouped_expansion`)
@@ -614,8 +639,9 @@ def node_instances(graph: Graph, node: Node, m: LayerMapping | None, W: int, *, 
         out.append(("fc_upsample", {"N": lanes, "W": W, "WD": graph.node(node.inputs[0]).shape[2], "SH": sh,
                                     "SW": sw}))
     elif op == "flatten":
-        c, b = _stream(graph.node(node.inputs[0]).shape)
-        if b > 1:
+        src = graph.node(node.inputs[0])
+        c, b = lanes_beats_of(src.shape, lane_of(src.name))
+        if len(src.shape) == 3:
             out.append(("fc_collect", {"IW": c * W, "NBEATS": b}))
     edges = list(out_edges if out_edges is not None else [EDGE_DEPTH])
     if is_output:
@@ -624,7 +650,9 @@ def node_instances(graph: Graph, node: Node, m: LayerMapping | None, W: int, *, 
         out.append(("fc_fork", {"DW": lanes * W, "N": len(edges)}))
     out += [("fc_fifo", {"DW": lanes * W, "DEPTH": d}) for d in edges]
     if is_output:
-        out.append(("fc_axis_out", {"C": lanes, "W": W, "WB": WORD_BITS, "ELEMS": lanes * beats}))
+        if lanes != c_out:
+            out.append(("fc_collect", {"IW": lanes * W, "NBEATS": c_out // lanes}))
+        out.append(("fc_axis_out", {"C": c_out, "W": W, "WB": WORD_BITS, "ELEMS": c_out * pixels}))
     return out
 
 
@@ -637,7 +665,7 @@ def skip_depths(graph: Graph, plan: dict[str, LayerMapping], K: dict[str, int],
 
     pe = {n: (NIB, 4, (T or {}).get(n, TYPICAL_T), math.ceil(plan[n].rows / plan[n].pe)) for n in K if n in plan}
     mac = {n for n in plan if n not in K and graph.node(n).op in ("conv", "dense")}
-    return skip_fifo_depths(graph, pe, mac)
+    return skip_fifo_depths(graph, pe, mac, stream_lanes(graph, plan, K))
 
 
 def _edges(graph: Graph, plan, kept_k: dict[str, int],
@@ -678,6 +706,7 @@ def design_model(graph: Graph, plan: dict[str, LayerMapping], *, act_bits: int =
 
     k_of = _k_of(graph, plan, ternary, kept_groups, keep_share)
     edges, out_name = _edges(graph, plan, k_of)
+    lanes = stream_lanes(graph, plan, k_of)
     total = dict.fromkeys(R, 0.0)
     per_node: dict[str, dict] = {}
     per_module: dict[str, dict] = {}
@@ -685,7 +714,8 @@ def design_model(graph: Graph, plan: dict[str, LayerMapping], *, act_bits: int =
         m = plan.get(node.name)
         t = m is not None and is_ternary(node.name, ternary)
         insts = node_instances(graph, node, m, act_bits, ternary=t, wbits=bits_of(node.name, weight_bits),
-                               K=k_of.get(node.name), out_edges=edges[node.name], is_output=node.name == out_name)
+                               K=k_of.get(node.name), out_edges=edges[node.name], is_output=node.name == out_name,
+                               lanes=lanes)
         row = per_node.setdefault(node.name, dict.fromkeys(R, 0.0))
         for module, params in insts:
             r = predict(module, params)

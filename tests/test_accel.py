@@ -212,6 +212,7 @@ def _estimate_instances_equal_the_generated(net, accel_dir):
     # compression; a T of 8 instead of 7 made one FIFO 73 deep instead of 72 on another machine's training)
     T = {n: nn.layer.params["T"] for n, nn in net.nodes.items() if nn.layer is not None}
     edges, out = E._edges(g, plan, K, T)
+    lanes = E.stream_lanes(g, plan, K)
     got: dict[str, list] = {}
     for inst in read_accel(accel_dir)[0]:
         got.setdefault(inst.node, []).append((inst.module, {k: int(inst.params[k]) for k in _STRUCTURE[inst.module]}))
@@ -222,7 +223,7 @@ def _estimate_instances_equal_the_generated(net, accel_dir):
         wbits = net.nodes[node.name].weight_t.width if (m is not None and not t) else 16
         want = [(mod, {k: int(p[k]) for k in _STRUCTURE[mod]}) for mod, p in E.node_instances(
             g, node, m, 16, ternary=t, wbits=wbits, K=K.get(node.name), out_edges=edges[node.name],
-            is_output=node.name == out)]
+            is_output=node.name == out, lanes=lanes)]
         assert sorted(want, key=str) == sorted(got.get(node.name, []), key=str), node.name
         checked += len(want)
     return checked

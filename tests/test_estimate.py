@@ -192,13 +192,15 @@ def test_design_model_is_the_cost_model_of_the_generated_instances(digits_cnn):
 
     plan = plan_layers(digits_cnn)
     doc = E.design_model(digits_cnn, plan, keep_share=0.3)
-    edges, out = E._edges(digits_cnn, plan, E._k_of(digits_cnn, plan, True, None, 0.3))
+    k_of = E._k_of(digits_cnn, plan, True, None, 0.3)
+    edges, out = E._edges(digits_cnn, plan, k_of)
+    lanes = E.stream_lanes(digits_cnn, plan, k_of)
     total = 0.0
     for node in digits_cnn.nodes:
         m = plan.get(node.name)
         K = E.keep_per_pe(m, 0.3) if m is not None else None
         insts = E.node_instances(digits_cnn, node, m, 16, K=K, out_edges=edges[node.name],
-                                 is_output=node.name == out)
+                                 is_output=node.name == out, lanes=lanes)
         lut = sum(predict(mod, p)["LUT_TOTAL"] for mod, p in insts)
         assert doc["per_node"][node.name]["LUT_TOTAL"] == pytest.approx(lut, abs=0.1)
         total += lut
@@ -228,3 +230,32 @@ def test_skip_fifo_depths_follow_the_generator():
     rpp = -(-8 // plan["c"].pe)
     # fc_window: 4 rows of 8 pixels + 2; the PE layer: 3 + 4 banks + 2 + ceil((T + 2) / RPP); its FIFO: 2 + 3; + 8
     assert depths[("x", "a")] == (4 * 8 + 2) + (3 + 4 + 2 + -(-9 // rpp)) + (2 + 3) + 8
+
+
+def test_streams_are_sized_to_their_rate():
+    """A PE layer's output is P lanes a beat and the element-wise ops after it keep that width; an add keeps it
+    only when both inputs have it; whole-pixel consumers collect (`consumed_lanes`); a skip FIFO on a chunked
+    path holds the same bits as on whole pixels."""
+    from compiler.ir import Graph, Node
+    from compiler.rtl.accel import consumed_lanes, lanes_beats, skip_fifo_depths, stream_lanes
+
+    conv = lambda n, i: Node(n, "conv", [i], (8, 4, 4), {"kernel": [3, 3], "strides": [1, 1],  # noqa: E731
+                                                           "pads": [1, 1, 1, 1]})
+    nodes = [Node("x", "input", [], (8, 4, 4)), conv("a", "x"), Node("r", "relu", ["a"], (8, 4, 4)),
+             conv("b", "r"), Node("s", "add", ["b", "x"], (8, 4, 4)), conv("c", "s"), conv("d", "s"),
+             Node("t", "add", ["c", "d"], (8, 4, 4)), Node("m", "maxpool", ["t"], (8, 2, 2), {
+                 "kernel": [2, 2], "strides": [2, 2], "pads": [0, 0, 0, 0]})]
+    g = Graph("g", nodes, ["m"])
+    lanes = stream_lanes(g, {"a": 2, "b": 4, "c": 2, "d": 2})
+    assert lanes == {"x": 8, "a": 2, "r": 2, "b": 4, "s": 8, "c": 2, "d": 2, "t": 2, "m": 8}
+    assert lanes_beats((8, 4, 4), 2) == (2, 64)
+    assert consumed_lanes(g, g.node("r"), 0, lanes) == 2       # a chunk op takes the chunks
+    assert consumed_lanes(g, g.node("s"), 0, lanes) == 8       # unequal add inputs: both whole
+    assert consumed_lanes(g, g.node("b"), 0, lanes) == 8       # a window generator takes whole pixels
+    assert consumed_lanes(g, g.node("m"), 0, lanes) == 8
+    whole = skip_fifo_depths(g, {}, set())
+    chunked = skip_fifo_depths(g, {}, set(), {**lanes, "x": 8})
+    assert set(whole) == set(chunked)
+    for edge, d in whole.items():       # the same bits: 4x the beats on a 2-lane (of 8) short path
+        short = edge[0]
+        assert chunked[edge] == d * (8 // lanes[short]), edge

@@ -8,9 +8,9 @@ fixed-point width (a vector (n,) is one beat of n lanes). Per node (`compiler.rt
                    beats, kernel-major) -> tpe_layer, or where no chunk fits (`LayerMapping.window_chunked`: the
                    channels are not a multiple of IB*S) fc_window (the whole window in one beat) -> fc_serialize
                    -> tpe_layer (the adder-only PE array
-                   of the planner's P x S, pruned groups cost no cycle) -> fc_collect -> pixels of C_out lanes
-                   (a 1x1, stride-1, unpadded conv needs no window)
-    dense          fc_serialize -> tpe_layer -> fc_collect
+                   of the planner's P x S, pruned groups cost no cycle) -> a stream of P lanes, RPP beats per
+                   pixel (a 1x1, stride-1, unpadded conv needs no window)
+    dense          fc_serialize -> tpe_layer
     conv/dense with fixed-point weights (first/last layers at --first-last-bits 8, uncompressed layers):
                    [fc_window ->] fc_mac_layer (the planner's P x S multiply-accumulate lanes, ceil(rows/P) *
                    ceil(cols/S) cycles per vector, weights and accumulator-typed biases in ROMs)
@@ -108,14 +108,63 @@ class Stream:
         return self.lanes * self.width
 
 
-def lanes_beats(shape) -> tuple[int, int]:
-    """(lanes, beats) of a tensor as fcomp_accel streams it: a pixel of C lanes per beat, a vector in one beat."""
+def lanes_beats(shape, lanes: int | None = None) -> tuple[int, int]:
+    """(lanes, beats) of a tensor as fcomp_accel streams it: a pixel of C lanes per beat, a vector in one beat;
+    with `lanes` (dividing C, `stream_lanes`) a pixel or vector in C / lanes beats of consecutive channels."""
     if len(shape) == 3:
-        return int(shape[0]), int(shape[1]) * int(shape[2])
-    return int(np.prod(shape)), 1
+        c, pixels = int(shape[0]), int(shape[1]) * int(shape[2])
+    else:
+        c, pixels = int(np.prod(shape)), 1
+    if lanes and lanes != c:
+        if c % lanes:
+            raise FcompError(f"a stream of {lanes} lanes cannot carry {c} channels")
+        return lanes, pixels * (c // lanes)
+    return c, pixels
+
+
+# ops that take a pixel in chunks of consecutive channels as readily as whole (per-lane arithmetic, one type)
+CHUNK_OPS = ("relu", "clip", "sigmoid", "hardsigmoid", "hardswish", "add")
+
+
+def stream_lanes(graph, pe_lanes: dict[str, int]) -> dict[str, int]:
+    """Lanes per beat of every tensor's stream, sized to the rate it carries: a ternary PE layer's output leaves
+    as it is made, P results a beat (`pe_lanes`: its P; RPP beats per pixel), and the element-wise ops and adds
+    after it (`CHUNK_OPS`; an add only when both inputs have the same lanes) keep that width; every other tensor
+    is one pixel (or vector) per beat. A consumer that needs whole pixels (`consumed_lanes`) gets them from an
+    fc_collect in front of it. The one rule: the generator and the estimate call it."""
+    lanes: dict[str, int] = {}
+    for node in graph.nodes:
+        c = lanes_beats(node.shape)[0]
+        p = pe_lanes.get(node.name)
+        if p and c % p == 0:
+            lanes[node.name] = p
+        elif node.op in CHUNK_OPS:
+            ins = {lanes[i] for i in node.inputs}
+            lanes[node.name] = ins.pop() if len(ins) == 1 else c
+        else:
+            lanes[node.name] = c
+    return lanes
+
+
+def consumed_lanes(graph, node, k: int, lanes: dict[str, int]) -> int:
+    """Lanes per beat `node` takes on input k: its own stream's for a chunk op, the producer's for a flatten of
+    pixels (it collects every beat), a whole pixel or vector otherwise."""
+    src = graph.node(node.inputs[k])
+    if node.op in CHUNK_OPS:
+        return lanes[node.name]
+    if node.op == "flatten" and len(src.shape) == 3:
+        return lanes[src.name]
+    return lanes_beats(src.shape)[0]
 
 
 def stream_of(nn: NetNode) -> Stream:
+    """The node's output stream as generated (`NetNode.lanes` a beat)."""
+    lanes, beats = lanes_beats(nn.shape, nn.lanes)
+    return Stream(lanes, nn.out.width, beats)
+
+
+def whole_of(nn: NetNode) -> Stream:
+    """The node's output as whole pixels (or one vector) a beat: what a whole-pixel consumer reads."""
     lanes, beats = lanes_beats(nn.shape)
     return Stream(lanes, nn.out.width, beats)
 
@@ -161,7 +210,7 @@ class Accel:
 
 def _axis_params(nn: NetNode, fmt: StreamFormat) -> dict:
     """fc_axis_in / fc_axis_out parameters: pixels of the node's tensor <-> AXI words of `fmt`."""
-    return {"C": stream_of(nn).lanes, "W": nn.out.width, "EB": fmt.elem_bits, "WB": fmt.word_bits,
+    return {"C": whole_of(nn).lanes, "W": nn.out.width, "EB": fmt.elem_bits, "WB": fmt.word_bits,
             "PW": fmt.per_word, "ELEMS": fmt.elements, "WORDS": fmt.words}
 
 
@@ -183,8 +232,8 @@ def _io(prefix: str, b: str) -> dict:
     return {f"{prefix}_data": f"{b}_data", f"{prefix}_valid": f"{b}_valid", f"{prefix}_ready": f"{b}_ready"}
 
 
-def skip_fifo_depths(graph, pe_layers: dict[str, tuple[int, int, int, int]], mac_layers: set[str]
-                     ) -> dict[tuple[str, str], int]:
+def skip_fifo_depths(graph, pe_layers: dict[str, tuple[int, int, int, int]], mac_layers: set[str],
+                     lanes: dict[str, int] | None = None) -> dict[tuple[str, str], int]:
     """FIFO depth of the edge into every Add/Concat from its shorter branch: as deep as the other branch can hold
     before producing (in the join's beats) plus 8, so the fork feeding both never stalls into a deadlock. The one
     sizing rule: the generator calls it with its layers, the estimate (`compiler.estimate`) with the plan's.
@@ -192,8 +241,11 @@ def skip_fifo_depths(graph, pe_layers: dict[str, tuple[int, int, int, int]], mac
     pe_layers: ternary PE layers -> (NIB input banks, NOB output banks, T scale terms, RPP rows per PE);
     mac_layers: fixed-point conv/dense layers (fc_mac_layer). A branch holds: each window generator its line
     buffer, each PE layer its banks and scale pipeline, an fc_mac_layer its 4 stages, a flatten or global pool a
-    whole input, every module and FIFO a few beats."""
+    whole input, every module and FIFO a few beats: counted in whole pixels (a chunk FIFO of a few beats holds
+    less), then given in the beats of the FIFO's own stream, the short branch's (`lanes`: each stream's lanes,
+    `stream_lanes`), so a chunked skip path holds the same bits."""
     order = [n.name for n in graph.nodes]
+    lanes = lanes or {}
 
     def beats(name):
         return lanes_beats(graph.node(name).shape)[1]
@@ -238,13 +290,17 @@ def skip_fifo_depths(graph, pe_layers: dict[str, tuple[int, int, int, int]], mac
         fork = max((n for n in ancestors(a) if n in anc_b), key=order.index)
         h = {s: hold(fork, s, beats(node.name)) for s in (a, b)}
         short = min((a, b), key=lambda s: h[s])
-        out[(short, node.name)] = h[b if short == a else a] + 8
+        chunked = lanes_beats(graph.node(short).shape, lanes.get(short))[1]
+        out[(short, node.name)] = math.ceil((h[b if short == a else a] + 8) * chunked / beats(node.name))
     return out
 
 
 class _Gen:
     def __init__(self, net: Network, skip_depths: dict[str, int] | None = None):
         self.net = net
+        self.lanes = stream_lanes(net.graph, {n: nn.layer.P for n, nn in net.nodes.items() if nn.layer is not None})
+        for name, nn in net.nodes.items():
+            nn.lanes = self.lanes[name]
         self.acc = Accel(net)
         self.decl: list[str] = []
         self.body: list[str] = []
@@ -298,14 +354,28 @@ class _Gen:
                 self.body.append(_inst("fc_fifo", f"u_{e}_fifo", {"DW": st.bits, "DEPTH": d},
                                        {"clk": "clk", "rst": "rst", **sp, **_io("m", e)}))
                 self.edge[(name, c)] = e
-        self.output(net.nodes[out_name], self.edge[(out_name, "__out__")])
+        onn = net.nodes[out_name]
+        self.output(onn, self.collect(onn.name, "o", onn, self.edge[(out_name, "__out__")],
+                                      lanes_beats(onn.shape)[0]))
         return self.finish()
+
+    def collect(self, consumer: str, tag: str, src: NetNode, e: str, lanes: int) -> str:
+        """The edge bundle `e` of `src`'s stream as `lanes` lanes a beat for `consumer` (its input `tag`): as it
+        is, or through an fc_collect that joins its chunks into whole pixels (an instance of the consumer)."""
+        st = stream_of(src)
+        if st.lanes == lanes:
+            return e
+        n, i = lanes // st.lanes, self.acc.ids[consumer]
+        b = self.wire(f"{i}_wc{tag}", st.bits * n)
+        self.mod(consumer, "fc_collect", st.beats, _inst("fc_collect", f"u_{i}_wc{tag}", {
+            "IW": st.bits, "NBEATS": n}, {"clk": "clk", "rst": "rst", **_io("s", e), **_io("m", b)}))
+        return b
 
     def _skip_depths(self, consumers) -> dict[tuple[str, str], int]:
         pe = {n: (nn.layer.NIB, nn.layer.NOB, nn.layer.params["T"], nn.layer.RPP)
               for n, nn in self.net.nodes.items() if nn.layer is not None}
         mac = {n for n, nn in self.net.nodes.items() if nn.op in ("conv", "dense") and nn.layer is None}
-        out = skip_fifo_depths(self.net.graph, pe, mac)
+        out = skip_fifo_depths(self.net.graph, pe, mac, self.lanes)
         for (short, join), d in list(out.items()):
             if join in self.skip_override:
                 out[(short, join)] = int(self.skip_override[join])
@@ -313,6 +383,8 @@ class _Gen:
 
     # ---- nodes ---------------------------------------------------------------------------------------------------
     def node(self, nn: NetNode, ins: list[str]):
+        ins = [self.collect(nn.name, str(k), self.src(nn, k), e,
+                            consumed_lanes(self.net.graph, nn.node, k, self.lanes)) for k, e in enumerate(ins)]
         getattr(self, f"op_{nn.op}")(nn, ins)
 
     def o(self, nn: NetNode) -> str:
@@ -332,7 +404,7 @@ class _Gen:
             "err_short": "err_short", "err_long": "err_long"}))
 
     def output(self, nn: NetNode, e: str):
-        st = stream_of(nn)
+        st = whole_of(nn)
         fmt = format_for("result", nn.out, st.lanes, st.lanes * st.beats)
         self.acc.fout = fmt
         p = _axis_params(nn, fmt)
@@ -387,7 +459,7 @@ class _Gen:
             raise FcompError(f"layer {nn.name}: fixed-point (not ternary) weights have no RTL in fcomp_accel")
         i = self.acc.ids[nn.name]
         lp = layer.params
-        vectors = stream_of(nn).beats
+        vectors = whole_of(nn).beats
         in_w = layer.W
         lanes = lp["IB"] * lp["S"]
         if chunked:
@@ -412,12 +484,16 @@ class _Gen:
                      "s_axis_tready": f"{ser}_ready", "s_axis_tlast": ser_last,
                      "m_axis_tdata": f"{pe}_data", "m_axis_tvalid": f"{pe}_valid", "m_axis_tready": f"{pe}_ready",
                      "m_axis_tlast": f"{i}_pe_last"}))
-        full = layer.RPP * layer.P * lp["OUT_W"]
+        o = self.o(nn)
+        if nn.lanes == layer.P:   # the output leaves as it is made: P results a beat, RPP beats per pixel
+            self.body.append(f"    assign {o}_data = {pe}_data;\n"
+                             f"    assign {o}_valid = {pe}_valid;\n    assign {pe}_ready = {o}_ready;\n")
+            return
+        full = layer.RPP * layer.P * lp["OUT_W"]    # P does not divide the rows: whole pixels, padding dropped
         col = self.wire(f"{i}_col", full)
         self.mod(nn.name, "fc_collect", vectors * layer.RPP, _inst("fc_collect", f"u_{i}_col", {
             "IW": layer.P * lp["OUT_W"], "NBEATS": layer.RPP}, {"clk": "clk", "rst": "rst", **_io("s", pe),
                                                                 **_io("m", col)}))
-        o = self.o(nn)
         self.body.append(f"    assign {o}_data = {col}_data[{layer.rows * lp['OUT_W'] - 1}:0];\n"
                          f"    assign {o}_valid = {col}_valid;\n    assign {col}_ready = {o}_ready;\n")
 
@@ -548,13 +624,13 @@ class _Gen:
             if src.out == nn.out:
                 cast_ins.append(e)
                 continue
-            sst = stream_of(src)
+            sst = whole_of(src)
             b = self.wire(f"{i}_in{k}", sst.lanes * nn.out.width)
             p = {"N": sst.lanes, "IW": src.out.width, **cast_params(src.out.fraction, nn.out), "RELU": 0}
             self.mod(nn.name, "fc_cast", sst.beats, _inst("fc_cast", f"u_{i}_cast{k}", p, {
                 "clk": "clk", "rst": "rst", **_io("s", e), **_io("m", b)}))
             cast_ins.append(b)
-        a, b = (stream_of(self.src(nn, k)).lanes for k in (0, 1))
+        a, b = (whole_of(self.src(nn, k)).lanes for k in (0, 1))
         self.mod(nn.name, "fc_concat", st.beats, _inst("fc_concat", f"u_{i}_cat", {"NA": a, "NB": b,
                  "W": nn.out.width}, {"clk": "clk", "rst": "rst", "a_data": f"{cast_ins[0]}_data",
                  "a_valid": f"{cast_ins[0]}_valid", "a_ready": f"{cast_ins[0]}_ready",
@@ -593,7 +669,7 @@ class _Gen:
 
     def op_globalavgpool(self, nn, ins):
         src = self.src(nn)
-        sst = stream_of(src)
+        sst = whole_of(src)
         p = {"C": sst.lanes, "NPIX": sst.beats, "W": src.out.width, **self._avg_params(nn, sst.beats)}
         self.mod(nn.name, "fc_gap", sst.beats, _inst("fc_gap", f"u_{self.acc.ids[nn.name]}_gap", p, {
             "clk": "clk", "rst": "rst", **_io("s", ins[0]), **_io("m", self.o(nn))}))
@@ -611,7 +687,7 @@ class _Gen:
         src = self.src(nn)
         sst = stream_of(src)
         o, w = self.o(nn), src.out.width
-        if sst.beats == 1:
+        if len(src.shape) != 3:
             self.body.append(f"    assign {o}_data = {ins[0]}_data;\n    assign {o}_valid = {ins[0]}_valid;\n"
                              f"    assign {ins[0]}_ready = {o}_ready;\n")
             return
@@ -619,8 +695,8 @@ class _Gen:
         col = self.wire(f"{i}_col", sst.bits * sst.beats)
         self.mod(nn.name, "fc_collect", sst.beats, _inst("fc_collect", f"u_{i}_col", {
             "IW": sst.bits, "NBEATS": sst.beats}, {"clk": "clk", "rst": "rst", **_io("s", ins[0]), **_io("m", col)}))
-        c, hw = sst.lanes, sst.beats
-        # collected lane p*C + c (HWC) -> output lane c*HW + p (the IR's CHW order)
+        c, hw = src.shape[0], src.shape[1] * src.shape[2]
+        # collected lane p*C + c (HWC; the beats may be chunks of a pixel) -> output lane c*HW + p (the IR's CHW)
         parts = []
         for lane in reversed(range(c * hw)):
             ch, p = divmod(lane, hw)

@@ -220,6 +220,7 @@ class NetNode:
     weight_t: Fixed | None = None
     bias_int: np.ndarray | None = None
     bias_t: Fixed | None = None
+    lanes: int | None = None              # lanes per beat of its stream in fcomp_accel (`rtl.accel.stream_lanes`)
 
     @property
     def name(self) -> str:
