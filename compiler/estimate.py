@@ -574,8 +574,10 @@ def node_instances(graph: Graph, node: Node, m: LayerMapping | None, W: int, *, 
     lane_of = lambda name: stream.get(name) or whole(name)   # noqa: E731
     for k, src in enumerate(node.inputs):
         want = consumed_lanes(graph, node, k, {n.name: lane_of(n.name) for n in (node, graph.node(src))})
-        if lane_of(src) != want:
+        if lane_of(src) < want:
             out.append(("fc_collect", {"IW": lane_of(src) * W, "NBEATS": want // lane_of(src)}))
+        elif lane_of(src) > want:
+            out.append(("fc_serialize", {"N": lane_of(src), "L": want, "W": W, "NBEATS": lane_of(src) // want}))
     c_out, pixels = _stream(node.shape)
     lanes, beats = lanes_beats_of(node.shape, lane_of(node.name))
     if op == "input":

@@ -233,8 +233,8 @@ def test_skip_fifo_depths_follow_the_generator():
 
 
 def test_streams_are_sized_to_their_rate():
-    """A PE layer's output is P lanes a beat and the element-wise ops after it keep that width; an add keeps it
-    only when both inputs have it; whole-pixel consumers collect (`consumed_lanes`); a skip FIFO on a chunked
+    """A PE layer's output is P lanes a beat and the element-wise ops after it keep that width; an add takes the
+    narrower of its inputs' widths; whole-pixel consumers collect (`consumed_lanes`); a skip FIFO on a chunked
     path holds the same bits as on whole pixels."""
     from compiler.ir import Graph, Node
     from compiler.rtl.accel import consumed_lanes, lanes_beats, skip_fifo_depths, stream_lanes
@@ -247,10 +247,10 @@ def test_streams_are_sized_to_their_rate():
                  "kernel": [2, 2], "strides": [2, 2], "pads": [0, 0, 0, 0]})]
     g = Graph("g", nodes, ["m"])
     lanes = stream_lanes(g, {"a": 2, "b": 4, "c": 2, "d": 2})
-    assert lanes == {"x": 8, "a": 2, "r": 2, "b": 4, "s": 8, "c": 2, "d": 2, "t": 2, "m": 8}
+    assert lanes == {"x": 8, "a": 2, "r": 2, "b": 4, "s": 4, "c": 2, "d": 2, "t": 2, "m": 8}
     assert lanes_beats((8, 4, 4), 2) == (2, 64)
     assert consumed_lanes(g, g.node("r"), 0, lanes) == 2       # a chunk op takes the chunks
-    assert consumed_lanes(g, g.node("s"), 0, lanes) == 8       # unequal add inputs: both whole
+    assert consumed_lanes(g, g.node("s"), 1, lanes) == 4       # unequal add inputs: the narrower, x cut to it
     assert consumed_lanes(g, g.node("b"), 0, lanes) == 8       # a window generator takes whole pixels
     assert consumed_lanes(g, g.node("m"), 0, lanes) == 8
     whole = skip_fifo_depths(g, {}, set())

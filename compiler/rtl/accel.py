@@ -128,10 +128,11 @@ CHUNK_OPS = ("relu", "clip", "sigmoid", "hardsigmoid", "hardswish", "add")
 
 def stream_lanes(graph, pe_lanes: dict[str, int]) -> dict[str, int]:
     """Lanes per beat of every tensor's stream, sized to the rate it carries: a ternary PE layer's output leaves
-    as it is made, P results a beat (`pe_lanes`: its P; RPP beats per pixel), and the element-wise ops and adds
-    after it (`CHUNK_OPS`; an add only when both inputs have the same lanes) keep that width; every other tensor
-    is one pixel (or vector) per beat. A consumer that needs whole pixels (`consumed_lanes`) gets them from an
-    fc_collect in front of it. The one rule: the generator and the estimate call it."""
+    as it is made, P results a beat (`pe_lanes`: its P; RPP beats per pixel), and the element-wise ops after it
+    (`CHUNK_OPS`) keep that width; an add takes the narrower of its inputs' widths where it divides the wider (the
+    wider input is cut to it, `fc_serialize`: one pixel register instead of C lanes of adders); every other
+    tensor is one pixel (or vector) per beat. A consumer that needs whole pixels (`consumed_lanes`) gets them
+    from an fc_collect in front of it. The one rule: the generator and the estimate call it."""
     lanes: dict[str, int] = {}
     for node in graph.nodes:
         c = lanes_beats(node.shape)[0]
@@ -139,8 +140,8 @@ def stream_lanes(graph, pe_lanes: dict[str, int]) -> dict[str, int]:
         if p and c % p == 0:
             lanes[node.name] = p
         elif node.op in CHUNK_OPS:
-            ins = {lanes[i] for i in node.inputs}
-            lanes[node.name] = ins.pop() if len(ins) == 1 else c
+            ins = sorted({lanes[i] for i in node.inputs})
+            lanes[node.name] = ins[0] if all(x % ins[0] == 0 for x in ins) else c
         else:
             lanes[node.name] = c
     return lanes
@@ -361,14 +362,23 @@ class _Gen:
 
     def collect(self, consumer: str, tag: str, src: NetNode, e: str, lanes: int) -> str:
         """The edge bundle `e` of `src`'s stream as `lanes` lanes a beat for `consumer` (its input `tag`): as it
-        is, or through an fc_collect that joins its chunks into whole pixels (an instance of the consumer)."""
+        is, through an fc_collect that joins its chunks into wider ones (whole pixels), or through an
+        fc_serialize that cuts its beats into narrower chunks (an instance of the consumer)."""
         st = stream_of(src)
         if st.lanes == lanes:
             return e
-        n, i = lanes // st.lanes, self.acc.ids[consumer]
-        b = self.wire(f"{i}_wc{tag}", st.bits * n)
-        self.mod(consumer, "fc_collect", st.beats, _inst("fc_collect", f"u_{i}_wc{tag}", {
-            "IW": st.bits, "NBEATS": n}, {"clk": "clk", "rst": "rst", **_io("s", e), **_io("m", b)}))
+        i = self.acc.ids[consumer]
+        b = self.wire(f"{i}_wc{tag}", lanes * st.width)
+        if lanes > st.lanes:
+            n = lanes // st.lanes
+            self.mod(consumer, "fc_collect", st.beats, _inst("fc_collect", f"u_{i}_wc{tag}", {
+                "IW": st.bits, "NBEATS": n}, {"clk": "clk", "rst": "rst", **_io("s", e), **_io("m", b)}))
+        else:
+            n = st.lanes // lanes
+            self.decl.append(f"    wire {b}_last;\n")
+            self.mod(consumer, "fc_serialize", st.beats * n, _inst("fc_serialize", f"u_{i}_wc{tag}", {
+                "N": st.lanes, "L": lanes, "W": st.width, "NBEATS": n}, {
+                "clk": "clk", "rst": "rst", **_io("s", e), **_io("m", b), "m_last": f"{b}_last"}))
         return b
 
     def _skip_depths(self, consumers) -> dict[tuple[str, str], int]:
