@@ -147,12 +147,12 @@ def _swg(c, w, h, k, s, p, cw):
     return {**_win(c, w, h, k, s, p, 1 << (k + s - 1).bit_length()), "CW": cw}
 
 
-def _gap(c, npix, w):
+def _gap(c, npix, w, lanes=None):
     from compiler.rtl.accel import tdiv_constants
 
     aw = w + (npix - 1).bit_length() + 1
     dm, dsh = tdiv_constants(npix, aw)
-    return {"C": c, "NPIX": npix, "W": w, "AW": aw, "LSA": 0, "DM": f"64'd{dm}", "DSH": dsh, "OW": w, "RSH": 0,
+    return {"C": c, "L": lanes or c, "NPIX": npix, "W": w, "AW": aw, "LSA": 0, "DM": f"64'd{dm}", "DSH": dsh, "OW": w, "RSH": 0,
             "LSH": 0, "RND": 1, "SAT": 1}
 
 
@@ -205,7 +205,9 @@ SWEEP = [
     ("fc_cast", {"N": 128, "IW": 8, "OW": 8, "RSH": 0, "LSH": 0, "RND": 1, "SAT": 1, "RELU": 1}),
     ("fc_add", {"N": 128, "AW": 16, "BW": 16, "LSA": 0, "LSB": 0, "IW": 17, "OW": 16, "RSH": 0, "LSH": 0, "RND": 1, "SAT": 1}),
     ("fc_add", {"N": 256, "AW": 8, "BW": 8, "LSA": 1, "LSB": 0, "IW": 10, "OW": 8, "RSH": 1, "LSH": 0, "RND": 1, "SAT": 1}),
-    ("fc_gap", _gap(64, 49, 16)), ("fc_gap", _gap(128, 16, 8)),
+    ("fc_gap", _gap(64, 49, 16)), ("fc_gap", _gap(128, 16, 8)), ("fc_gap", _gap(512, 49, 16, 2)),
+    ("fc_gap", _gap(512, 49, 16, 16)), ("fc_gap", _gap(256, 16, 16, 4)), ("fc_gap", _gap(32, 16, 16, 8)),
+    ("fc_gap", _gap(16, 9, 16)),
     ("fc_pool", {"C": 64, "KK": 9, "W": 16, "AVG": 0, "OW": 16}), ("fc_pool", {"C": 128, "KK": 4, "W": 8, "AVG": 0, "OW": 8}),
     ("fc_fifo", {"DW": 1024, "DEPTH": 256}), ("fc_fifo", {"DW": 256, "DEPTH": 1024}), ("fc_fifo", {"DW": 2048, "DEPTH": 2}),
     ("fc_fifo", {"DW": 64, "DEPTH": 64}), ("fc_fifo", {"DW": 4096, "DEPTH": 96}),

@@ -635,7 +635,8 @@ def node_instances(graph: Graph, node: Node, m: LayerMapping | None, W: int, *, 
         out.append(("fc_pool", {"C": lanes, "KK": kh * kw, "W": W, "AVG": int(op == "avgpool"), "OW": W}))
     elif op == "globalavgpool":
         c, npix = _stream(graph.node(node.inputs[0]).shape)
-        out.append(("fc_gap", {"C": c, "NPIX": npix, "W": W, "AW": W + _bits_for(npix) + 1, "OW": W}))
+        out.append(("fc_gap", {"C": c, "L": lane_of(node.inputs[0]), "NPIX": npix, "W": W,
+                               "AW": W + _bits_for(npix) + 1, "OW": W}))
     elif op == "upsample":
         sh, sw = node.attrs["scale"]
         out.append(("fc_upsample", {"N": lanes, "W": W, "WD": graph.node(node.inputs[0]).shape[2], "SH": sh,

@@ -196,7 +196,7 @@ _STRUCTURE = {"fc_window": ("C", "H", "WD", "KH", "KW", "SH", "SW", "PT", "PL", 
               "fc_serialize": ("N", "L", "NBEATS"), "tpe_layer": ("P", "S", "IB", "NBI", "BW", "SBW", "K", "KW",
                                                                    "RPP", "SW", "U", "NIB", "NOB"),
               "fc_collect": ("NBEATS",), "fc_fifo": ("DEPTH",), "fc_fork": ("N",), "fc_cast": ("N",),
-              "fc_add": ("N",), "fc_pool": ("C", "KK", "AVG"), "fc_gap": ("C", "NPIX"),
+              "fc_add": ("N",), "fc_pool": ("C", "KK", "AVG"), "fc_gap": ("C", "L", "NPIX"),
               "fc_mac_layer": ("N", "R", "P", "S", "WW"), "fc_axis_in": ("C", "ELEMS"),
               "fc_axis_out": ("C", "ELEMS"), "fc_clip": ("N",), "fc_concat": ("NA", "NB")}
 

@@ -122,8 +122,9 @@ def lanes_beats(shape, lanes: int | None = None) -> tuple[int, int]:
     return c, pixels
 
 
-# ops that take a pixel in chunks of consecutive channels as readily as whole (per-lane arithmetic, one type)
-CHUNK_OPS = ("relu", "clip", "sigmoid", "hardsigmoid", "hardswish", "add")
+# ops that take a pixel in chunks of consecutive channels as readily as whole (per-lane arithmetic; a global
+# average pool keeps its sums as an array of chunk words)
+CHUNK_OPS = ("relu", "clip", "sigmoid", "hardsigmoid", "hardswish", "add", "globalavgpool")
 
 
 def stream_lanes(graph, pe_lanes: dict[str, int]) -> dict[str, int]:
@@ -679,9 +680,10 @@ class _Gen:
 
     def op_globalavgpool(self, nn, ins):
         src = self.src(nn)
-        sst = whole_of(src)
-        p = {"C": sst.lanes, "NPIX": sst.beats, "W": src.out.width, **self._avg_params(nn, sst.beats)}
-        self.mod(nn.name, "fc_gap", sst.beats, _inst("fc_gap", f"u_{self.acc.ids[nn.name]}_gap", p, {
+        sst, cst = whole_of(src), stream_of(src)
+        p = {"C": sst.lanes, "L": cst.lanes, "NPIX": sst.beats, "W": src.out.width,
+             **self._avg_params(nn, sst.beats)}
+        self.mod(nn.name, "fc_gap", cst.beats, _inst("fc_gap", f"u_{self.acc.ids[nn.name]}_gap", p, {
             "clk": "clk", "rst": "rst", **_io("s", ins[0]), **_io("m", self.o(nn))}))
 
     def op_upsample(self, nn, ins):

@@ -84,9 +84,13 @@ def features(module: str, p: dict) -> dict[str, float] | None:
     if module == "fc_gap":
         # per channel an accumulator and a division by NPIX as a multiply by the constant DM (shift-and-add:
         # one adder per set bit)
+        # (L lanes a beat: the sums an array of C/L chunk words read at the chunk counter, the adders and
+        # dividers L lanes wide)
         dm = str(p.get("DM", "1")).split("d")[-1]
         ones = bin(int(dm)).count("1") if dm.isdigit() else 1
-        return {"one": 1.0, "acc_bits": g("C") * g("AW"), "mult_bits": g("C") * g("AW") * ones}
+        c, lanes, aw = g("C"), g("L", g("C")), g("AW")
+        return {"one": 1.0, "acc_bits": c * aw, "mult_bits": lanes * aw * ones,
+                "mux_bits": lanes * aw * (c // max(1, lanes) - 1)}
     if module == "fc_window":
         c, w, kh, kw = g("C"), g("W"), g("KH"), g("KW")
         lut, bram = _memory(g("NR") * g("WD"), c * w)
