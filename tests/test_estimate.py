@@ -259,3 +259,29 @@ def test_streams_are_sized_to_their_rate():
     for edge, d in whole.items():       # the same bits: 4x the beats on a 2-lane (of 8) short path
         short = edge[0]
         assert chunked[edge] == d * (8 // lanes[short]), edge
+
+
+def test_an_unpruned_sparse_ternary_layer_streams_as_the_estimate_costs_it():
+    """A ternary layer with no compression record (an imported ternary model, or a layer left unpruned) visits
+    only its nonzero groups; the generator sizes its input stream (and so picks fc_swg) on those steps, as the
+    estimate (`pipeline.estimate_compressed`) counts them. Before, the generator used the dense step count and
+    built a chunked window where the estimate costed a whole-window generator and a width converter."""
+    from compiler.backend.precision import assign_precisions, codes_matrix
+    from compiler.ir import Graph, Node
+    from compiler.rtl.layer import nonzero_groups_per_pe
+    from compiler.rtl.network import build_network
+
+    rng = np.random.default_rng(0)
+    codes = np.zeros((8, 16, 3, 3), np.int8)
+    codes[:, :, 0, 0] = rng.choice([-1, 1], size=(8, 16))        # one tap of nine: 4 nonzero groups per PE of 36
+    conv = Node("c", "conv", ["x"], (8, 6, 6), {"kernel": [3, 3], "strides": [1, 1], "pads": [1, 1, 1, 1]},
+                {"W": codes.astype(np.float32) * 0.5, "b": np.zeros(8, np.float32), "codes": codes,
+                 "scale": np.full(8, 0.5, np.float32)})
+    g = Graph("g", [Node("x", "input", [], (16, 6, 6)), conv], ["c"])
+    plan = plan_layers(g, pe=4, simd=4)
+    net = build_network(g, assign_precisions(g, {n.name: 4.0 for n in g.nodes}, 16, 16), plan, None)
+    layer, m = net.nodes["c"].layer, plan["c"]
+    k = max(nonzero_groups_per_pe(codes_matrix(conv), m.pe, m.simd))
+    assert layer.K == k == 8 and layer.params["IB"] == m.in_blocks(k)
+    insts = [mod for mod, _ in E.node_instances(g, conv, m, 16, K=k)]
+    assert ("fc_swg" in insts) == m.window_chunked(layer.params["IB"])

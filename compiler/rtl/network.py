@@ -49,7 +49,7 @@ from ..ir import Graph, Node, conv_groups, is_grouped
 from ..plan import LayerMapping, kernel_major, weight_matrix
 from .data import im2col
 from .golden import golden
-from .layer import RtlFormat, RtlLayer, build_layer
+from .layer import RtlFormat, RtlLayer, build_layer, nonzero_groups_per_pe
 
 SUPPORTED_OPS = ("input", "conv", "dense", "relu", "sigmoid", "hardsigmoid", "hardswish", "clip", "add", "concat", "maxpool", "avgpool",
                  "globalavgpool", "upsample", "flatten")
@@ -288,8 +288,11 @@ def build_network(graph: Graph, precisions: dict, plan: dict[str, LayerMapping],
             if is_ternary(node):
                 fmt = RtlFormat.from_backend(src_t, p)
                 k = kept_per_pe(compression_rows, node.name)
-                ib = (in_blocks or {}).get(node.name) or auto_in_blocks(mapping, k or math.ceil(
-                    mapping.rows / mapping.pe) * math.ceil(mapping.cols / mapping.simd))
+                # a layer compression did not prune (or an imported ternary model): its schedule visits the
+                # nonzero groups, as `pipeline.estimate_compressed` counts them, so the input stream is sized to it
+                steps = k or max(1, *nonzero_groups_per_pe(weight_matrix(node, node.weights["codes"]),
+                                                           mapping.pe, mapping.simd))
+                ib = (in_blocks or {}).get(node.name) or auto_in_blocks(mapping, steps)
                 nn.layer = build_layer(node, mapping, fmt, kept_per_pe=k, in_blocks=ib)
             else:
                 mat = weight_matrix(node)
