@@ -468,6 +468,9 @@ def main(argv=None) -> int:
     except FcompError as exc:
         log.error("error: %s", exc)
         return exc.exit_code
+    except MemoryError as exc:
+        log.error("error: out of memory%s; no output was written", f" ({exc})" if str(exc) else "")
+        return 1
     except KeyboardInterrupt as exc:
         signum = getattr(exc, "signum", signal.SIGINT)
         log.error("interrupted (%s); no output was written, a previous output folder is unchanged",

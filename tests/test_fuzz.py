@@ -133,3 +133,27 @@ def test_bench_cli_reports_the_figures():
     assert report["accepted"] + report["clean_errors"] == 60
     assert report["crashes"] == report["hangs"] == report["memory"] == 0
     assert report["peak_worker_rss_mb"] > 0
+
+
+def test_protobuf_running_out_of_memory_is_not_a_verdict_on_the_model(tmp_path, monkeypatch):
+    """Under a small address-space budget protobuf reports "Arena alloc failed" as a DecodeError; that is an
+    out-of-memory (MemoryError), not "not a readable ONNX model" (the fuzz runner saw it as a clean error)."""
+    import google.protobuf.message
+    import onnx
+
+    from compiler.errors import FcompError
+    from compiler.frontend import import_onnx
+
+    path = tmp_path / "m.onnx"
+    path.write_bytes(b"\x08\x08")
+
+    def fail(*a, **k):
+        raise google.protobuf.message.DecodeError("Error parsing message with type 'onnx.ModelProto': Arena alloc failed")
+
+    monkeypatch.setattr(onnx, "load_model", fail)
+    with pytest.raises(MemoryError, match="out of memory"):
+        import_onnx(path)
+    monkeypatch.setattr(onnx, "load_model", lambda *a, **k: (_ for _ in ()).throw(
+        google.protobuf.message.DecodeError("Error parsing message")))
+    with pytest.raises(FcompError, match="not a readable ONNX model"):
+        import_onnx(path)

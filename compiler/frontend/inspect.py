@@ -17,7 +17,7 @@ import onnx
 from onnx import helper
 
 from ..errors import FcompError, UnsupportedModelError, first_line, one_line, short_name
-from .load import (_BAD_INPUT, MAX_FILE_BYTES, _graph_tensors, check_tensors, check_text, dtype_name,
+from .load import (_BAD_INPUT, unreadable, MAX_FILE_BYTES, _graph_tensors, check_tensors, check_text, dtype_name,
                    inline_external_data)
 from .passes import CheckShapes, FixBatchDimension, SanitizeNames, normalization_passes
 from .to_ir import SUPPORTED_OPS, collect_problems
@@ -160,7 +160,7 @@ def _read(path: Path) -> onnx.ModelProto:
     try:
         return onnx.load_model(os.fspath(path), load_external_data=False)
     except _BAD_INPUT as exc:
-        raise FcompError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {first_line(exc)})") from None
+        raise unreadable(path, exc) from None
 
 
 def _copy(model):

@@ -24,6 +24,14 @@ _BAD_INPUT = (ValueError, TypeError, KeyError, IndexError, AttributeError, Runti
               onnx.shape_inference.InferenceError, google.protobuf.message.DecodeError)
 
 
+def unreadable(path, exc: BaseException) -> BaseException:
+    """The error to raise for a file onnx could not decode: FcompError naming it, except protobuf's "Arena alloc
+    failed", which is running out of memory while decoding (a MemoryError, not a verdict on the model)."""
+    if "alloc failed" in str(exc).lower():
+        return MemoryError(f"{path}: out of memory while decoding the model ({_first_line(exc)})")
+    return FcompError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {_first_line(exc)})")
+
+
 def load_onnx(path) -> onnx.ModelProto:
     """Load, run onnx.checker and strict shape inference. Raises FcompError with the file name."""
     path = Path(path)
@@ -39,7 +47,7 @@ def load_onnx(path) -> onnx.ModelProto:
     try:
         model = onnx.load_model(os.fspath(path), load_external_data=False)
     except _BAD_INPUT as exc:  # protobuf raises DecodeError, RuntimeWarning-ish or ValueError depending on bytes
-        raise FcompError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {_first_line(exc)})") from None
+        raise unreadable(path, exc) from None
     check_text(model, path)
     inline_external_data(model, path)
     check_tensors(model, path)
