@@ -538,16 +538,9 @@ def ternary_layer_params(m: LayerMapping, K: int, W: int) -> dict[str, int]:
 
 
 def _window(graph: Graph, node: Node, W: int) -> tuple[str, dict]:
-    from .rtl.accel import _pow2_at_least
+    from .rtl.accel import window_params
 
-    c, h, w = graph.node(node.inputs[0]).shape
-    kh, kw = node.attrs["kernel"]
-    sh, sw = node.attrs["strides"]
-    top, left, _, _ = node.attrs["pads"]
-    _, ho, wo = node.shape
-    return ("fc_window", {"C": c, "W": W, "H": h, "WD": w, "KH": kh, "KW": kw, "SH": sh, "SW": sw, "PT": top,
-                          "PL": left, "HO": ho, "WO": wo, "NR": _pow2_at_least(kh + sh),
-                          "KM": int(kernel_major(node))})
+    return ("fc_window", {**window_params(graph.node(node.inputs[0]).shape, node, W), "KM": int(kernel_major(node))})
 
 
 def stream_lanes(graph: Graph, plan: dict[str, LayerMapping], K: dict[str, int]) -> dict[str, int]:
@@ -588,9 +581,9 @@ def node_instances(graph: Graph, node: Node, m: LayerMapping | None, W: int, *, 
                                          and not any(a["pads"]))
         p = ternary_layer_params(m, K, W) if ternary else None
         if windowed and p is not None and m.window_chunked(p["IB"]):
-            _, q = _window(graph, node, W)
-            q.pop("KM")
-            out.append(("fc_swg", {**q, "CW": p["IB"] * m.simd}))
+            from .rtl.accel import window_params
+
+            out.append(("fc_swg", {**window_params(graph.node(node.inputs[0]).shape, node, W), "CW": p["IB"] * m.simd}))
         elif windowed:
             out.append(_window(graph, node, W))
         if ternary:

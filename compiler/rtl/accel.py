@@ -159,6 +159,18 @@ def consumed_lanes(graph, node, k: int, lanes: dict[str, int]) -> int:
     return lanes_beats(src.shape)[0]
 
 
+def window_params(src_shape, node, width: int) -> dict:
+    """The line-buffer and geometry parameters fc_window and fc_swg share, for a conv/pool `node` reading a
+    (C, H, W) input of `width`-bit lanes: the generator and the estimate both use them."""
+    c, h, w = src_shape
+    kh, kw = node.attrs["kernel"]
+    sh, sw = node.attrs["strides"]
+    top, left, _, _ = node.attrs["pads"]
+    _, ho, wo = node.shape
+    return {"C": c, "W": width, "H": h, "WD": w, "KH": kh, "KW": kw, "SH": sh, "SW": sw, "PT": top, "PL": left,
+            "HO": ho, "WO": wo, "NR": _pow2_at_least(kh + sh)}
+
+
 def stream_of(nn: NetNode) -> Stream:
     """The node's output stream as generated (`NetNode.lanes` a beat)."""
     lanes, beats = lanes_beats(nn.shape, nn.lanes)
@@ -428,16 +440,10 @@ class _Gen:
     def window(self, nn: NetNode, e: str) -> str:
         """fc_window for a conv/pool node; returns the bundle carrying its window beats."""
         src = self.src(nn)
-        c, h, w = src.shape
-        kh, kw = nn.node.attrs["kernel"]
-        sh, sw = nn.node.attrs["strides"]
-        top, left, _, _ = nn.node.attrs["pads"]
-        _, ho, wo = nn.shape
+        p = {**window_params(src.shape, nn.node, src.out.width), "KM": int(kernel_major(nn.node))}
         i = self.acc.ids[nn.name]
-        b = self.wire(f"{i}_win", c * kh * kw * src.out.width)
-        p = {"C": c, "W": src.out.width, "H": h, "WD": w, "KH": kh, "KW": kw, "SH": sh, "SW": sw, "PT": top,
-             "PL": left, "HO": ho, "WO": wo, "NR": _pow2_at_least(kh + sh), "KM": int(kernel_major(nn.node))}
-        self.mod(nn.name, "fc_window", max(h * w, ho * wo),
+        b = self.wire(f"{i}_win", p["C"] * p["KH"] * p["KW"] * src.out.width)
+        self.mod(nn.name, "fc_window", max(p["H"] * p["WD"], p["HO"] * p["WO"]),
                  _inst("fc_window", f"u_{i}_win", p, {"clk": "clk", "rst": "rst", **_io("s", e), **_io("m", b)}))
         return b
 
@@ -446,19 +452,13 @@ class _Gen:
         window streamed as the PE array's NBI beats of IB*S lanes, kernel-major; returns their bundle (with a
         `_last` wire)."""
         src, lp = self.src(nn), nn.layer.params
-        c, h, w = src.shape
-        kh, kw = nn.node.attrs["kernel"]
-        sh, sw = nn.node.attrs["strides"]
-        top, left, _, _ = nn.node.attrs["pads"]
-        _, ho, wo = nn.shape
+        p = {**window_params(src.shape, nn.node, src.out.width), "CW": lp["IB"] * lp["S"]}
         i = self.acc.ids[nn.name]
-        cw = lp["IB"] * lp["S"]
-        b = self.wire(f"{i}_swg", cw * src.out.width)
+        b = self.wire(f"{i}_swg", p["CW"] * src.out.width)
         self.decl.append(f"    wire {b}_last;\n")
-        p = {"C": c, "W": src.out.width, "H": h, "WD": w, "KH": kh, "KW": kw, "SH": sh, "SW": sw, "PT": top,
-             "PL": left, "HO": ho, "WO": wo, "NR": _pow2_at_least(kh + sh), "CW": cw}
-        self.mod(nn.name, "fc_swg", max(h * w, ho * wo * lp["NBI"]), _inst("fc_swg", f"u_{i}_swg", p, {
-            "clk": "clk", "rst": "rst", **_io("s", e), **_io("m", b), "m_last": f"{b}_last"}))
+        self.mod(nn.name, "fc_swg", max(p["H"] * p["WD"], p["HO"] * p["WO"] * lp["NBI"]),
+                 _inst("fc_swg", f"u_{i}_swg", p, {"clk": "clk", "rst": "rst", **_io("s", e), **_io("m", b),
+                                                   "m_last": f"{b}_last"}))
         return b
 
     def pe_layer(self, nn: NetNode, vec: str, chunked: bool = False):
