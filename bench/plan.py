@@ -109,7 +109,7 @@ def print_table(r: dict) -> None:
           f"{r['keep_share']:.3f} of PE groups, {len(r['whole_layers'])} layer(s) unpruned, no compression run); act_bits {r['act_bits']}, margin {r['margin']}, "
           f"max_simd {r['max_simd']}")
     print(f"{'board':11s} {'on-chip':>8s} {'16b fits':>8s} {'fits':>5s} {'LUT':>17s} {'DSP':>9s} {'BRAM36':>9s} "
-          f"{'URAM':>8s} {'weights':>8s} {'frames/s':>9s} {'lat ms':>8s}  {'model LUT':>10s} {'model BRAM36':>12s}")
+          f"{'URAM':>8s} {'weights':>8s} {'frames/s':>9s} {'lat ms':>8s}  {'model LUT':>10s} {'model BRAM36':>12s} {'model URAM':>10s}")
     for b in r["boards"]:
         head = f"{b['board']:11s} {b['on_chip_mbit']:7.1f}M {str(b['uncompressed_fits']):>8s} {str(b['fits']):>5s}"
         if b["fits"]:
@@ -118,14 +118,14 @@ def print_table(r: dict) -> None:
                   f" {u['bram36']:4d}/{a['bram36']:<4d}"
                   f" {u['uram']:3d}/{a['uram']:<4d} {b['planned_weight_mbit']:7.1f}M {b['frames_per_s']:9.1f}"
                   f" {b['latency_ms']:8.1f}  {b['design_model']['total']['LUT_TOTAL']:10,.0f}"
-                  f" {b['design_model']['total']['BRAM36']:12,.1f}")
+                  f" {b['design_model']['total']['BRAM36']:12,.1f} {b['design_model']['total'].get('URAM', 0):10,.0f}")
         else:
             print(f"{head}  {b['reason']}")
     fit = [b for b in r["boards"] if b["fits"]]
     if fit:
         b = fit[-1]
         mods = b["design_model"]["per_module"]
-        print(f"model LUT/BRAM36 = the planned design as the generator would make it, costed by the per-module model "
+        print(f"model LUT/BRAM36/URAM = the planned design as the generator would make it, costed by the per-module model "
               f"fitted on Yosys synthesis (an estimate); on {b['board']} by module: " + "; ".join(
                   f"{k} x{v['instances']} {v['LUT_TOTAL']:,.0f} LUT" for k, v in list(mods.items())[:6]))
 

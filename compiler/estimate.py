@@ -534,7 +534,8 @@ def ternary_layer_params(m: LayerMapping, K: int, W: int) -> dict[str, int]:
     acc = _acc_bits(W, min(m.cols, K * m.simd))
     return {"P": m.pe, "S": m.simd, "W": W, "IB": ib, "NBI": nbi, "BW": _idxw(nbi) + sbw, "SBW": sbw, "K": K,
             "KW": _idxw(K), "RPP": rpp, "SW": _idxw(rpp), "ACC_W": acc, "T": TYPICAL_T, "PW": acc + POST_EXTRA,
-            "OUT_W": W, "U": m.scale_units([K]), "NIB": NIB, "NOB": 4}
+            "OUT_W": W, "U": m.scale_units([K]), "NIB": NIB, "NOB": 4,
+            **({"WLOAD": 1, "WLW": WORD_BITS, "URAM": 1} if m.memory == "uram" else {})}
 
 
 def _window(graph: Graph, node: Node, W: int) -> tuple[str, dict]:

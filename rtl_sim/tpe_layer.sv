@@ -23,8 +23,16 @@
 //     max(K, NBI, RPP*G, (K + NBI + 1) / NIB, (K + RPP*G + 4) / NOB)
 // cycles on average; the generator picks the fewest U that keep this at its G = 1 value, which with the
 // default NIB = 3, NOB = 4 is max(K, NBI, RPP) for every K >= 2.
+//
+// Weights loaded at run time (WLOAD = 1): the codes and index words are not ROMs but memories written through
+// w_en / w_data after reset (a ROM initialized by $readmemh cannot be UltraRAM, which has no initial contents).
+// Entry t of the schedule is the MW-bit word {index word, codes word} (codes in the low P*2S bits), cut into
+// NCOL = ceil(MW / WLW) columns of WLW bits, each its own K-deep memory with one write and one synchronous read
+// port (UltraRAM with URAM = 1, else where synthesis puts it). The words arrive entry by entry, column 0 first:
+// K*NCOL pulses of w_en (compiler/rtl/accel.py `weight_load_words`, the same order). The layer must not run
+// before its K*NCOL words are written (fcomp_accel holds its frame input until every layer is loaded).
 module tpe_layer (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_tlast,
-                  m_axis_tdata, m_axis_tvalid, m_axis_tready, m_axis_tlast);
+                  m_axis_tdata, m_axis_tvalid, m_axis_tready, m_axis_tlast, w_en, w_data);
     parameter integer P     = 1;     // PEs
     parameter integer S     = 16;    // SIMD lanes per PE
     parameter integer W     = 8;     // activation width
@@ -47,6 +55,9 @@ module tpe_layer (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_t
     parameter integer U     = 1;     // scale units (1..P): G = ceil(P/U) cycles per output beat
     parameter integer NIB   = 3;     // input banks (2..4)
     parameter integer NOB   = 4;     // output banks (2..4)
+    parameter integer WLOAD = 0;     // 1: codes and index written at run time through w_en / w_data, else ROMs
+    parameter integer WLW   = 64;    // load word width (the columns of the run-time memories)
+    parameter integer URAM  = 0;     // 1: the run-time memories as UltraRAM (ram_style "ultra")
     parameter CODES_FILE = "codes.mem";
     parameter INDEX_FILE = "index.mem";
     parameter POST_FILE  = "post.mem";
@@ -77,14 +88,9 @@ module tpe_layer (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_t
     output logic                       m_axis_tvalid;
     input  logic                       m_axis_tready;
     output logic                       m_axis_tlast;
+    input  logic                       w_en;
+    input  logic [WLW-1:0]             w_data;
 
-    // ---- ROMs (synchronous read), one word per schedule step / output slot holding all P PEs ------------------
-    logic [cmul(P, CODE_W)-1:0] codes_rom [0:K-1];
-    logic [cmul(P, IXW)-1:0]    index_rom [0:K-1];
-    initial begin
-        $readmemh(CODES_FILE, codes_rom);
-        $readmemh(INDEX_FILE, index_rom);
-    end
 
     // ---- input banks: one copy per PE ------------------------------------------------------------------------------
     // Each PE reads its own kept block every step, so each PE has its own copy of the NIB banks: one memory of
@@ -112,6 +118,51 @@ module tpe_layer (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_t
     logic [1:0] r_rb, r_ob;
     logic [cmul(P, CODE_W)-1:0] r_codes;
     logic [cmul(P, IXW)-1:0]    r_index;
+
+    // ---- schedule memories (synchronous read at step t), one word per step holding all P PEs ----------------------
+    localparam integer MW   = cmul(P, CODE_W + IXW);
+    localparam integer NCOL = (MW + WLW - 1) / WLW;
+    generate
+        if (WLOAD == 0) begin : g_rom
+            logic [cmul(P, CODE_W)-1:0] codes_rom [0:K-1];
+            logic [cmul(P, IXW)-1:0]    index_rom [0:K-1];
+            initial begin
+                $readmemh(CODES_FILE, codes_rom);
+                $readmemh(INDEX_FILE, index_rom);
+            end
+            always_ff @(posedge clk) begin
+                r_codes <= codes_rom[t];
+                r_index <= index_rom[t];
+            end
+        end else begin : g_ram
+            logic [KW-1:0]         la;      // entry being loaded
+            logic [idxw(NCOL)-1:0] lc;      // its column
+            always_ff @(posedge clk)
+                if (rst) begin
+                    la <= '0; lc <= '0;
+                end else if (w_en) begin
+                    if (lc == NCOL - 1) begin lc <= '0; la <= la + 1'b1; end
+                    else lc <= lc + 1'b1;
+                end
+            wire [cmul(NCOL, WLW)-1:0] rword;
+            genvar c;
+            for (c = 0; c < NCOL; c = c + 1) begin : g_col
+                logic [WLW-1:0] q;
+                if (URAM != 0) begin : g_u
+                    (* ram_style = "ultra" *) logic [WLW-1:0] mem [0:K-1];
+                    always_ff @(posedge clk) if (w_en && lc == c) mem[la] <= w_data;
+                    always_ff @(posedge clk) q <= mem[t];
+                end else begin : g_b
+                    logic [WLW-1:0] mem [0:K-1];
+                    always_ff @(posedge clk) if (w_en && lc == c) mem[la] <= w_data;
+                    always_ff @(posedge clk) q <= mem[t];
+                end
+                assign rword[cmul(c, WLW) +: WLW] = q;
+            end
+            assign r_codes = rword[cmul(P, CODE_W)-1:0];
+            assign r_index = rword[MW-1:cmul(P, CODE_W)];
+        end
+    endgenerate
     // stage B: activations read from the input bank
     logic b_v, b_vlast;
     logic [1:0] b_ob;
@@ -192,8 +243,6 @@ module tpe_layer (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_t
 
     // datapath registers (no reset needed)
     always_ff @(posedge clk) begin
-        r_codes <= codes_rom[t];
-        r_index <= index_rom[t];
         r_vlast <= iss_last; r_rb <= cur_rb; r_ob <= cur_ob;
         b_codes <= r_codes; b_vlast <= r_vlast; b_ob <= r_ob;
         t_vlast <= b_vlast; t_ob <= b_ob; t_slot <= b_slot;

@@ -383,3 +383,54 @@ def test_golden_test_split_is_sampled_for_big_models(zoo_onnx, monkeypatch):
     assert len(x2) == 100 and total2 == 450
     assert np.array_equal(x2, P._test_split("digits", graph)[0])   # seeded: the same sample every time
     assert P._test_split(None, graph) is None
+
+
+@pytest.mark.sim
+def test_runtime_loaded_weights_end_to_end(everything, tmp_path):
+    """Every ternary layer's codes and index loaded at run time (WLOAD, the UltraRAM form: a ROM cannot live in
+    UltraRAM): the weights.hex transfer goes first, then frames, bit-exact and on the cycle model; the load order
+    is `weight_load_words`; a wrong weight word is caught and named; a weight transfer that ends early is flagged."""
+    import json
+
+    from compiler.rtl.accel import WEIGHTS_FILE, weight_load_words
+    from compiler.rtl.layer import rom_words
+
+    net, _, _, _, _, x = everything
+    acc = generate(net, runtime_weights=True)
+    d = tmp_path / "wl"
+    write_accel(acc, d)
+    pe = [n for n in net.order if net.nodes[n].layer is not None]
+    doc = json.loads((d / "accel.json").read_text())["weights"]
+    assert [ly["node"] for ly in doc["layers"]] == pe and doc["word_bits"] == acc.fin.word_bits
+    words = (d / WEIGHTS_FILE).read_text().split()
+    assert len(words) == doc["words"] == sum(len(weight_load_words(net.nodes[n].layer, wlw=acc.fin.word_bits))
+                                             for n in pe)
+    assert not list(d.glob("*_codes.mem")) and not list(d.glob("*_index.mem")) and list(d.glob("*_post.mem"))
+    # the first entry of the first layer: its codes word in the low bits, the index word above it
+    layer = net.nodes[pe[0]].layer
+    (codes, cw), (index, _) = rom_words(layer)["codes.mem"], rom_words(layer)["index.mem"]
+    ncol = -(-(cw + rom_words(layer)["index.mem"][1]) // acc.fin.word_bits)
+    first = sum(int(w, 16) << (k * acc.fin.word_bits) for k, w in enumerate(words[:ncol]))
+    assert first == codes[0] | index[0] << cw
+    assert "wl_en" in acc.text and "WLOAD(1)" in acc.text and "URAM(0)" in acc.text
+    for ready in (1.0, 0.3):
+        r = simulate_network(acc, x, d, tmp_path / f"run{ready}", ready_prob=ready)
+        assert r["passed"] and r["mismatches"] == 0 and r["frames_out"] == len(x), r
+    assert abs(r["cycles_per_frame_measured"] / r["cycles_per_frame_predicted"] - 1) <= 0.02, r
+    # a wrong word in the last layer's load: the first node that differs is that layer
+    bad = tmp_path / "bad"
+    shutil.copytree(d, bad)
+    ly = doc["layers"][-1]
+    feed = run_network(net, x, keep=True)[net.nodes[ly["node"]].node.inputs[0]].reshape(len(x), -1)
+    wrong = list(words)
+    wrong[ly["first"]] = f"{int(words[ly['first']], 16) ^ 0b11:0{len(words[0])}x}"   # lane 0's code of entry 0
+    (bad / WEIGHTS_FILE).write_text("\n".join(wrong) + "\n")
+    r = simulate_network(acc, x, bad, tmp_path / "runbad", ready_prob=1.0)
+    assert (feed != 0).any()
+    assert not r["passed"] and r["first_mismatch_layer"] == ly["node"], r
+    # a weight transfer three words short: err_short, sticky
+    short = tmp_path / "short"
+    shutil.copytree(d, short)
+    (short / WEIGHTS_FILE).write_text("\n".join(words[:-3]) + "\n")
+    r = simulate_network(acc, x[:1], short, tmp_path / "runshort", ready_prob=1.0)
+    assert r["err_short"] and not r["passed"], r

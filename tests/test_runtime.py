@@ -175,3 +175,18 @@ def test_framing_error_names_the_first_word_whose_tlast_is_wrong():
     assert framing_error([0, 1, 1, 0, 0, 1], 3) == "output word 1: tlast breaks the 3-word framing"
     assert framing_error([0, 0, 1, 0, 0, 0], 3) == "output word 5: tlast breaks the 3-word framing"
     assert framing_error([1, 1], 1) is None and framing_error([1, 0], 1).startswith("output word 1")
+
+
+def test_driver_reads_the_run_time_weight_transfer_of_the_bundle(tmp_path):
+    """A bundle whose design loads weights at run time ships rtl/fcomp_accel/weights.hex (one input word per line):
+    the driver's Config.weights() reads it as the words every transport sends first; none without the file."""
+    from compiler.runtime.driver import Config
+
+    d = _bundle_like(tmp_path, _fmt(16, 13, elements=64), _fmt(16, 12, elements=10), [1, 64])
+    cfg = Config.load(d)
+    assert cfg.weights() is None
+    acc = tmp_path / "rtl" / "fcomp_accel"
+    acc.mkdir(parents=True)
+    (acc / "weights.hex").write_text("00000000000000ff\nffffffffffffffff\n0000000000000001\n")
+    w = cfg.weights()
+    assert w.dtype == np.uint64 and w.tolist() == [255, 2**64 - 1, 1]

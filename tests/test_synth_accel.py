@@ -357,3 +357,26 @@ def test_a_yosys_run_over_its_memory_cap_fails_alone_and_says_so(small_build, tm
     r = synth_instance(pe, "xcup", 300, use_cache=False, memory_limit_bytes=40 * 2**20)
     assert r["status"] == "error" and r["error"].startswith("out of memory: over the 40 MiB per-job limit")
     assert Path(r["log"]).is_file() and not list((tmp_path / "cache" / "yosys").glob("*.json"))
+
+
+@pytest.mark.sim
+@needs_yosys
+def test_a_runtime_loaded_layer_maps_its_weights_to_uram_as_the_cost_model_counts(small_build, tmp_path, monkeypatch):
+    """A tpe_layer with WLOAD = 1, URAM = 1 (the form the generator makes for a layer the plan puts in URAM):
+    Yosys maps its codes/index columns to URAM288, as many as `costmodel.features` counts, and no ROM file is
+    read."""
+    import dataclasses
+
+    from compiler.synth.costmodel import predict
+    from compiler.synth.yosys import synth_instance
+
+    monkeypatch.setenv("FCOMP_CACHE_DIR", str(tmp_path / "cache"))
+    insts, _ = read_accel(small_build / "rtl" / "fcomp_accel")
+    pe = next(i for i in insts if i.module == "tpe_layer")
+    params = {k: v for k, v in pe.params.items() if k not in ("CODES_FILE", "INDEX_FILE")}
+    params.update(WLOAD="1", WLW="64", URAM="1")
+    wl = dataclasses.replace(pe, params=params, roms={k: v for k, v in pe.roms.items() if k == "POST_FILE"})
+    r = synth_instance(wl, "xcup", 600)
+    assert r["status"] == "ok", r
+    want = predict("tpe_layer", wl.params)["URAM"]
+    assert want >= 1 and r["resources"]["URAM"] == want, (r["resources"], want)

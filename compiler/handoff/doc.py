@@ -265,6 +265,13 @@ def _accel_lines(report: dict, board: Board, accel: dict) -> list[str]:
          + ", ".join(f"{k.split('->')[-1]} {v}" for k, v in accel["fifo_depths"].items() if v > 2)
          + (" (skip paths); every other edge 2." if any(v > 2 for v in accel["fifo_depths"].values())
             else "every edge 2."), ""]
+    wl = accel.get("weights")
+    if wl:
+        L += [f"Run-time loaded weights: {len(wl['layers'])} layer(s) keep their codes and index in UltraRAM, which "
+              "has no initial contents, so after every reset the first transfer on `s_axis` must be "
+              f"`rtl/fcomp_accel/weights.hex` ({wl['words']:,} words of {wl['word_bits']} bits, tlast on the last; "
+              "a wrong length sets `err_short` / `err_long`). Frames are taken only after it. The driver sends it "
+              "(`pynq` after the overlay download, `dev` with `--load-weights`, `sim` always).", ""]
     if accel.get("tb"):
         L += [f"`rtl/fcomp_accel/tb/sim_verilator.sh` (Verilator 5.x) re-simulates the build's {accel['frames']} "
               "frames (`stimulus.txt`, AXI words) and compares every output word with `expected_words.txt`.", ""]

@@ -61,6 +61,7 @@ ACCEL_SOURCES = ("fc_fifo.sv", "fc_fork.sv", "fc_cast.sv", "fc_cast_comb.sv", "f
                  "tpe_post.sv", "tpe_layer.sv")
 ACCEL_INCLUDES = ("tpe_util.svh", "fc_cast.svh", "fc_tdiv.svh")
 EDGE_DEPTH = 2
+WEIGHTS_FILE = "weights.hex"        # the run-time weight load transfer: one input-stream word (hex) per line
 
 
 def accel_sources() -> list[Path]:
@@ -203,6 +204,11 @@ class Accel:
     fin: StreamFormat | None = None
     fout: StreamFormat | None = None
     text: str = ""
+    weights: list[tuple[str, list[int], bool]] = field(default_factory=list)  # run-time loaded: (node, words, uram)
+
+    def weight_words(self) -> list[int]:
+        """The words of the weight load transfer (WEIGHTS_FILE), in order: every run-time loaded layer's."""
+        return [w for _, words, _ in self.weights for w in words]
 
     def cycle_model(self) -> dict:
         """Cycles per frame of every module; the largest is the design's initiation interval."""
@@ -219,7 +225,19 @@ class Accel:
                                  "beats": stream_of(self.net.nodes[name]).beats}
                           for name, i in self.ids.items()},
                 "fifo_depths": self.fifo_depths, "cycle_model": self.cycle_model(),
+                "weights": self.weights_json(),
                 "sources": [*ACCEL_INCLUDES, *ACCEL_SOURCES]}
+
+    def weights_json(self) -> dict | None:
+        """The run-time weight load (None when every weight is in a ROM): the file, its words (input stream words,
+        `word_bits` each) and the span of each layer."""
+        if not self.weights:
+            return None
+        out, first = [], 0
+        for node, words, uram in self.weights:
+            out.append({"node": node, "first": first, "words": len(words), "memory": "uram" if uram else "ram"})
+            first += len(words)
+        return {"file": WEIGHTS_FILE, "words": first, "word_bits": self.fin.word_bits, "layers": out}
 
 
 def _axis_params(nn: NetNode, fmt: StreamFormat) -> dict:
@@ -310,8 +328,13 @@ def skip_fifo_depths(graph, pe_layers: dict[str, tuple[int, int, int, int]], mac
 
 
 class _Gen:
-    def __init__(self, net: Network, skip_depths: dict[str, int] | None = None):
+    def __init__(self, net: Network, skip_depths: dict[str, int] | None = None,
+                 runtime_weights: bool | None = None):
         self.net = net
+        # ternary layers whose codes and index are loaded at run time, and whether into UltraRAM
+        self.wload = {n: runtime_weights is None for n, nn in net.nodes.items()
+                      if nn.layer is not None and (runtime_weights or (runtime_weights is None
+                                                                        and runtime_loaded(nn)))}
         self.lanes = stream_lanes(net.graph, {n: nn.layer.P for n, nn in net.nodes.items() if nn.layer is not None})
         for name, nn in net.nodes.items():
             nn.lanes = self.lanes[name]
@@ -421,10 +444,11 @@ class _Gen:
         fmt = format_for("input", nn.out, st.lanes, st.lanes * st.beats)
         self.acc.fin = fmt
         p = _axis_params(nn, fmt)
+        gate = "ax_" if self.wload else ""     # the frame side of the weight load's demux (`finish`)
         self.mod(nn.name, "fc_axis_in", max(fmt.words, st.beats), _inst("fc_axis_in", "u_in", p, {
-            "clk": "clk", "rst": "rst", "s_axis_tdata": "s_axis_tdata", "s_axis_tvalid": "s_axis_tvalid",
-            "s_axis_tready": "s_axis_tready", "s_axis_tlast": "s_axis_tlast", **_io("m", self.o(nn)),
-            "err_short": "err_short", "err_long": "err_long"}))
+            "clk": "clk", "rst": "rst", "s_axis_tdata": "s_axis_tdata", "s_axis_tvalid": f"{gate}s_axis_tvalid",
+            "s_axis_tready": f"{gate}s_axis_tready", "s_axis_tlast": "s_axis_tlast", **_io("m", self.o(nn)),
+            "err_short": f"{gate}err_short", "err_long": f"{gate}err_long"}))
 
     def output(self, nn: NetNode, e: str):
         st = whole_of(nn)
@@ -483,8 +507,16 @@ class _Gen:
                 "clk": "clk", "rst": "rst", **_io("s", vec), **_io("m", ser), "m_last": ser_last}))
         pe = self.wire(f"{i}_pe", layer.P * lp["OUT_W"])
         self.decl.append(f"    wire {i}_pe_last;\n")
-        files = {}
-        for fname, (words, width) in rom_words(layer).items():
+        files, wports = {}, {}
+        roms = rom_words(layer)
+        if nn.name in self.wload:
+            wlw = self.acc.fin.word_bits
+            k = len(self.acc.weights)
+            self.acc.weights.append((nn.name, weight_load_words(layer, roms, wlw), self.wload[nn.name]))
+            files = {"WLOAD": 1, "WLW": wlw, "URAM": int(self.wload[nn.name])}
+            wports = {"w_en": f"wl_en[{k}]", "w_data": "wl_data"}
+            roms = {"post.mem": roms["post.mem"]}
+        for fname, (words, width) in roms.items():
             rom = f"{i}_{fname}"
             self.acc.roms[rom] = (words, width)
             files[{"codes.mem": "CODES_FILE", "index.mem": "INDEX_FILE", "post.mem": "POST_FILE"}[fname]] = f'"{rom}"'
@@ -494,7 +526,7 @@ class _Gen:
                      "clk": "clk", "rst": "rst", "s_axis_tdata": f"{ser}_data", "s_axis_tvalid": f"{ser}_valid",
                      "s_axis_tready": f"{ser}_ready", "s_axis_tlast": ser_last,
                      "m_axis_tdata": f"{pe}_data", "m_axis_tvalid": f"{pe}_valid", "m_axis_tready": f"{pe}_ready",
-                     "m_axis_tlast": f"{i}_pe_last"}))
+                     "m_axis_tlast": f"{i}_pe_last", **wports}))
         o = self.o(nn)
         if nn.lanes == layer.P:   # the output leaves as it is made: P results a beat, RPP beats per pixel
             self.body.append(f"    assign {o}_data = {pe}_data;\n"
@@ -754,8 +786,47 @@ module {TOP} (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_tlast
     always @(posedge clk) cycle <= cycle + 1;
 `endif
 """
-        self.acc.text = head + "".join(self.decl) + "".join(self.body) + "endmodule\n"
+        self.acc.text = head + self._weight_load() + "".join(self.decl) + "".join(self.body) + "endmodule\n"
         return self.acc
+
+    def _weight_load(self) -> str:
+        """The run-time weight load: after reset the first NW words of s_axis (one transfer, tlast on its last
+        word) are weights, written in order into the layers' memories (`weight_load_words`); frames are taken
+        only once all are in. A transfer that ends early sets err_short, one that does not end on its last word
+        err_long (sticky: reset and load again)."""
+        if not self.wload:
+            return ""
+        doc = self.acc.weights_json()
+        nw, wb, nl = doc["words"], doc["word_bits"], len(doc["layers"])
+        cw = max(1, (nw + 1).bit_length())
+        sel = "".join(f"            wl_en[{k}] <= wl_take && wl_n >= {cw}'d{ly['first']} && "
+                      f"wl_n < {cw}'d{ly['first'] + ly['words']};   // {_ident(ly['node'])}\n"
+                      for k, ly in enumerate(doc["layers"]))
+        return f"""    // ---- weights loaded at run time: the first {nw} words after reset ({WEIGHTS_FILE}) -------------------
+    wire ax_s_axis_tvalid, ax_s_axis_tready, ax_err_short, ax_err_long;
+    reg  [{cw - 1}:0] wl_n;
+    reg  [{nl - 1}:0] wl_en;
+    reg  [{wb - 1}:0] wl_data;
+    reg  wl_err_short, wl_err_long;
+    wire wl_done = wl_n == {cw}'d{nw};
+    wire wl_take = !rst && !wl_done && s_axis_tvalid;
+    assign ax_s_axis_tvalid = s_axis_tvalid && wl_done;
+    assign s_axis_tready = wl_done ? ax_s_axis_tready : !rst;
+    assign err_short = ax_err_short | wl_err_short;
+    assign err_long = ax_err_long | wl_err_long;
+    always @(posedge clk) begin
+        wl_data <= s_axis_tdata;
+        if (rst) begin
+            wl_n <= '0; wl_en <= '0; wl_err_short <= 1'b0; wl_err_long <= 1'b0;
+        end else begin
+{sel}            if (wl_take) begin
+                wl_n <= wl_n + 1'b1;
+                if (s_axis_tlast && wl_n != {cw}'d{nw - 1}) wl_err_short <= 1'b1;
+                if (!s_axis_tlast && wl_n == {cw}'d{nw - 1}) wl_err_long <= 1'b1;
+            end
+        end
+    end
+"""
 
 
 def grouped_expansion(rows: int, cols: int, groups: int, P: int, S: int) -> list[int | None]:
@@ -806,11 +877,33 @@ def layer_steady_cycles(layer: RtlLayer) -> float:
     return float(steady_cycles_per_vector(layer.K, layer.NBI, layer.RPP, layer.NIB, layer.NOB, groups(layer.params)))
 
 
-def generate(net: Network, skip_depths: dict[str, int] | None = None) -> Accel:
+def runtime_loaded(nn: NetNode) -> bool:
+    """Whether a ternary layer's codes and index are loaded at run time: where the plan puts its weights in
+    UltraRAM, which has no initial contents (a ROM cannot live there)."""
+    return nn.layer is not None and nn.mapping is not None and nn.mapping.memory == "uram"
+
+
+def weight_load_words(layer: RtlLayer, roms: dict | None = None, wlw: int = 64) -> list[int]:
+    """tpe_layer's run-time load (WLOAD = 1): per schedule entry t the word {index word, codes word} (codes in
+    the low P*2S bits), cut into ceil(MW / wlw) words of wlw bits, lowest first."""
+    roms = roms or rom_words(layer)
+    (codes, cw), (index, iw) = roms["codes.mem"], roms["index.mem"]
+    ncol = -(-(cw + iw) // wlw)
+    mask = (1 << wlw) - 1
+    out = []
+    for c, x in zip(codes, index):
+        word = c | x << cw
+        out += [(word >> (k * wlw)) & mask for k in range(ncol)]
+    return out
+
+
+def generate(net: Network, skip_depths: dict[str, int] | None = None, runtime_weights: bool | None = None) -> Accel:
+    """runtime_weights: None loads at run time the layers the plan puts in UltraRAM (`runtime_loaded`), True
+    every ternary layer (into block RAM), False none."""
     why = net.uncovered()
     if why:
         raise FcompError("the network has no whole-network RTL: " + "; ".join(why))
-    return _Gen(net, skip_depths).generate()
+    return _Gen(net, skip_depths, runtime_weights).generate()
 
 
 def write_accel(acc: Accel, out_dir: Path) -> Path:
@@ -819,6 +912,10 @@ def write_accel(acc: Accel, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     for fname, (words, width) in acc.roms.items():
         (out_dir / fname).write_text(_hex(words, width), encoding="utf-8")
+    if acc.weights:
+        digits = -(-acc.fin.word_bits // 4)
+        (out_dir / WEIGHTS_FILE).write_text("".join(f"{w:0{digits}x}\n" for w in acc.weight_words()),
+                                            encoding="utf-8")
     top = out_dir / f"{TOP}.sv"
     top.write_text(acc.text, encoding="utf-8")
     (out_dir / ACCEL_JSON).write_text(json.dumps(acc.to_json(), indent=1) + "\n", encoding="utf-8")

@@ -14,6 +14,9 @@ ends every frame; a wrong length is reported, never shifted into the next frame)
 the build's output type. `driver.json` beside this file describes the build (formats, shapes, clock, names of
 the block design's cells).
 
+A design whose weights live in UltraRAM loads them at run time: rtl/fcomp_accel/weights.hex is the first transfer
+after the accelerator's reset (pynq sends it after the overlay download, dev with --load-weights, sim always).
+
 Transports (one interface, `Transport.run(words) -> Batch`):
   pynq  PYNQ Overlay + AXI DMA (simple mode) + contiguous buffers; the err GPIO is read after every batch.
   dev   no PYNQ: the AXI DMA registers (PG021, simple mode) through /dev/mem and a u-dma-buf buffer.
@@ -91,6 +94,15 @@ class Config:
     def path(self, key: str) -> Path | None:
         rel = self.raw.get(key)
         return None if rel is None else (self.root / rel)
+
+    def weights(self) -> np.ndarray | None:
+        """The run-time weight load transfer (rtl/fcomp_accel/weights.hex, one input word per line), or None when
+        the design keeps every weight in ROMs. It must be the first transfer after the accelerator's reset."""
+        rtl = self.path("rtl_dir")
+        f = None if rtl is None else rtl / "fcomp_accel" / simulator.WEIGHTS_FILE
+        if f is None or not f.is_file():
+            return None
+        return np.array([int(w, 16) for w in f.read_text().split()], dtype=np.uint64)
 
 
 # ------------------------------------------------------------------------------------------------ transports
@@ -193,6 +205,19 @@ class PynqTransport(Transport):
             ip.write(0x00, 0x81)
         self.allocate = allocate
         self.timeout_s = timeout_s
+        w = cfg.weights()
+        if w is not None:       # the overlay download reset the accelerator: its weights go first
+            _log(f"pynq: loading {len(w)} weight words")
+            buf = allocate(shape=(len(w),), dtype=np.uint64)
+            try:
+                buf[:] = w
+                if hasattr(buf, "flush"):
+                    buf.flush()
+                self.dma.sendchannel.transfer(buf)
+                self._wait(self.dma.sendchannel, "weight load", time.perf_counter() + self.timeout_s)
+            finally:
+                if hasattr(buf, "freebuffer"):
+                    buf.freebuffer()
 
     def _wait(self, ch, what: str, deadline: float) -> None:
         while not ch.idle:
@@ -258,7 +283,8 @@ class DevTransport(Transport):
     S2MM_CR, S2MM_SR, S2MM_DA, S2MM_DA_MSB, S2MM_LEN = 0x30, 0x34, 0x48, 0x4C, 0x58
     IDLE, ERR, IOC = 1 << 1, 0x70, 1 << 12
 
-    def __init__(self, cfg: Config, dma_base: int | None, udmabuf: str = "udmabuf0", timeout_s: float = 10.0):
+    def __init__(self, cfg: Config, dma_base: int | None, udmabuf: str = "udmabuf0", timeout_s: float = 10.0,
+                 load_weights: bool = False):
         super().__init__(cfg)
         if dma_base is None:
             raise UsageError("--transport dev needs --dma-base (axi_dma_0 in the bundle's reports/address_map.txt)")
@@ -283,6 +309,14 @@ class DevTransport(Transport):
             pass
         for cr in (self.MM2S_CR, self.S2MM_CR):
             self._w(cr, 1)
+        w = cfg.weights()
+        if w is not None and load_weights:    # once after programming the bitstream (--load-weights)
+            nb = len(w) * 8
+            if nb > self.size:
+                raise UsageError(f"the weight load needs {nb} bytes; the u-dma-buf buffer has {self.size}")
+            self.buf[:nb] = np.ascontiguousarray(w, dtype="<u8").tobytes()
+            self._start(self.MM2S_SA, self.MM2S_SA_MSB, self.MM2S_LEN, self.phys, nb)
+            self._wait(self.MM2S_SR, "weight load", time.perf_counter() + self.timeout_s)
 
     def _r(self, off: int) -> int:
         return int.from_bytes(self.regs[self.reg0 + off:self.reg0 + off + 4], "little")
@@ -412,7 +446,7 @@ def open_transport(cfg: Config, args) -> Transport:
     if kind == "pynq":
         return PynqTransport(cfg, args.bitfile, args.timeout)
     if kind == "dev":
-        return DevTransport(cfg, args.dma_base, args.udmabuf, args.timeout)
+        return DevTransport(cfg, args.dma_base, args.udmabuf, args.timeout, args.load_weights)
     raise UsageError(f"unknown transport {kind}")
 
 
@@ -453,6 +487,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bitfile", help="pynq: the .bit (default: driver.json's, built by run_all.sh)")
     ap.add_argument("--dma-base", type=lambda s: int(s, 0), help="dev: the AXI DMA's base address")
     ap.add_argument("--udmabuf", default="udmabuf0", help="dev: the u-dma-buf device (default udmabuf0)")
+    ap.add_argument("--load-weights", action="store_true",
+                    help="dev: send the bundle's run-time weights (rtl/fcomp_accel/weights.hex) first; once after "
+                         "programming the bitstream (pynq loads them itself after the overlay download)")
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds per frame before a run is a hang")
     ap.add_argument("--work", help="sim: working folder (default ./fcomp_sim_work)")
     ap.add_argument("--ready", type=float, default=1.0, help="sim: probability the sink takes a word per cycle")

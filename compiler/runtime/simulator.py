@@ -24,6 +24,7 @@ from pathlib import Path
 
 TOP = "fcomp_accel"
 EXE = "Vaccel"
+WEIGHTS_FILE = "weights.hex"   # run-time loaded weights (compiler/rtl/accel.py): streamed before the frames
 FLAGS = ["--top-module", TOP, "-O3", "-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-WIDTHEXPAND",
          "-Wno-WIDTHTRUNC", "+define+FCOMP_TRACE"]
 
@@ -125,10 +126,15 @@ def run(exe: Path, rom_dir: Path, run_dir: Path, frames_words, out_words: int, r
         last_flags: list[list[int]] | None = None, max_cycles: int | None = None) -> RawRun:
     """Stream frames (sequences of AXI words; tlast on each frame's last word unless last_flags says otherwise)
     and collect out_words output words. rom_dir: the folder of fcomp_accel.sv's ROM files (the working
-    directory of the simulation, where $readmemh finds them)."""
+    directory of the simulation, where $readmemh finds them); its weights.hex, when there is one, is
+    streamed first as one transfer (the run-time weight load)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     lines = []
+    wfile = Path(rom_dir) / WEIGHTS_FILE
+    if wfile.is_file():      # run-time loaded weights: their transfer first, as the driver sends it after reset
+        ws = wfile.read_text().split()
+        lines += [f"{w} {int(i == len(ws) - 1)} 0" for i, w in enumerate(ws)]
     for fi, ws in enumerate(frames_words):
         ws = [int(w) for w in ws]
         lf = last_flags[fi] if last_flags else [int(i == len(ws) - 1) for i in range(len(ws))]

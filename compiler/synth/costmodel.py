@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 MODEL_JSON = Path(__file__).with_name("cost_model.json")
-RESOURCES = ("LUT_TOTAL", "FF", "BRAM36")
+RESOURCES = ("LUT_TOTAL", "FF", "BRAM36", "URAM")
+URAM_DEPTH, URAM_WIDTH = 4096, 72     # one URAM288: 4096 x 72 bits
 
 
 def _i(p: dict, k: str, default: int = 0) -> int:
@@ -138,9 +139,18 @@ def features(module: str, p: dict) -> dict[str, float] | None:
         P, S, W = g("P"), g("S"), g("W")
         ib, nbi, K, rpp = g("IB", 1), g("NBI", 1), g("K", 1), g("RPP", 1)
         index = 1 + _clog2(rpp) + g("BW", 1)
-        bank_lut, bank_bram = _memory(g("NIB", 3) * nbi, ib * S * W)      # one bank copy per PE
+        # one bank copy per PE, addressed {bank, beat}: NIB << (BW - SBW) words (rtl_sim/tpe_layer.sv `ibuf`)
+        bank_lut, bank_bram = _memory(g("NIB", 3) << max(0, g("BW", 1) - g("SBW", 0)), ib * S * W)
         rom_lut, rom_bram = _memory(K, P * (2 * S + index))
-        return {"one": 1.0, "pe": P, "lane_bits": P * S * W, "acc_bits": P * g("ACC_W"),
+        uram = 0.0
+        if g("WLOAD"):      # run-time loaded: NCOL columns of WLW bits, one K-deep memory each
+            ncol = -(-P * (2 * S + index) // max(1, g("WLW", 64)))
+            if g("URAM"):
+                uram, rom_lut, rom_bram = float(ncol * -(-g("WLW", 64) // URAM_WIDTH) * -(-K // URAM_DEPTH)), 0.0, 0.0
+            else:
+                lut, bram = _memory(K, g("WLW", 64))
+                rom_lut, rom_bram = ncol * lut, ncol * bram
+        return {"one": 1.0, "uram_cols": uram, "pe": P, "lane_bits": P * S * W, "acc_bits": P * g("ACC_W"),
                 "scale_bits": g("U", 1) * g("T", 1) * g("PW"), "bank_lutram_bits": P * bank_lut,
                 "bram_cols": P * bank_bram + rom_bram, "rom_lutram_bits": rom_lut + rpp * P * 2 * g("PW"),
                 "out_bits": P * rpp * g("OUT_W") * g("NOB", 4)}
@@ -174,8 +184,11 @@ def fit(rows: list[tuple[str, dict, dict]]) -> dict:
         scale = np.maximum(a.max(axis=0), 1e-9)      # column scaling keeps NNLS well conditioned
         out[module] = {}
         for r in RESOURCES:
+            if r == "URAM":     # a primitive count, not fitted (`predict`)
+                continue
             # block RAM comes only from memories Yosys maps to block RAM (the bram_* features)
-            cols = [i for i, n in enumerate(names) if r != "BRAM36" or n.startswith("bram")]
+            cols = [i for i, n in enumerate(names) if (r != "BRAM36" or n.startswith("bram"))
+                    and not n.startswith("uram")]
             y = np.array([float(res.get(r, 0)) for _, res in data])
             if not cols:
                 out[module][r] = {}
@@ -198,13 +211,16 @@ def _read_model(path: Path) -> dict:
 
 
 def predict(module: str, params: dict, model: dict | None = None) -> dict[str, float] | None:
-    """{LUT_TOTAL, FF, BRAM36} of one instance, or None when its kind has no coefficients."""
+    """{LUT_TOTAL, FF, BRAM36, URAM} of one instance, or None when its kind has no coefficients."""
     model = load_model() if model is None else model
     coefs = model.get("modules", {}).get(module)
     f = features(module, params)
     if coefs is None or f is None:
         return None
-    return {r: sum(c * f.get(n, 0.0) for n, c in coefs.get(r, {}).items()) for r in RESOURCES}
+    out = {r: sum(c * f.get(n, 0.0) for n, c in coefs.get(r, {}).items()) for r in RESOURCES}
+    if "URAM" not in coefs:     # UltraRAM is a primitive count: one per 72-bit column per 4096 words (`features`)
+        out["URAM"] = f.get("uram_cols", 0.0)
+    return out
 
 
 def predict_instances(instances, model: dict | None = None) -> dict:
