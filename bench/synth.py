@@ -156,6 +156,15 @@ def _gap(c, npix, w, lanes=None):
             "LSH": 0, "RND": 1, "SAT": 1}
 
 
+def _pool(c, kk, w, avg=False):
+    """fc_pool (a beat per tap) at C channels, KK taps, W-bit lanes; max, or average (`_gap`'s division)."""
+    if not avg:
+        return {"C": c, "KK": kk, "W": w, "AVG": 0, "OW": w}
+    g = _gap(c, kk, w)
+    return {"C": c, "KK": kk, "W": w, "AVG": 1, **{k: g[k] for k in ("AW", "LSA", "DM", "DSH", "OW", "RSH", "LSH",
+                                                                    "RND", "SAT")}}
+
+
 def _mac(n, r, p, s, iw, ww, nc=None, groups=1):
     """fc_mac_layer at N inputs, R rows, P x S lanes, IW-bit activations, WW-bit weights; with `groups` > 1 a
     grouped conv of NC columns per row (per-PE lanes, the expanded window of `rtl.accel.grouped_expansion`)."""
@@ -208,7 +217,9 @@ SWEEP = [
     ("fc_gap", _gap(64, 49, 16)), ("fc_gap", _gap(128, 16, 8)), ("fc_gap", _gap(512, 49, 16, 2)),
     ("fc_gap", _gap(512, 49, 16, 16)), ("fc_gap", _gap(256, 16, 16, 4)), ("fc_gap", _gap(32, 16, 16, 8)),
     ("fc_gap", _gap(16, 9, 16)),
-    ("fc_pool", {"C": 64, "KK": 9, "W": 16, "AVG": 0, "OW": 16}), ("fc_pool", {"C": 128, "KK": 4, "W": 8, "AVG": 0, "OW": 8}),
+    ("fc_pool", _pool(64, 9, 16)), ("fc_pool", _pool(128, 4, 8)), ("fc_pool", _pool(16, 4, 16)),
+    ("fc_pool", _pool(256, 9, 16)), ("fc_pool", _pool(32, 4, 8)), ("fc_pool", _pool(64, 9, 16, avg=True)),
+    ("fc_pool", _pool(16, 4, 16, avg=True)), ("fc_pool", _pool(128, 4, 8, avg=True)),
     ("fc_fifo", {"DW": 1024, "DEPTH": 256}), ("fc_fifo", {"DW": 256, "DEPTH": 1024}), ("fc_fifo", {"DW": 2048, "DEPTH": 2}),
     ("fc_fifo", {"DW": 64, "DEPTH": 64}), ("fc_fifo", {"DW": 4096, "DEPTH": 96}),
     ("fc_fork", {"DW": 1024, "N": 3}),

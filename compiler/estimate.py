@@ -624,7 +624,9 @@ def node_instances(graph: Graph, node: Node, m: LayerMapping | None, W: int, *, 
         na, nb = (_stream(graph.node(i).shape)[0] for i in node.inputs[:2])
         out.append(("fc_concat", {"NA": na, "NB": nb, "W": W}))
     elif op in ("maxpool", "avgpool"):
-        out.append(_window(graph, node, W))
+        from .rtl.accel import pool_window_params
+
+        out.append(("fc_swg", pool_window_params(graph.node(node.inputs[0]).shape, node, W)))
         kh, kw = node.attrs["kernel"]
         out.append(("fc_pool", {"C": lanes, "KK": kh * kw, "W": W, "AVG": int(op == "avgpool"), "OW": W}))
     elif op == "globalavgpool":

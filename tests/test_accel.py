@@ -434,3 +434,57 @@ def test_runtime_loaded_weights_end_to_end(everything, tmp_path):
     (short / WEIGHTS_FILE).write_text("\n".join(words[:-3]) + "\n")
     r = simulate_network(acc, x[:1], short, tmp_path / "runshort", ready_prob=1.0)
     assert r["err_short"] and not r["passed"], r
+
+
+class _Pools(torch.nn.Module):
+    """ResNet's stem pool (3x3, stride 2, pad 1) and a 2x2 one, each after a ReLU."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.pool = torch.nn.MaxPool2d(3, 2, 1)
+        self.pw = torch.nn.Conv2d(8, 8, 1)
+        self.pool2 = torch.nn.MaxPool2d(2)
+        self.fc = torch.nn.Linear(8 * 3 * 3, 4)
+
+    def forward(self, x):
+        x = self.pool(torch.relu(self.conv(x)))
+        x = self.pool2(torch.relu(self.pw(x)))
+        return self.fc(torch.flatten(x, 1))
+
+
+@pytest.mark.sim
+def test_max_pools_stream_tap_by_tap_bit_exact(tmp_path):
+    """MaxPool is fc_swg (whole pixels, one beat per tap) -> fc_pool (one running max per channel): bit-exact with
+    the golden model end to end under back-pressure, on the cycle model, and the estimate lists the same
+    instances."""
+    from compiler.backend.precision import assign_precisions
+    from compiler.compress.engine import CompressionConfig, compress
+    from compiler.compress.export_onnx import export_compressed_onnx
+    from compiler.frontend import import_onnx
+    from compiler.plan import plan_layers
+    from compiler.verify.reference import tensor_ranges
+
+    torch.manual_seed(0)
+    path = tmp_path / "pools.onnx"
+    torch.onnx.export(_Pools().eval(), torch.randn(1, 3, 12, 12), str(path), input_names=["x"],
+                      output_names=["y"], dynamo=False)
+    g = import_onnx(path).graph
+    assert sum(n.op == "maxpool" for n in g.nodes) == 2
+    plan = plan_layers(g, pe=4, simd=4)
+    res = compress(g, plan, CompressionConfig(strategy="pe-wise", target=8))
+    rng = np.random.default_rng(0)
+    cal, x = rng.random((32, 3, 12, 12), dtype=np.float32), rng.random((4, 3, 12, 12), dtype=np.float32)
+    prec = assign_precisions(res.graph, tensor_ranges(export_compressed_onnx(res.graph), cal,
+                                                      [n.name for n in res.graph.nodes]), 16, 16)
+    net = build_network(res.graph, prec, plan, res.layers)
+    acc = generate(net)
+    for pool in (n for n in net.order if net.nodes[n].op == "maxpool"):
+        assert [m.kind for m in acc.modules if m.node == pool and m.kind != "fc_collect"] == ["fc_swg", "fc_pool"]
+    write_accel(acc, tmp_path / "accel")
+    _estimate_instances_equal_the_generated(net, tmp_path / "accel")
+    for ready in (1.0, 0.3):
+        doc = simulate_network(acc, x, tmp_path / "accel", tmp_path / f"run{ready}", ready_prob=ready)
+        assert doc["passed"] and doc["frames_out"] == len(x), doc
+    doc = simulate_network(acc, x, tmp_path / "accel", tmp_path / "run", ready_prob=1.0)
+    assert abs(doc["cycles_per_frame_measured"] / doc["cycles_per_frame_predicted"] - 1) <= 0.02, doc

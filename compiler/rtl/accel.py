@@ -21,7 +21,7 @@ fixed-point width (a vector (n,) is one beat of n lanes). Per node (`compiler.rt
     clip           fc_clip (widen to F fraction bits, clamp to the rounded bounds, one cast)
     add            fc_add (exact sum, one cast)
     concat         fc_cast of each input whose type differs from the output's, then fc_concat (joins the lanes)
-    maxpool/avgpool  fc_window -> fc_pool;  globalavgpool  fc_gap
+    maxpool/avgpool  fc_swg (whole pixels, a beat per tap) -> fc_pool;  globalavgpool  fc_gap
     upsample       fc_upsample (one input row buffered, each pixel and row repeated; one output beat per cycle)
     flatten        fc_collect of the H*W pixels, lanes reordered from HWC to the IR's CHW (wiring only)
     output         fc_axis_out (pixels -> AXI words, tlast on the last word of a frame)
@@ -158,6 +158,12 @@ def consumed_lanes(graph, node, k: int, lanes: dict[str, int]) -> int:
     if node.op == "flatten" and len(src.shape) == 3:
         return lanes[src.name]
     return lanes_beats(src.shape)[0]
+
+
+def pool_window_params(src_shape, node, width: int) -> dict:
+    """fc_swg's parameters for a max/average pool: whole pixels a beat (CW = C), one beat per kernel tap."""
+    p = window_params(src_shape, node, width)
+    return {**p, "CW": p["C"]}
 
 
 def window_params(src_shape, node, width: int) -> dict:
@@ -689,9 +695,15 @@ class _Gen:
         return {"AW": acc.width, "LSA": lsa, "DM": f"64'd{dm}", "DSH": dsh, **cast_params(acc.fraction, nn.out)}
 
     def _pool(self, nn: NetNode, ins, avg: bool):
-        win = self.window(nn, ins[0])
         src, st = self.src(nn), stream_of(nn)
+        i = self.acc.ids[nn.name]
+        wp = pool_window_params(src.shape, nn.node, src.out.width)
+        win = self.wire(f"{i}_swg", wp["CW"] * src.out.width)
+        self.decl.append(f"    wire {win}_last;\n")
         kk = int(np.prod(nn.node.attrs["kernel"]))
+        self.mod(nn.name, "fc_swg", max(wp["H"] * wp["WD"], wp["HO"] * wp["WO"] * kk),
+                 _inst("fc_swg", f"u_{i}_swg", wp, {"clk": "clk", "rst": "rst", **_io("s", ins[0]), **_io("m", win),
+                                                    "m_last": f"{win}_last"}))
         p = {"C": st.lanes, "KK": kk, "W": src.out.width, "AVG": int(avg)}
         if avg:
             p.update(self._avg_params(nn, kk))
@@ -699,8 +711,8 @@ class _Gen:
             if nn.out != src.out:
                 raise FcompError(f"node {nn.name}: MaxPool must keep its input's type")
             p.update({"OW": nn.out.width})
-        self.mod(nn.name, "fc_pool", st.beats, _inst("fc_pool", f"u_{self.acc.ids[nn.name]}_pool", p, {
-            "clk": "clk", "rst": "rst", **_io("s", win), **_io("m", self.o(nn))}))
+        self.mod(nn.name, "fc_pool", st.beats * kk, _inst("fc_pool", f"u_{i}_pool", p, {
+            "clk": "clk", "rst": "rst", **_io("s", win), "s_last": f"{win}_last", **_io("m", self.o(nn))}))
 
     def op_maxpool(self, nn, ins):
         self._pool(nn, ins, avg=False)

@@ -81,7 +81,15 @@ def features(module: str, p: dict) -> dict[str, float] | None:
     if module == "fc_concat":
         return {"one": 1.0, "lanes_bits": (g("NA") + g("NB")) * g("W")}
     if module == "fc_pool":
-        return {"one": 1.0, "lanes_bits": g("C") * g("W", 16), "window_bits": g("C") * g("KK") * g("W", 16)}
+        # a beat per tap: per channel a running max (W bits) or sum (AW bits) and its comparator or adder, the
+        # output register, and for the average the division by KK as a multiply by the constant DM
+        c, w = g("C"), g("W", 16)
+        avg = bool(g("AVG"))
+        rw = g("AW", w) if avg else w
+        dm = str(p.get("DM", "1")).split("d")[-1]
+        ones = bin(int(dm)).count("1") if dm.isdigit() else 1
+        return {"one": 1.0, "run_bits": c * rw, "out_bits": c * g("OW", w), "max_bits": 0.0 if avg else c * w,
+                "avg_bits": c * rw if avg else 0.0, "mult_bits": c * rw * ones if avg else 0.0}
     if module == "fc_gap":
         # per channel an accumulator and a division by NPIX as a multiply by the constant DM (shift-and-add:
         # one adder per set bit)
