@@ -124,3 +124,16 @@ def test_predict_instances_reports_what_it_cannot_model():
     assert m["total"]["LUT_TOTAL"] == pytest.approx(2 * 100 * 32 * 0.01)
     assert m["total"]["FF"] == 10 and m["not_modelled"] == ["fc_clip"] and m["total_is_lower_bound"]
     assert set(m["nodes"]) == {"a", "b"} and m["calibration"]["designs"] == ["d"]
+
+
+def test_block_ram_follows_the_aspect_ratios_yosys_picks():
+    """Yosys 0.23 (xcup) maps a narrow deep memory in RAMB36 of 2K x 18 (or 4K x 9 ...), not 72-bit columns of
+    512 words: fc_fifo 16 bits x 34,560 (a ResNet-18 skip FIFO) was 17 RAMB36, 64 x 7,920 16 and 1,024 x 495
+    29 RAMB18 (measured 2026-12-03); a 3-lane 16-bit line buffer of 4,096 words 6 (the held-out sweep instance the
+    72-bit rule put at 8)."""
+    from compiler.synth.costmodel import _bram_columns, predict
+
+    assert predict("fc_fifo", {"DW": 16, "DEPTH": 34560})["BRAM36"] == pytest.approx(17, abs=0.1)
+    assert predict("fc_fifo", {"DW": 64, "DEPTH": 7920})["BRAM36"] == pytest.approx(16, abs=0.1)
+    assert predict("fc_fifo", {"DW": 1024, "DEPTH": 495})["BRAM36"] == pytest.approx(14.5, abs=0.1)
+    assert _bram_columns(4096, 48) == 6 and _bram_columns(512, 72) == 1 and _bram_columns(512, 36) == 0.5

@@ -53,9 +53,17 @@ def _memory(depth: int, width: int) -> tuple[float, float]:
     return 0.0, _bram_columns(depth, width)
 
 
+BRAM36_ASPECTS = ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18), (1024, 36), (512, 72))
+BRAM18_ASPECTS = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+
+
 def _bram_columns(depth: int, width: int) -> float:
-    """RAMB36 of a block-RAM memory: columns of 72 bits (halves: RAMB18) per 512 words."""
-    return math.ceil(2 * width / 72) / 2 * math.ceil(depth / 512)
+    """RAMB36 of a block-RAM memory as Yosys 0.23 maps it: the best of the RAMB36 aspect ratios (32K x 1 .. 512 x 72)
+    and of the RAMB18 ones (16K x 1 .. 512 x 36, half a RAMB36 each). A narrow deep FIFO (16 bits x 34,560) is 17
+    RAMB36 as 2K x 18, not 34 as 72-bit columns of 512 words; wide memories are 72-bit columns either way."""
+    b36 = min(math.ceil(width / w) * math.ceil(depth / d) for d, w in BRAM36_ASPECTS)
+    b18 = min(math.ceil(width / w) * math.ceil(depth / d) for d, w in BRAM18_ASPECTS) / 2
+    return float(min(b36, b18))
 
 
 def _slope_ones(p: dict) -> int:
