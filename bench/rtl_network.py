@@ -54,8 +54,8 @@ def main() -> int:
     t0 = time.perf_counter()
     report = build(BuildOptions(model=model, board=args.board, output=out, force=True, data=args.data,
                                 n_check=args.check_inputs, n_calibration=8, rtl_frames=args.frames,
-                                compression=CompressionConfig(target=args.target, max_drop=100.0, epochs=args.epochs if args.data
-                                                              else 0)))
+                                compression=CompressionConfig(target=args.target, max_drop=100.0 if args.data else None,
+                                                              epochs=args.epochs if args.data else 0)))
     wall = time.perf_counter() - t0
     net = json.loads((out / "verify.json").read_text())["network"]
     accel = json.loads((out / "rtl" / "fcomp_accel" / "accel.json").read_text())

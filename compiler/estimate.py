@@ -153,6 +153,23 @@ def memory_cost(depth: int, width: int, kind: str, sequential: bool = False) -> 
     raise ValueError(kind)
 
 
+def weight_memory_cost(roms: list[tuple[int, int]], kind: str, ternary: bool) -> dict[str, float]:
+    """The weight memories of a layer (`weight_rom`: [(depth, width)], codes+index first) as the generator builds
+    them in `kind`. ROMs are initialized by the bitstream, in LUT-RAM or block RAM, read in schedule order (packed
+    densely, `memory_cost`). UltraRAM has no initial contents: there a ternary layer's codes and index are loaded at
+    run time (rtl_sim/tpe_layer.sv WLOAD), one K-deep memory per 64-bit column (the input stream's word), and its
+    scale/bias ROM stays in block RAM; a fixed-point layer's ROMs cannot live there, and cost as block RAM."""
+    tot: dict[str, float] = {}
+    for i, (depth, width) in enumerate(roms):
+        if kind == "uram" and ternary and i == 0:
+            c = {"lut": 0, "bram36": 0, "uram": math.ceil(width / WORD_BITS) * math.ceil(depth / 4096)}
+        else:
+            c = memory_cost(depth, width, "bram" if kind == "uram" else kind, sequential=True)
+        for k, v in c.items():
+            tot[k] = tot.get(k, 0) + v
+    return tot
+
+
 def buffer_cost(depth: int, width: int, kind: str = "bram") -> dict[str, float]:
     """A random-access activation buffer: LUTRAM up to LUTRAM_MAX_BITS, else `kind`."""
     return memory_cost(depth, width, "lutram" if depth * width <= LUTRAM_MAX_BITS else kind)
@@ -175,6 +192,15 @@ def keep_per_pe(m: LayerMapping, keep_share: float) -> int:
 
 def _bits_for(n: int) -> int:
     return math.ceil(math.log2(n)) if n > 1 else 0
+
+
+def _avg_divider(n: int, aw: int) -> dict:
+    """An average's accumulator width and its division by n as the generator writes it (`rtl.accel.tdiv_constants`:
+    a multiply by the constant DM, one adder per set bit, which the cost model counts)."""
+    from .rtl.accel import tdiv_constants
+
+    dm, dsh = tdiv_constants(n, aw)
+    return {"AW": aw, "DM": f"64'd{dm}", "DSH": dsh}
 
 
 def ternary_stored_bits(m: LayerMapping, kept_groups: int) -> int:
@@ -357,8 +383,7 @@ def _weighted(node: Node, m: LayerMapping, act_bits: int, ternary: bool, wbits: 
             (nf * P + m.rows) * W
         e.lut += work * W
     K = e.kept_per_pe if ternary else 0
-    for depth, width in weight_rom(m, ternary, wbits, K):
-        e.add(memory_cost(depth, width, m.memory, sequential=True))
+    e.add(weight_memory_cost(weight_rom(m, ternary, wbits, K), m.memory, ternary))
     e.cycles_per_frame = math.ceil(m.vectors * e.cycles_per_vector)
     if ternary:
         # input banks (rtl_sim/tpe_layer.sv): NIB vectors of NBI beats of IB S-lane blocks, one copy per PE (each
@@ -628,11 +653,14 @@ def node_instances(graph: Graph, node: Node, m: LayerMapping | None, W: int, *, 
 
         out.append(("fc_swg", pool_window_params(graph.node(node.inputs[0]).shape, node, W)))
         kh, kw = node.attrs["kernel"]
-        out.append(("fc_pool", {"C": lanes, "KK": kh * kw, "W": W, "AVG": int(op == "avgpool"), "OW": W}))
+        pool = {"C": lanes, "KK": kh * kw, "W": W, "AVG": int(op == "avgpool"), "OW": W}
+        if op == "avgpool":
+            pool.update(_avg_divider(kh * kw, W + _bits_for(kh * kw) + 1))
+        out.append(("fc_pool", pool))
     elif op == "globalavgpool":
         c, npix = _stream(graph.node(node.inputs[0]).shape)
-        out.append(("fc_gap", {"C": c, "L": lane_of(node.inputs[0]), "NPIX": npix, "W": W,
-                               "AW": W + _bits_for(npix) + 1, "OW": W}))
+        out.append(("fc_gap", {"C": c, "L": lane_of(node.inputs[0]), "NPIX": npix, "W": W, "OW": W,
+                               **_avg_divider(npix, W + _bits_for(npix) + 1)}))
     elif op == "upsample":
         sh, sw = node.attrs["scale"]
         out.append(("fc_upsample", {"N": lanes, "W": W, "WD": graph.node(node.inputs[0]).shape[2], "SH": sh,

@@ -26,7 +26,7 @@ import math
 from .boards import RESOURCE_KEYS, Board, list_boards
 from .errors import FcompError
 from .estimate import (ACT_BITS, LUTRAM_MAX_BITS, Estimate, estimate, input_frame_cycles, is_ternary, keep_per_pe,
-                       layer_estimate, memory_cost, weight_rom)
+                       layer_estimate, memory_cost, weight_memory_cost, weight_rom)
 from .ir import Graph
 from .plan import (MEMORY_KINDS, LayerMapping, chunkable_simd, foldings, layer_matrix, plan_layers,
                    window_channels)
@@ -180,25 +180,28 @@ class _Search:
         or URAM, largest first: the cheapest share of the board that still fits, else the lowest peak."""
         base = self.estimate({n: _with(m, "bram", "bram") for n, m in plan.items()})
         used = {r: float(v) for r, v in base.total().items()}
-        items: dict[tuple[str, str], tuple[list, bool, int]] = {}   # (layer, what) -> (shapes, sequential, bits)
+        # (layer, what) -> (shapes, sequential, bits, ternary weights)
+        items: dict[tuple[str, str], tuple[list, bool, int, bool]] = {}
         for le in base.layers:
             if le.layer in plan:
                 wb = self.weight_bits[le.layer] if isinstance(self.weight_bits, dict) else self.weight_bits
                 roms = weight_rom(plan[le.layer], le.kind == "ternary", int(wb), le.kept_per_pe)
-                items[(le.layer, "weights")] = (roms, True, le.weight_bits)
+                items[(le.layer, "weights")] = (roms, True, le.weight_bits, le.kind == "ternary")
             big = [(d, w) for d, w in le.buffers if d * w > LUTRAM_MAX_BITS]
             if big and le.owner in plan:
-                shapes, _, bits = items.get((le.owner, "buffers"), ([], False, 0))
-                items[(le.owner, "buffers")] = (shapes + big, False, bits + sum(d * w for d, w in big))
-        for shapes, seq, _ in items.values():
-            for k, v in _mem_cost(shapes, "bram", seq).items():
+                shapes, _, bits, _ = items.get((le.owner, "buffers"), ([], False, 0, False))
+                items[(le.owner, "buffers")] = (shapes + big, False, bits + sum(d * w for d, w in big), False)
+        for (_, what), (shapes, seq, _, tw) in items.items():
+            for k, v in _item_cost(what, shapes, "bram", seq, tw).items():
                 used[k] -= v
         kinds = {n: {"weights": "bram", "buffers": "bram"} for n in plan}
         for key in sorted(items, key=lambda k: (-items[k][2], k)):
-            shapes, seq, _ = items[key]
+            shapes, seq, _, tw = items[key]
             best = None
             for kind in self.kinds:
-                cost = _mem_cost(shapes, kind, seq)
+                if key[1] == "weights" and kind == "uram" and not tw:
+                    continue        # a fixed-point layer's ROMs have initial contents: never UltraRAM
+                cost = _item_cost(key[1], shapes, kind, seq, tw)
                 after = {r: used[r] + cost.get(r, 0) for r in used}
                 peak = max(_util(after[r], self.budget[r]) for r in used)
                 delta = sum(_util(cost.get(r, 0), self.budget[r]) for r in used)
@@ -216,6 +219,13 @@ class _Search:
 
 def _with(m: LayerMapping, memory: str, buffers: str | None = None) -> LayerMapping:
     return dataclasses.replace(m, memory=memory, buffers=m.buffers if buffers is None else buffers)
+
+
+def _item_cost(what: str, shapes, kind: str, sequential: bool, ternary: bool) -> dict[str, float]:
+    """A layer's weights (as the generator builds them in `kind`, `weight_memory_cost`) or its buffers."""
+    if what == "weights":
+        return weight_memory_cost(shapes, kind, ternary)
+    return _mem_cost(shapes, kind, sequential)
 
 
 def _mem_cost(shapes, kind: str, sequential: bool) -> dict[str, float]:

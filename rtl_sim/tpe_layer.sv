@@ -67,6 +67,14 @@ module tpe_layer (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_t
     localparam integer CODE_W = cmul(S, 2);
     localparam integer IXW    = BW + SW + 1;
     localparam integer BWB    = BW - SBW;         // beat index bits
+    localparam integer NBK    = cmul(NIB, NBI);   // bank words per PE copy: bank b's beat j at b*NBI + j
+    localparam integer BAW    = idxw(NBK);
+
+    // the first word of bank b (a mux of NIB constants, no multiplier)
+    function automatic [BAW-1:0] bank_base(input [1:0] bank);
+        bank_base = (bank == 2'd0) ? BAW'(0) : (bank == 2'd1) ? BAW'(NBI) : (bank == 2'd2) ? BAW'(cmul(2, NBI))
+                                                                           : BAW'(cmul(3, NBI));
+    endfunction
     localparam integer TERM_W = 2 + KSW;
     localparam integer PFW    = cmul(T, TERM_W) + BB;
     localparam integer G      = (P + U - 1) / U;   // groups of U PEs per output beat
@@ -94,7 +102,7 @@ module tpe_layer (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_t
 
     // ---- input banks: one copy per PE ------------------------------------------------------------------------------
     // Each PE reads its own kept block every step, so each PE has its own copy of the NIB banks: one memory of
-    // whole input beats ({bank, beat} -> IB blocks), one write port (the beat) and one synchronous read port,
+    // whole input beats (bank*NBI + beat -> IB blocks), one write port (the beat) and one synchronous read port,
     // which synthesis maps to LUTRAM or BRAM as it is (a single memory with P read ports does not map: Yosys's
     // memory mapping grew past 6 GB at P = 16). The PE selects its block of the beat after the read.
     logic [NIB-1:0]    in_full;
@@ -250,13 +258,13 @@ module tpe_layer (clk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_t
 
     generate
         for (p = 0; p < P; p = p + 1) begin : g_rd
-            logic [IN_W-1:0] ibuf [0:(NIB << BWB)-1];   // {bank, beat}: this PE's copy
+            logic [IN_W-1:0] ibuf [0:NBK-1];            // bank*NBI + beat: this PE's copy
             logic [IN_W-1:0] b_word;
             wire [IXW-1:0] ix = r_index[cmul(p, IXW) +: IXW];
             always_ff @(posedge clk)
-                if (in_fire) ibuf[{wb, wbeat[BWB-1:0]}] <= s_axis_tdata;
+                if (in_fire) ibuf[bank_base(wb) + BAW'(wbeat)] <= s_axis_tdata;
             always_ff @(posedge clk) begin
-                b_word <= ibuf[{r_rb, ix[BW-1:SBW]}];
+                b_word <= ibuf[bank_base(r_rb) + BAW'(ix[BW-1:SBW])];
                 b_slot[cmul(p, SW) +: SW] <= ix[BW +: SW];
                 b_last[p] <= ix[BW + SW];
             end

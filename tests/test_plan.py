@@ -142,9 +142,9 @@ def test_resnet18_compressed_fits_zcu104_with_valid_plan(resnet18, keep21):
     # README "Board planner" table, zcu104 row (`bench/plan.py` prints it): the planner is integer arithmetic on the
     # model's shapes, so these are exact; the only tolerance is the README's rounding (0.1 frames/s, 0.1 ms). A
     # change that moves them must update the README too.
-    assert (total["lut"], total["dsp"], total["bram36"], total["uram"]) == (195_684, 21, 222, 81)
-    assert est.frames_per_s == pytest.approx(54.2, abs=0.05)
-    assert est.to_dict()["latency_ms"] == pytest.approx(210.1, abs=0.05)
+    assert (total["lut"], total["dsp"], total["bram36"], total["uram"]) == (195_779, 21, 259, 80)
+    assert est.frames_per_s == pytest.approx(27.1, abs=0.05)
+    assert est.to_dict()["latency_ms"] == pytest.approx(381.1, abs=0.05)
     check_fit(est, board)                          # does not raise
 
 
@@ -159,7 +159,8 @@ def test_resnet18_uncompressed_does_not_fit_zcu104(resnet18):
     assert isinstance(exc.value, FcompError) and "\n" not in msg
     assert "zcu104" in msg and "needed vs" in msg and "available" in msg
     assert "178.3 Mbit" in msg                     # 11.7M weights x 16 bits + biases, in 2^20-bit Mbit
-    assert "smallest board in boards/ that fits is alveo-u250" in msg
+    # initialized ROMs cannot be UltraRAM (`estimate.weight_memory_cost`): 178 Mbit exceed every board's block RAM
+    assert "no board in boards/ fits it" in msg
 
 
 def test_not_fitting_names_the_smallest_board_that_fits(resnet18, keep21):
@@ -219,7 +220,10 @@ def test_balance_layers_are_folded_down_to_the_bottleneck(resnet18, keep21):
         cheaper_meeting_T = [m for m, cyc, c in search.cands[le.layer] if cyc <= T and c < chosen]
         assert not cheaper_meeting_T, le.layer
         if "conv" in le.layer and "downsample" not in le.layer and le.layer != "conv1_Conv_output_0":
-            assert le.cycles_per_frame >= T / 2, (le.layer, le.cycles_per_frame, T)
+            # within 2x of the bottleneck, unless its faster folding is its cheapest one anyway (memory
+            # primitives round up: a UltraRAM column costs the same at any depth up to 4,096 words)
+            cheapest = min(c for _, _, c in search.cands[le.layer])
+            assert le.cycles_per_frame >= T / 2 or chosen <= cheapest, (le.layer, le.cycles_per_frame, T)
 
 
 def test_a_model_without_weighted_layers_gets_an_empty_plan():

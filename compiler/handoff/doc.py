@@ -267,8 +267,10 @@ def _accel_lines(report: dict, board: Board, accel: dict) -> list[str]:
             else "every edge 2."), ""]
     wl = accel.get("weights")
     if wl:
-        L += [f"Run-time loaded weights: {len(wl['layers'])} layer(s) keep their codes and index in UltraRAM, which "
-              "has no initial contents, so after every reset the first transfer on `s_axis` must be "
+        kinds = sorted({"UltraRAM" if ly["memory"] == "uram" else "RAM" for ly in wl["layers"]})
+        L += [f"Run-time loaded weights: {len(wl['layers'])} layer(s) keep their codes and index in "
+              f"{' and '.join(kinds)} written at run time (UltraRAM has no initial contents), so after every "
+              "reset the first transfer on `s_axis` must be "
               f"`rtl/fcomp_accel/weights.hex` ({wl['words']:,} words of {wl['word_bits']} bits, tlast on the last; "
               "a wrong length sets `err_short` / `err_long`). Frames are taken only after it. The driver sends it "
               "(`pynq` after the overlay download, `dev` with `--load-weights`, `sim` always).", ""]

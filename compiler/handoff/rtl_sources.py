@@ -116,9 +116,12 @@ def copy_accel(accel_dir: Path, dest: Path, include_dir: Path, testbench: Path) 
     info = json.loads((accel_dir / ACCEL_JSON).read_text(encoding="utf-8"))
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(accel_dir / "fcomp_accel.sv", dest / "fcomp_accel.sv")
-    mems = sorted(p.name for p in accel_dir.glob("*.mem")) + [p.name for p in accel_dir.glob("weights.hex")]
+    mems = sorted(p.name for p in accel_dir.glob("*.mem"))
     for m in mems:
         shutil.copyfile(accel_dir / m, dest / m)
+    wl = info.get("weights")      # run-time loaded weights: streamed by the driver, not a memory-init file
+    if wl:
+        shutil.copyfile(accel_dir / wl["file"], dest / wl["file"])
     (dest / ACCEL_JSON).write_text(json.dumps(info, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     fin, fout = StreamFormat.from_dict(info["input"]), StreamFormat.from_dict(info["output"])
     (dest / f"{ACCEL_WRAPPER}.v").write_text(accel_wrapper(fin.word_bits, fout.word_bits), encoding="utf-8")
@@ -126,7 +129,8 @@ def copy_accel(accel_dir: Path, dest: Path, include_dir: Path, testbench: Path) 
            "sv": "fcomp_accel/fcomp_accel.sv", "wrapper_v": f"fcomp_accel/{ACCEL_WRAPPER}.v",
            "mem": [f"fcomp_accel/{m}" for m in mems], "json": "fcomp_accel/accel.json",
            "cycles_per_frame_predicted": info["cycle_model"]["cycles_per_frame"], "fifo_depths": info["fifo_depths"],
-           "weights": info.get("weights")}
+           "weights": info.get("weights"),
+           "weights_file": f"fcomp_accel/{wl['file']}" if wl else None}
     stim = accel_dir / "network_stimulus.npz"
     if stim.is_file():
         with np.load(stim) as f:
@@ -135,9 +139,8 @@ def copy_accel(accel_dir: Path, dest: Path, include_dir: Path, testbench: Path) 
         tb.mkdir(exist_ok=True)
         shutil.copyfile(testbench, tb / Path(testbench).name)
         lines = [f"{w:x} {int(i == fin.words - 1)} {int(i == 0)}" for fr in x for i, w in enumerate(pack_frame(fr, fin))]
-        wfile = accel_dir / "weights.hex"
-        if wfile.is_file():     # run-time loaded weights: their transfer first, as the driver sends it
-            ws = wfile.read_text(encoding="utf-8").split()
+        if wl:                  # run-time loaded weights: their transfer first, as the driver sends it
+            ws = (accel_dir / wl["file"]).read_text(encoding="utf-8").split()
             lines = [f"{w} {int(i == len(ws) - 1)} 0" for i, w in enumerate(ws)] + lines
         (tb / "stimulus.txt").write_text(f"{len(lines)} {fout.words * len(y)}\n" + "\n".join(lines) + "\n",
                                          encoding="utf-8")

@@ -928,6 +928,8 @@ def write_accel(acc: Accel, out_dir: Path) -> Path:
         digits = -(-acc.fin.word_bits // 4)
         (out_dir / WEIGHTS_FILE).write_text("".join(f"{w:0{digits}x}\n" for w in acc.weight_words()),
                                             encoding="utf-8")
+    else:       # an all-ROM design: a weight transfer left from an earlier design must not be streamed
+        (out_dir / WEIGHTS_FILE).unlink(missing_ok=True)
     top = out_dir / f"{TOP}.sv"
     top.write_text(acc.text, encoding="utf-8")
     (out_dir / ACCEL_JSON).write_text(json.dumps(acc.to_json(), indent=1) + "\n", encoding="utf-8")

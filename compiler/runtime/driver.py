@@ -175,8 +175,10 @@ class SimTransport(Transport):
         _check_framing(r.lasts, out_words)
         clk = self.cfg.clock_mhz * 1e6
         lat = [(o - i) / clk for i, o in zip(r.in_cycles, r.out_cycles)]
-        return Batch(np.array(r.words, dtype=np.uint64).reshape(n, out_words), r.cycles / clk, lat,
-                     simulator.steady_ii(r.out_cycles), r.cycles, r.wall_s)
+        # from the first frame word taken: a run-time weight load streamed before it is not frame time
+        cycles = r.cycles - (r.in_cycles[0] if r.in_cycles and self.cfg.weights() is not None else 0)
+        return Batch(np.array(r.words, dtype=np.uint64).reshape(n, out_words), cycles / clk, lat,
+                     simulator.steady_ii(r.out_cycles), cycles, r.wall_s)
 
 
 class PynqTransport(Transport):
@@ -310,6 +312,9 @@ class DevTransport(Transport):
         for cr in (self.MM2S_CR, self.S2MM_CR):
             self._w(cr, 1)
         w = cfg.weights()
+        if w is not None and not load_weights:
+            _log(f"dev: this design loads {len(w)} weight words at run time; frames sent before them are taken as "
+                 "weights. Pass --load-weights once after programming the bitstream")
         if w is not None and load_weights:    # once after programming the bitstream (--load-weights)
             nb = len(w) * 8
             if nb > self.size:

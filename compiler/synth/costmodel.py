@@ -43,9 +43,9 @@ LUTRAM_MAX_DEPTH = 64     # Yosys 0.23 xcup maps deeper memories to block RAM (s
 
 
 def _memory(depth: int, width: int) -> tuple[float, float]:
-    """(LUT-RAM bits, block-RAM columns) of a depth x width memory as Yosys 0.23 maps it: LUT-RAM up to
-    LUTRAM_MAX_DEPTH words (a 64-deep word costs a LUT per bit), else RAMB36 columns of 72 bits (halves: RAMB18)
-    per 512 words."""
+    """(LUT-RAM bits, block-RAM primitives) of a depth x width memory as Yosys 0.23 maps it: LUT-RAM up to
+    LUTRAM_MAX_DEPTH words (a 64-deep word costs a LUT per bit), else RAMB36 at the best aspect ratio
+    (`_bram_columns`)."""
     if depth <= 0 or width <= 0:
         return 0.0, 0.0
     if depth <= LUTRAM_MAX_DEPTH:
@@ -155,8 +155,8 @@ def features(module: str, p: dict) -> dict[str, float] | None:
         P, S, W = g("P"), g("S"), g("W")
         ib, nbi, K, rpp = g("IB", 1), g("NBI", 1), g("K", 1), g("RPP", 1)
         index = 1 + _clog2(rpp) + g("BW", 1)
-        # one bank copy per PE, addressed {bank, beat}: NIB << (BW - SBW) words (rtl_sim/tpe_layer.sv `ibuf`)
-        bank_lut, bank_bram = _memory(g("NIB", 3) << max(0, g("BW", 1) - g("SBW", 0)), ib * S * W)
+        # one bank copy per PE of NIB * NBI words (bank b's beat j at b*NBI + j: rtl_sim/tpe_layer.sv `ibuf`)
+        bank_lut, bank_bram = _memory(g("NIB", 3) * nbi, ib * S * W)
         rom_lut, rom_bram = _memory(K, P * (2 * S + index))
         uram = 0.0
         if g("WLOAD"):      # run-time loaded: NCOL columns of WLW bits, one K-deep memory each
