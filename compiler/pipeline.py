@@ -495,6 +495,9 @@ def _write_verify(out: Path, layers_doc: dict | None, network_doc: dict | None) 
                  "cycles_per_frame_predicted", "latency_cycles_measured", "cycles_error", "simulator")
         summary["network"] = {k: network_doc[k] for k in nkeys if k in network_doc}
         summary["network"]["message"] = network_message(network_doc)
+        rm = (network_doc.get("resources_model") or {}).get("total")
+        if rm:      # the generated design's own figures (the cost model fitted on synthesis), for HANDOFF.md
+            summary["network"]["resources_model"] = rm
     return summary
 
 

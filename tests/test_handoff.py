@@ -583,3 +583,17 @@ def test_dev_transport_register_sequence_against_the_rtl(builds, tmp_path):
     short["v"] = True                # a frame that ended (tlast) a word early on the S2MM side
     with pytest.raises(drv.DriverError, match="bytes before tlast"):
         acc.execute(x[:1])
+
+
+def test_handoff_states_the_generated_designs_modelled_resources_and_a_misfit():
+    """HANDOFF.md gives fcomp_accel's own resources (the per-module cost model of every generated instance) against
+    the board, and says plainly when that model exceeds it."""
+    from compiler.boards import get_board
+    from compiler.handoff.doc import _model_lines
+
+    board = get_board("zcu104")
+    fits = "\n".join(_model_lines({"LUT_TOTAL": 1000.0, "FF": 10.0, "BRAM36": 2.0, "URAM": 0.0}, board))
+    assert "fcomp_accel (model)" in fits and "1,000" in fits and "does not fit" not in fits
+    over = "\n".join(_model_lines({"LUT_TOTAL": 188802.0, "FF": 1.0, "BRAM36": 799.0, "URAM": 80.0}, board))
+    assert "does not fit zcu104: BRAM36 799 > 312" in over
+    assert _model_lines(None, board) == []

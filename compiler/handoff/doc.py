@@ -256,6 +256,7 @@ def _accel_lines(report: dict, board: Board, accel: dict) -> list[str]:
             f"{net['latency_cycles_measured']:,} cycles ({net['latency_cycles_measured'] / clock:.1f} us)."
             if net.get("cycles_per_frame_measured") else " (not simulated end to end in this build).")
          + " The resource estimate in report.json is fcomp's cost model, not a synthesis result.", "",
+         *_model_lines(net.get("resources_model"), board),
          "Frames: the AXI word layout below, tlast on the last word of every input frame. A frame that ends early "
          "(tlast too soon) is completed with zeros and sets `err_short`; one without tlast on its last word sets "
          "`err_long` and the words up to the next tlast are dropped; either way the next frame starts aligned. The "
@@ -278,6 +279,30 @@ def _accel_lines(report: dict, board: Board, accel: dict) -> list[str]:
         L += [f"`rtl/fcomp_accel/tb/sim_verilator.sh` (Verilator 5.x) re-simulates the build's {accel['frames']} "
               "frames (`stimulus.txt`, AXI words) and compares every output word with `expected_words.txt`.", ""]
     return L
+
+
+def _model_lines(rm: dict | None, board: Board) -> list[str]:
+    """This design's resources by the per-module cost model fitted on Yosys synthesis (verify.json
+    `network.resources_model`: every generated instance costed), against the board."""
+    if not rm:
+        return []
+    rows, over = [], []
+    for key, label, have in (("LUT_TOTAL", "LUT", "lut"), ("FF", "FF", "ff"), ("BRAM36", "BRAM36", "bram36"),
+                             ("URAM", "URAM", "uram")):
+        if key not in rm:
+            continue
+        cap = board.resources.get(have) or 0
+        rows.append([label, f"{rm[key]:,.0f}", f"{cap:,}", f"{100.0 * rm[key] / cap:.1f}%" if cap else "-"])
+        if rm[key] > cap:
+            over.append(f"{label} {rm[key]:,.0f} > {cap:,}")
+    L = ["This design's resources by fcomp's per-module cost model fitted on Yosys synthesis of the generated "
+         "modules (every instance of `fcomp_accel` costed; an estimate, `fcomp synth OUT` measures it):", ""]
+    L += _table(["resource", "fcomp_accel (model)", f"{board.name} has", "use"], rows)
+    if over:
+        L += ["", f"**The model says this design does not fit {board.name}: {'; '.join(over)}.** The planner's "
+                  "estimate below is the plan's own figure and does not include everything the generator builds; "
+                  "expect Vivado to fail placement."]
+    return L + [""]
 
 
 def hls_path_lines(report: dict, board: Board, secondary: bool) -> list[str]:
