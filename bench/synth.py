@@ -143,8 +143,8 @@ def _win(c, w, h, k, s, p, nr):
             "WO": ho, "NR": nr}
 
 
-def _swg(c, w, h, k, s, p, cw):
-    return {**_win(c, w, h, k, s, p, 1 << (k + s - 1).bit_length()), "CW": cw}
+def _swg(c, w, h, k, s, p, cw, f=1):
+    return {**_win(c, w, h, k, s, p, 1 << (k + s - 1).bit_length()), "CW": cw, "F": f}
 
 
 def _gap(c, npix, w, lanes=None):
@@ -206,6 +206,10 @@ SWEEP = [
     ("fc_swg", _swg(64, 16, 56, 3, 2, 1, 32)), ("fc_swg", _swg(128, 16, 28, 3, 1, 1, 32)),
     ("fc_swg", _swg(256, 16, 14, 3, 1, 1, 64)), ("fc_swg", _swg(512, 8, 7, 3, 1, 1, 128)),
     ("fc_swg", _swg(3, 16, 224, 7, 2, 3, 3)),
+    # F chunks per line-buffer memory (`rtl.accel.swg_params`: rows of 14-56 pixels packed to a block RAM's depth)
+    ("fc_swg", _swg(64, 16, 56, 3, 1, 1, 8, 2)), ("fc_swg", _swg(128, 16, 28, 3, 1, 1, 8, 4)),
+    ("fc_swg", _swg(256, 16, 14, 3, 2, 1, 16, 4)), ("fc_swg", _swg(128, 8, 28, 3, 1, 1, 4, 4)),
+    ("fc_swg", _swg(64, 16, 56, 1, 2, 0, 4, 2)),
     ("fc_serialize", {"N": 1152, "L": 32, "W": 16, "NBEATS": 36}), ("fc_serialize", {"N": 576, "L": 64, "W": 8, "NBEATS": 9}),
     ("fc_serialize", {"N": 147, "L": 3, "W": 16, "NBEATS": 49}),
     ("fc_collect", {"IW": 256, "NBEATS": 64}), ("fc_collect", {"IW": 1024, "NBEATS": 4}),

@@ -607,9 +607,9 @@ def node_instances(graph: Graph, node: Node, m: LayerMapping | None, W: int, *, 
                                          and not any(a["pads"]))
         p = ternary_layer_params(m, K, W) if ternary else None
         if windowed and p is not None and m.window_chunked(p["IB"]):
-            from .rtl.accel import window_params
+            from .rtl.accel import swg_params
 
-            out.append(("fc_swg", {**window_params(graph.node(node.inputs[0]).shape, node, W), "CW": p["IB"] * m.simd}))
+            out.append(("fc_swg", swg_params(graph.node(node.inputs[0]).shape, node, W, p["IB"] * m.simd)))
         elif windowed:
             out.append(_window(graph, node, W))
         if ternary:

@@ -192,7 +192,7 @@ def test_accel_end_to_end_bit_exact_and_on_the_cycle_model(everything, tmp_path)
 # structural parameters: what the estimate must predict exactly (widths and scale terms depend on the trained
 # weights and the calibration, and take typical values in the estimate)
 _STRUCTURE = {"fc_window": ("C", "H", "WD", "KH", "KW", "SH", "SW", "PT", "PL", "HO", "WO", "NR", "KM"),
-              "fc_swg": ("C", "H", "WD", "KH", "KW", "SH", "SW", "PT", "PL", "HO", "WO", "NR", "CW"),
+              "fc_swg": ("C", "H", "WD", "KH", "KW", "SH", "SW", "PT", "PL", "HO", "WO", "NR", "CW", "F"),
               "fc_serialize": ("N", "L", "NBEATS"), "tpe_layer": ("P", "S", "IB", "NBI", "BW", "SBW", "K", "KW",
                                                                    "RPP", "SW", "U", "NIB", "NOB"),
               "fc_collect": ("NBEATS",), "fc_fifo": ("DEPTH",), "fc_fork": ("N",), "fc_cast": ("N",),

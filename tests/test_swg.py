@@ -19,12 +19,12 @@ from compiler.rtl.layer import RTL_DIR
 
 TB = r"""module tb;
     parameter integer C = 4, W = 8, H = 5, WD = 6, KH = 3, KW = 3, SH = 1, SW = 1, PT = 1, PL = 1, HO = 5, WO = 6;
-    parameter integer NR = 4, CW = 2, NPIX = 30, SEED = 1, VR = 4, RR = 3;
+    parameter integer NR = 4, CW = 2, F = 1, NPIX = 30, SEED = 1, VR = 4, RR = 3;
     logic clk = 0, rst = 1;
     logic [C*W-1:0] s_data; logic s_valid = 0; wire s_ready;
     wire [CW*W-1:0] m_data; wire m_valid, m_last; logic m_ready = 0;
     fc_swg #(.C(C), .W(W), .H(H), .WD(WD), .KH(KH), .KW(KW), .SH(SH), .SW(SW), .PT(PT), .PL(PL), .HO(HO), .WO(WO),
-             .NR(NR), .CW(CW)) dut (
+             .NR(NR), .CW(CW), .F(F)) dut (
         .clk(clk), .rst(rst), .s_data(s_data), .s_valid(s_valid), .s_ready(s_ready), .m_data(m_data),
         .m_valid(m_valid), .m_ready(m_ready), .m_last(m_last));
     logic [C*W-1:0] pix [0:NPIX-1];
@@ -53,7 +53,7 @@ endmodule
 """
 
 
-def _run(tmp_path, C, W, H, WD, KH, KW, SH, SW, pads, CW, frames, seed, vr=4, rr=3):
+def _run(tmp_path, C, W, H, WD, KH, KW, SH, SW, pads, CW, frames, seed, vr=4, rr=3, F=1):
     rnd = np.random.default_rng(seed)
     top, left, bottom, right = pads
     HO, WO = (H + top + bottom - KH) // SH + 1, (WD + left + right - KW) // SW + 1
@@ -66,7 +66,7 @@ def _run(tmp_path, C, W, H, WD, KH, KW, SH, SW, pads, CW, frames, seed, vr=4, rr
     (tmp_path / "pix.hex").write_text("".join(lines))
     (tmp_path / "tb.sv").write_text(TB)
     params = dict(C=C, W=W, H=H, WD=WD, KH=KH, KW=KW, SH=SH, SW=SW, PT=top, PL=left, HO=HO, WO=WO,
-                  NR=_pow2_at_least(KH + SH), CW=CW, NPIX=len(lines), SEED=seed, VR=vr, RR=rr)
+                  NR=_pow2_at_least(KH + SH), CW=CW, F=F, NPIX=len(lines), SEED=seed, VR=vr, RR=rr)
     subprocess.run(["iverilog", "-g2012", "-I", str(RTL_DIR), "-o", "sim",
                     *[f"-Ptb.{k}={v}" for k, v in params.items()], "tb.sv", str(RTL_DIR / "fc_swg.sv")],
                    cwd=tmp_path, check=True)
@@ -108,3 +108,30 @@ def test_swg_runs_at_one_beat_per_cycle_when_never_stalled(tmp_path):
     assert got == want
     cyc = _run.cycles
     assert cyc[-1] - cyc[0] + 1 == len(got)      # 2 frames x 36 positions x 18 beats, not one cycle lost
+
+
+@pytest.mark.sim
+@pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog is not installed")
+@pytest.mark.parametrize("C,H,WD,KH,KW,SH,SW,pads,CW,F,frames", [
+    (8, 5, 6, 3, 3, 1, 1, (1, 1, 1, 1), 2, 2, 2),     # 4 chunks in 2 memories
+    (8, 5, 6, 3, 3, 1, 1, (1, 1, 1, 1), 2, 4, 2),     # 4 chunks in one memory
+    (16, 7, 7, 3, 3, 2, 2, (1, 1, 1, 1), 4, 2, 2),    # stride 2
+    (8, 6, 5, 1, 1, 2, 2, (0, 0, 0, 0), 1, 8, 3),     # 1x1 stride 2 (a downsample), 8 chunks in one memory
+])
+def test_swg_packed_chunks_per_memory(tmp_path, C, H, WD, KH, KW, SH, SW, pads, CW, F, frames):
+    """F chunks share a line-buffer memory (written over F cycles a pixel): the same beats, under random
+    valid/ready, frames back to back."""
+    got, want = _run(tmp_path, C, 8, H, WD, KH, KW, SH, SW, pads, CW, frames, seed=C + F, F=F)
+    assert len(got) == len(want)
+    assert got == want
+
+
+@pytest.mark.sim
+@pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog is not installed")
+def test_packed_swg_keeps_one_beat_per_cycle_when_the_input_keeps_up(tmp_path):
+    """With F = 2 the input takes a pixel every 2 cycles; a 3x3 window of 4 chunks emits 36 beats a position,
+    so the output still leaves one beat per cycle."""
+    got, want = _run(tmp_path, 8, 8, 6, 6, 3, 3, 1, 1, (1, 1, 1, 1), 2, 2, seed=9, vr=1 << 30, rr=1 << 30, F=2)
+    assert got == want
+    cyc = _run.cycles
+    assert cyc[-1] - cyc[0] + 1 == len(got)

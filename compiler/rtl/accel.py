@@ -162,8 +162,31 @@ def consumed_lanes(graph, node, k: int, lanes: dict[str, int]) -> int:
 
 def pool_window_params(src_shape, node, width: int) -> dict:
     """fc_swg's parameters for a max/average pool: whole pixels a beat (CW = C), one beat per kernel tap."""
-    p = window_params(src_shape, node, width)
-    return {**p, "CW": p["C"]}
+    return swg_params(src_shape, node, width, src_shape[0])
+
+
+SWG_PACK_DEPTH = 512     # fc_swg packs chunks into a line-buffer memory up to one RAMB36's depth at 72 bits
+SWG_LUTRAM_DEPTH = 64    # ... when its rows already go to block RAM (deeper than Yosys's LUT-RAM, `costmodel`)
+
+
+def swg_params(src_shape, node, width: int, cw: int) -> dict:
+    """fc_swg's parameters: the window's (`window_params`), CW lanes a beat, and F chunks per line-buffer memory,
+    the largest power of two dividing C/CW that keeps a memory within SWG_PACK_DEPTH words. A memory of NR rows
+    of a 14- or 28-pixel row is 64-128 words, a quarter of a block RAM; F of them share one instead (F = 1 where
+    the rows fit LUT-RAM). The input then takes a pixel per F cycles (the cycle model counts it)."""
+    p = {**window_params(src_shape, node, width), "CW": cw}
+    depth = p["NR"] << max(1, (p["WD"] - 1).bit_length())      # NR << idxw(WD) words, as the RTL
+    nc, f = p["C"] // cw, 1
+    if depth > SWG_LUTRAM_DEPTH:
+        while nc % (2 * f) == 0 and 2 * f * depth <= SWG_PACK_DEPTH:
+            f *= 2
+    return {**p, "F": f}
+
+
+def swg_cycles(p: dict) -> int:
+    """fc_swg's cycles per frame: its output beats (HO*WO positions of KH*KW*C/CW), or its input at F cycles a
+    pixel, whichever is more."""
+    return max(p["H"] * p["WD"] * p.get("F", 1), p["HO"] * p["WO"] * p["KH"] * p["KW"] * (p["C"] // p["CW"]))
 
 
 def window_params(src_shape, node, width: int) -> dict:
@@ -482,11 +505,11 @@ class _Gen:
         window streamed as the PE array's NBI beats of IB*S lanes, kernel-major; returns their bundle (with a
         `_last` wire)."""
         src, lp = self.src(nn), nn.layer.params
-        p = {**window_params(src.shape, nn.node, src.out.width), "CW": lp["IB"] * lp["S"]}
+        p = swg_params(src.shape, nn.node, src.out.width, lp["IB"] * lp["S"])
         i = self.acc.ids[nn.name]
         b = self.wire(f"{i}_swg", p["CW"] * src.out.width)
         self.decl.append(f"    wire {b}_last;\n")
-        self.mod(nn.name, "fc_swg", max(p["H"] * p["WD"], p["HO"] * p["WO"] * lp["NBI"]),
+        self.mod(nn.name, "fc_swg", swg_cycles(p),
                  _inst("fc_swg", f"u_{i}_swg", p, {"clk": "clk", "rst": "rst", **_io("s", e), **_io("m", b),
                                                    "m_last": f"{b}_last"}))
         return b
@@ -701,7 +724,7 @@ class _Gen:
         win = self.wire(f"{i}_swg", wp["CW"] * src.out.width)
         self.decl.append(f"    wire {win}_last;\n")
         kk = int(np.prod(nn.node.attrs["kernel"]))
-        self.mod(nn.name, "fc_swg", max(wp["H"] * wp["WD"], wp["HO"] * wp["WO"] * kk),
+        self.mod(nn.name, "fc_swg", swg_cycles(wp),
                  _inst("fc_swg", f"u_{i}_swg", wp, {"clk": "clk", "rst": "rst", **_io("s", ins[0]), **_io("m", win),
                                                     "m_last": f"{win}_last"}))
         p = {"C": st.lanes, "KK": kk, "W": src.out.width, "AVG": int(avg)}

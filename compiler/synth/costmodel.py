@@ -117,11 +117,14 @@ def features(module: str, p: dict) -> dict[str, float] | None:
         # NC = C/CW line-buffer memories of NR rows x 2**ceil(log2 WD) columns of CW lanes, one synchronous read
         # port each (its read register is the output register: flip-flops beside LUT-RAM, inside a block RAM),
         # and the NC:1 chunk mux after them
-        c, w, cw = g("C"), g("W"), max(1, g("CW", 1))
+        # (F chunks per memory: NC/F memories F times as deep, the pixel register for the F-1 later writes)
+        c, w, cw, f = g("C"), g("W"), max(1, g("CW", 1)), max(1, g("F", 1))
         nc = max(1, c // cw)
-        lut, bram = _memory(g("NR") * (1 << _clog2(g("WD"))), cw * w)
-        return {"one": 1.0, "read_reg_bits": c * w if lut else 0.0, "mux_bits": cw * w * (nc - 1),
-                "lutram_bits": nc * lut, "bram_cols": nc * bram, "counters": _clog2(g("H")) + _clog2(g("WD")) + _clog2(nc)}
+        nm = max(1, nc // f)
+        lut, bram = _memory(f * g("NR") * (1 << _clog2(g("WD"))), cw * w)
+        return {"one": 1.0, "read_reg_bits": c * w if lut else 0.0, "mux_bits": cw * w * (nm - 1),
+                "lutram_bits": nm * lut, "bram_cols": nm * bram, "counters": _clog2(g("H")) + _clog2(g("WD")) + _clog2(nc),
+                "pack_bits": c * w if f > 1 else 0.0}
     if module == "fc_sigmoid":
         # a 1024-word table per lane and the index arithmetic. Yosys 0.23 (xcup) put each 16-bit table in a
         # RAMB18 (1024 x 18) and folded each 8-bit one into LUT logic (bench/synth.py sweep, 5 instances)
