@@ -47,6 +47,7 @@ import numpy as np
 from ..errors import FcompError
 from ..ir import conv_groups
 from ..plan import kernel_major
+from ..runtime.simulator import WEIGHTS_FILE   # the run-time weight load transfer: one input-stream word a line
 from ..runtime.wordlayout import StreamFormat, format_for
 from .layer import RTL_DIR, RtlLayer, _hex, rom_words
 from .network import Network, NetNode
@@ -61,7 +62,6 @@ ACCEL_SOURCES = ("fc_fifo.sv", "fc_fork.sv", "fc_cast.sv", "fc_cast_comb.sv", "f
                  "tpe_post.sv", "tpe_layer.sv")
 ACCEL_INCLUDES = ("tpe_util.svh", "fc_cast.svh", "fc_tdiv.svh")
 EDGE_DEPTH = 2
-WEIGHTS_FILE = "weights.hex"        # the run-time weight load transfer: one input-stream word (hex) per line
 
 
 def accel_sources() -> list[Path]:

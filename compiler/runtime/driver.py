@@ -150,6 +150,7 @@ class SimTransport(Transport):
         self.work = Path(work) if work else Path(os.environ.get("FCOMP_SIM_WORK") or
                                                     Path.cwd() / "fcomp_sim_work")
         self.ready = ready
+        self.loads_weights = (self.accel / simulator.WEIGHTS_FILE).is_file()
         sources = sorted((rtl / "src").glob("*.sv")) + [self.accel / "fcomp_accel.sv"]
         _log("sim: fcomp_accel in Verilator (compiled once and cached by content; a first build takes minutes)")
         try:
@@ -176,7 +177,7 @@ class SimTransport(Transport):
         clk = self.cfg.clock_mhz * 1e6
         lat = [(o - i) / clk for i, o in zip(r.in_cycles, r.out_cycles)]
         # from the first frame word taken: a run-time weight load streamed before it is not frame time
-        cycles = r.cycles - (r.in_cycles[0] if r.in_cycles and self.cfg.weights() is not None else 0)
+        cycles = r.cycles - (r.in_cycles[0] if r.in_cycles and self.loads_weights else 0)
         return Batch(np.array(r.words, dtype=np.uint64).reshape(n, out_words), cycles / clk, lat,
                      simulator.steady_ii(r.out_cycles), cycles, r.wall_s)
 

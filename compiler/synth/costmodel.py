@@ -66,10 +66,14 @@ def _bram_columns(depth: int, width: int) -> float:
     return float(min(b36, b18))
 
 
+def _const_ones(p: dict, key: str) -> int:
+    """Set bits of a constant parameter (Verilog text 64'd...; SLOPE, DM): the adders of its shift-and-add multiply."""
+    v = str(p.get(key, "1")).split("d")[-1]
+    return bin(int(v)).count("1") if v.isdigit() else 1
+
+
 def _slope_ones(p: dict) -> int:
-    """Set bits of a SLOPE parameter (Verilog text 64'd...): the adders of its shift-and-add constant multiply."""
-    sl = str(p.get("SLOPE", "1")).split("d")[-1]
-    return bin(int(sl)).count("1") if sl.isdigit() else 1
+    return _const_ones(p, "SLOPE")
 
 
 def features(module: str, p: dict) -> dict[str, float] | None:
@@ -94,8 +98,7 @@ def features(module: str, p: dict) -> dict[str, float] | None:
         c, w = g("C"), g("W", 16)
         avg = bool(g("AVG"))
         rw = g("AW", w) if avg else w
-        dm = str(p.get("DM", "1")).split("d")[-1]
-        ones = bin(int(dm)).count("1") if dm.isdigit() else 1
+        ones = _const_ones(p, "DM")
         return {"one": 1.0, "run_bits": c * rw, "out_bits": c * g("OW", w), "max_bits": 0.0 if avg else c * w,
                 "avg_bits": c * rw if avg else 0.0, "mult_bits": c * rw * ones if avg else 0.0}
     if module == "fc_gap":
@@ -103,8 +106,7 @@ def features(module: str, p: dict) -> dict[str, float] | None:
         # one adder per set bit)
         # (L lanes a beat: the sums an array of C/L chunk words read at the chunk counter, the adders and
         # dividers L lanes wide)
-        dm = str(p.get("DM", "1")).split("d")[-1]
-        ones = bin(int(dm)).count("1") if dm.isdigit() else 1
+        ones = _const_ones(p, "DM")
         c, lanes, aw = g("C"), g("L", g("C")), g("AW")
         return {"one": 1.0, "acc_bits": c * aw, "mult_bits": lanes * aw * ones,
                 "mux_bits": lanes * aw * (c // max(1, lanes) - 1)}
